@@ -1,0 +1,363 @@
+//! STFT, Slaney mel filterbank, log-mel and MFCC with librosa's conventions.
+//!
+//! Matches `librosa.feature.melspectrogram(y, sr, n_fft, hop_length, n_mels,
+//! pad_mode='constant')` (Hann window, center=True with zero padding, power 2, `htk=False`,
+//! `norm='slaney'`), then musicnn's compression `log10(1 + 10000 * mel)`; and
+//! `librosa.feature.mfcc` (power_to_db with top_db 80, orthonormal DCT-II).
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AudioError, Result};
+use crate::matrix::Matrix;
+
+/// Log-mel settings. The defaults are the pipeline's (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MelConfig {
+    pub sample_rate: u32,
+    pub n_fft: usize,
+    pub hop_length: usize,
+    pub n_mels: usize,
+    pub fmin: f64,
+    /// Upper edge of the filterbank; `None` means `sample_rate / 2`.
+    pub fmax: Option<f64>,
+}
+
+impl Default for MelConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: 16_000,
+            n_fft: 512,
+            hop_length: 256,
+            n_mels: 96,
+            fmin: 0.0,
+            fmax: None,
+        }
+    }
+}
+
+impl MelConfig {
+    /// Check the settings once, at the edge, so the DSP code can trust them.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(AudioError::Config(msg));
+        if self.sample_rate < 1000 {
+            return bad(format!(
+                "sample_rate {} Hz is below 1000 Hz",
+                self.sample_rate
+            ));
+        }
+        if self.n_fft < 16 || !self.n_fft.is_power_of_two() {
+            return bad(format!("n_fft {} must be a power of two >= 16", self.n_fft));
+        }
+        if self.hop_length == 0 || self.hop_length > self.n_fft {
+            return bad(format!(
+                "hop_length {} must be in 1..=n_fft",
+                self.hop_length
+            ));
+        }
+        if self.n_mels == 0 || self.n_mels > self.n_fft / 2 + 1 {
+            return bad(format!(
+                "n_mels {} must be in 1..={}",
+                self.n_mels,
+                self.n_fft / 2 + 1
+            ));
+        }
+        let fmax = self.fmax_hz();
+        if !(self.fmin >= 0.0 && self.fmin < fmax && fmax <= f64::from(self.sample_rate) / 2.0) {
+            return bad(format!(
+                "need 0 <= fmin ({}) < fmax ({fmax}) <= sample_rate / 2",
+                self.fmin
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn fmax_hz(&self) -> f64 {
+        self.fmax.unwrap_or(f64::from(self.sample_rate) / 2.0)
+    }
+
+    /// Number of STFT frames for `samples` input samples (center=True).
+    pub fn frames_for(&self, samples: usize) -> usize {
+        1 + samples / self.hop_length
+    }
+}
+
+/// A log-mel spectrogram, row-major `[frames, n_mels]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spectrogram {
+    pub frames: usize,
+    pub n_mels: usize,
+    pub data: Vec<f32>,
+}
+
+impl Spectrogram {
+    pub fn frame(&self, t: usize) -> &[f32] {
+        &self.data[t * self.n_mels..(t + 1) * self.n_mels]
+    }
+}
+
+/// Short-time power spectrum: periodic Hann window, zero-padded centred frames.
+pub struct Stft {
+    n_fft: usize,
+    hop: usize,
+    window: Vec<f64>,
+    fft: Arc<dyn RealToComplex<f64>>,
+}
+
+impl Stft {
+    pub fn new(n_fft: usize, hop: usize) -> Self {
+        let window = (0..n_fft)
+            .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos())
+            .collect();
+        let fft = RealFftPlanner::<f64>::new().plan_fft_forward(n_fft);
+        Self {
+            n_fft,
+            hop,
+            window,
+            fft,
+        }
+    }
+
+    pub fn bins(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// Call `visit(frame_index, power_bins)` for every frame of `y`.
+    pub fn for_each_power_frame(&self, y: &[f32], mut visit: impl FnMut(usize, &[f64])) {
+        let frames = 1 + y.len() / self.hop;
+        let pad = (self.n_fft / 2) as isize;
+        let mut input = self.fft.make_input_vec();
+        let mut spectrum = self.fft.make_output_vec();
+        let mut scratch = self.fft.make_scratch_vec();
+        let mut power = vec![0.0f64; self.bins()];
+        for t in 0..frames {
+            let start = (t * self.hop) as isize - pad;
+            for (i, slot) in input.iter_mut().enumerate() {
+                let j = start + i as isize;
+                let sample = if j >= 0 && (j as usize) < y.len() {
+                    f64::from(y[j as usize])
+                } else {
+                    0.0
+                };
+                *slot = sample * self.window[i];
+            }
+            // Lengths come from the plan itself, so the transform cannot fail.
+            let _ = self
+                .fft
+                .process_with_scratch(&mut input, &mut spectrum, &mut scratch);
+            for (p, c) in power.iter_mut().zip(&spectrum) {
+                *p = c.norm_sqr();
+            }
+            visit(t, &power);
+        }
+    }
+
+    /// The whole power spectrogram as a `[frames, bins]` matrix.
+    pub fn power(&self, y: &[f32]) -> Matrix {
+        let mut out = Matrix::zeros(1 + y.len() / self.hop, self.bins());
+        self.for_each_power_frame(y, |t, p| out.row_mut(t).copy_from_slice(p));
+        out
+    }
+}
+
+/// One triangular mel filter: its first FFT bin and its non-zero weights.
+struct Filter {
+    first_bin: usize,
+    weights: Vec<f64>,
+}
+
+/// Slaney-scale, Slaney-normalised mel filterbank (librosa `filters.mel`, htk=False).
+pub struct MelFilterbank {
+    filters: Vec<Filter>,
+}
+
+impl MelFilterbank {
+    pub fn new(config: &MelConfig) -> Self {
+        let sr = f64::from(config.sample_rate);
+        let bins = config.n_fft / 2 + 1;
+        let fft_freqs: Vec<f64> = (0..bins)
+            .map(|k| k as f64 * sr / config.n_fft as f64)
+            .collect();
+        let (lo, hi) = (hz_to_mel(config.fmin), hz_to_mel(config.fmax_hz()));
+        let n = config.n_mels + 2;
+        let mel_f: Vec<f64> = (0..n)
+            .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n - 1) as f64))
+            .collect();
+        let filters = (0..config.n_mels)
+            .map(|m| {
+                let (left, centre, right) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);
+                let norm = 2.0 / (right - left);
+                let weights: Vec<(usize, f64)> = fft_freqs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &f)| {
+                        let lower = (f - left) / (centre - left);
+                        let upper = (right - f) / (right - centre);
+                        (k, lower.min(upper).max(0.0) * norm)
+                    })
+                    .filter(|&(_, w)| w > 0.0)
+                    .collect();
+                Filter {
+                    first_bin: weights.first().map_or(0, |&(k, _)| k),
+                    weights: weights.into_iter().map(|(_, w)| w).collect(),
+                }
+            })
+            .collect();
+        Self { filters }
+    }
+
+    pub fn n_mels(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// Project one power frame onto the mel bands.
+    pub fn apply(&self, power: &[f64], out: &mut [f64]) {
+        for (o, f) in out.iter_mut().zip(&self.filters) {
+            *o = f
+                .weights
+                .iter()
+                .zip(&power[f.first_bin..])
+                .map(|(w, p)| w * p)
+                .sum();
+        }
+    }
+}
+
+/// Slaney mel scale: linear below 1 kHz, logarithmic above (librosa `hz_to_mel`, htk=False).
+pub fn hz_to_mel(hz: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    let min_log_mel = MIN_LOG_HZ / F_SP;
+    let logstep = 6.4f64.ln() / 27.0;
+    if hz >= MIN_LOG_HZ {
+        min_log_mel + (hz / MIN_LOG_HZ).ln() / logstep
+    } else {
+        hz / F_SP
+    }
+}
+
+/// Inverse of [`hz_to_mel`].
+pub fn mel_to_hz(mel: f64) -> f64 {
+    const F_SP: f64 = 200.0 / 3.0;
+    const MIN_LOG_HZ: f64 = 1000.0;
+    let min_log_mel = MIN_LOG_HZ / F_SP;
+    let logstep = 6.4f64.ln() / 27.0;
+    if mel >= min_log_mel {
+        MIN_LOG_HZ * (logstep * (mel - min_log_mel)).exp()
+    } else {
+        F_SP * mel
+    }
+}
+
+/// musicnn's compression of mel power.
+pub fn log_compress(mel_power: f64) -> f32 {
+    (1.0 + 10_000.0 * mel_power).log10() as f32
+}
+
+/// Computes mel power, log-mel and MFCC for one configuration; build once, reuse per file.
+pub struct MelExtractor {
+    config: MelConfig,
+    stft: Stft,
+    filterbank: MelFilterbank,
+}
+
+impl MelExtractor {
+    pub fn new(config: MelConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            stft: Stft::new(config.n_fft, config.hop_length),
+            filterbank: MelFilterbank::new(&config),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &MelConfig {
+        &self.config
+    }
+
+    pub fn stft(&self) -> &Stft {
+        &self.stft
+    }
+
+    /// Mel power spectrogram `[frames, n_mels]` (librosa `melspectrogram`).
+    pub fn mel_power(&self, y: &[f32]) -> Matrix {
+        let mut out = Matrix::zeros(self.config.frames_for(y.len()), self.config.n_mels);
+        self.stft
+            .for_each_power_frame(y, |t, p| self.filterbank.apply(p, out.row_mut(t)));
+        out
+    }
+
+    /// Mel power of an already computed power spectrogram (shares one STFT between features).
+    pub fn mel_from_power(&self, power: &Matrix) -> Matrix {
+        let mut out = Matrix::zeros(power.rows(), self.config.n_mels);
+        for t in 0..power.rows() {
+            self.filterbank.apply(power.row(t), out.row_mut(t));
+        }
+        out
+    }
+
+    /// The model input: `log10(1 + 10000 * mel)` before normalisation.
+    pub fn log_mel(&self, y: &[f32]) -> Spectrogram {
+        let frames = self.config.frames_for(y.len());
+        let n_mels = self.config.n_mels;
+        let mut data = vec![0.0f32; frames * n_mels];
+        let mut mel = vec![0.0f64; n_mels];
+        self.stft.for_each_power_frame(y, |t, p| {
+            self.filterbank.apply(p, &mut mel);
+            for (d, &m) in data[t * n_mels..(t + 1) * n_mels].iter_mut().zip(&mel) {
+                *d = log_compress(m);
+            }
+        });
+        Spectrogram {
+            frames,
+            n_mels,
+            data,
+        }
+    }
+
+    /// `librosa.feature.mfcc(y, n_mfcc)` with this extractor's mel settings, `[frames, n_mfcc]`.
+    pub fn mfcc(&self, y: &[f32], n_mfcc: usize) -> Matrix {
+        mfcc_from_mel_power(&self.mel_power(y), n_mfcc)
+    }
+}
+
+/// power_to_db (ref 1, amin 1e-10, top_db 80) then an orthonormal DCT-II over mel bands.
+pub fn mfcc_from_mel_power(mel_power: &Matrix, n_mfcc: usize) -> Matrix {
+    let n_mels = mel_power.cols();
+    let mut db = mel_power.map(|p| 10.0 * p.max(1e-10).log10());
+    let floor = db.data().iter().copied().fold(f64::NEG_INFINITY, f64::max) - 80.0;
+    db.map_in_place(|v| v.max(floor));
+    let n_mfcc = n_mfcc.min(n_mels);
+    let basis = dct2_ortho_basis(n_mels, n_mfcc);
+    let mut out = Matrix::zeros(db.rows(), n_mfcc);
+    for t in 0..db.rows() {
+        let row = db.row(t);
+        for (k, o) in out.row_mut(t).iter_mut().enumerate() {
+            *o = basis[k * n_mels..(k + 1) * n_mels]
+                .iter()
+                .zip(row)
+                .map(|(b, x)| b * x)
+                .sum();
+        }
+    }
+    out
+}
+
+/// Rows of the orthonormal DCT-II matrix (scipy `dct(type=2, norm='ortho')`).
+fn dct2_ortho_basis(n: usize, k_max: usize) -> Vec<f64> {
+    let mut basis = Vec::with_capacity(n * k_max);
+    for k in 0..k_max {
+        let scale = if k == 0 {
+            (1.0 / n as f64).sqrt()
+        } else {
+            (2.0 / n as f64).sqrt()
+        };
+        basis.extend((0..n).map(|i| {
+            scale * (std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2 * n) as f64).cos()
+        }));
+    }
+    basis
+}

@@ -1,0 +1,71 @@
+//! `tagscale`: the command-line front of the workbench. Parses arguments and calls into the
+//! crates; no logic of its own lives here.
+
+mod features;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tagscale",
+    version,
+    about = "Music audio tagging at scale: waveform vs spectrogram vs GBT"
+)]
+struct Cli {
+    /// Silence progress bars and informational logs (warnings and errors still print).
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dump what the pipeline computes for one audio file (debugging, parity checks).
+    #[command(subcommand)]
+    Features(features::FeaturesCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet);
+    let result = match cli.command {
+        Command::Features(cmd) => features::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `tagscale … | head` closing the pipe early is not a failure.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(quiet: bool) {
+    // symphonia logs its own parsing chatter; its failures reach the user as our errors.
+    let default = if quiet {
+        "warn,symphonia=off"
+    } else {
+        "info,symphonia=off"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TAGSCALE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
