@@ -135,14 +135,28 @@ impl Stft {
         let mut power = vec![0.0f64; self.bins()];
         for t in 0..frames {
             let start = (t * self.hop) as isize - pad;
-            for (i, slot) in input.iter_mut().enumerate() {
-                let j = start + i as isize;
-                let sample = if j >= 0 && (j as usize) < y.len() {
-                    f64::from(y[j as usize])
-                } else {
-                    0.0
-                };
-                *slot = sample * self.window[i];
+            match usize::try_from(start) {
+                // Interior frames (all but a few at each end): a straight windowed copy.
+                Ok(s) if s + self.n_fft <= y.len() => {
+                    for ((slot, &v), w) in input
+                        .iter_mut()
+                        .zip(&y[s..s + self.n_fft])
+                        .zip(&self.window)
+                    {
+                        *slot = f64::from(v) * w;
+                    }
+                }
+                // Edge frames reach into the zero padding of center=True.
+                _ => {
+                    for (i, slot) in input.iter_mut().enumerate() {
+                        let j = start + i as isize;
+                        let sample = usize::try_from(j)
+                            .ok()
+                            .and_then(|j| y.get(j))
+                            .map_or(0.0, |&v| f64::from(v));
+                        *slot = sample * self.window[i];
+                    }
+                }
             }
             // Lengths come from the plan itself, so the transform cannot fail.
             let _ = self

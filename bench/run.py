@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Run every tagscale benchmark beside its reference, in one invocation, and write RESULTS.md.
+
+Usage (from anywhere; `just bench` calls it):
+
+    python3 bench/run.py
+
+Creates `bench/.venv` with the reference libraries of `bench/requirements.txt` (PyPI) on first
+use, builds `tagscale-bench` in release mode, runs each pair on the same inputs on this
+machine, and rewrites `bench/RESULTS.md` with the machine, the date, the figures and the
+ratios. Figures are measurements, never test assertions.
+"""
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import venv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, ".work")
+VENV = os.path.join(HERE, ".venv")
+PY = os.path.join(VENV, "bin", "python")
+# "One thread" for both sides: numpy/scipy FFT and BLAS pools, and rayon.
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "RAYON_NUM_THREADS": "1",
+}
+
+
+def sh(cmd, env=None, **kw):
+    merged = dict(os.environ, **(env or {}))
+    return subprocess.run(cmd, check=True, env=merged, **kw)
+
+
+def ensure_venv():
+    if not os.path.exists(PY):
+        print("creating bench/.venv with the reference libraries ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    sh([PY, "-m", "pip", "install", "-q", "-r", os.path.join(HERE, "requirements.txt")])
+
+
+def build_rust():
+    sh(["cargo", "build", "--release", "-q", "-p", "tagscale-bench"], cwd=ROOT)
+    return os.path.join(ROOT, "target", "release", "tagscale-bench")
+
+
+def json_line(cmd, env=None):
+    out = sh(cmd, env=env, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def make_clip(seconds=30.0):
+    """A 30 s chirp + chords + noise clip at 16 kHz, written once as float32 .npy."""
+    path = os.path.join(WORK, f"clip{int(seconds)}.npy")
+    code = f"""
+import numpy as np
+sr = 16000; n = int({seconds} * sr); t = np.arange(n) / sr
+rng = np.random.default_rng(30)
+f0, f1 = 60.0, 7000.0; k = (f1 / f0) ** (1 / {seconds})
+y = 0.3 * np.sin(2 * np.pi * f0 * (k ** t - 1) / np.log(k))
+for f in (220.0, 277.2, 329.6):
+    y += 0.1 * np.sin(2 * np.pi * f * t)
+y += 0.01 * rng.standard_normal(n)
+np.save({path!r}, y.astype(np.float32))
+"""
+    sh([PY, "-c", code])
+    return path
+
+
+def bench_logmel(rust_bin):
+    clip = make_clip()
+    ours = json_line([rust_bin, "logmel", "--clip", clip, "--repeats", "50"], ONE_THREAD)
+    ref = json_line(
+        [PY, os.path.join(HERE, "reference", "logmel_librosa.py"), clip, "20"], ONE_THREAD
+    )
+    ratio = ref["median_ms"] / ours["median_ms"]
+    return {
+        "section": "Audio features",
+        "work": "log-mel of a 30 s clip (16 kHz, 512/256/96), one thread",
+        "reference": ref["library"],
+        "ours": f"{ours['median_ms']:.2f} ms",
+        "theirs": f"{ref['median_ms']:.2f} ms",
+        "ratio": f"{ratio:.1f}x faster",
+        "target": ">= 10x",
+        "met": ratio >= 10.0,
+    }
+
+
+def machine():
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], stdout=subprocess.PIPE, text=True).stdout
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "rustc": rustc.strip(),
+        "python": platform.python_version(),
+    }
+
+
+def write_results(rows, info):
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `just bench` (`python3 bench/run.py`); do not edit by hand. Each row runs",
+        "tagscale and its reference on the same input, on this machine, in the same invocation.",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {info['cpu']}, {info['cores']} cores; {info['os']}",
+        f"- toolchains: {info['rustc']}; Python {info['python']}",
+        "",
+        "| work | reference | tagscale | reference time | ratio | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        met = "yes" if r["met"] else "**no**"
+        lines.append(
+            f"| {r['work']} | {r['reference']} | {r['ours']} | {r['theirs']} | "
+            f"{r['ratio']} | {r['target']} | {met} |"
+        )
+    lines.append("")
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    ensure_venv()
+    rust_bin = build_rust()
+    rows = [bench_logmel(rust_bin)]
+    write_results(rows, machine())
+    for r in rows:
+        print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")
+    print("wrote bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

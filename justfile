@@ -1,0 +1,25 @@
+# tagscale tasks. `just --list` shows them. Recipes for sweep / run / rerun / report are added
+# as those commands land (see the README's status section).
+
+# Run the whole test suite (the README's test command).
+test:
+    cargo test --workspace
+
+# Format check and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Every benchmark beside its reference (librosa, ...); rewrites bench/RESULTS.md.
+bench:
+    python3 bench/run.py
+
+# Regenerate the librosa parity fixtures of crates/audio-features (needs librosa + soundfile).
+fixtures:
+    python3 -m venv .venv-ref
+    .venv-ref/bin/pip install -q librosa==0.11.0 soundfile
+    .venv-ref/bin/python tools/reference/make_audio_fixtures.py
+
+# Dump the log-mel of one audio file as .npy.
+mel FILE OUT:
+    cargo run --release -q -- features mel {{FILE}} --out {{OUT}}
