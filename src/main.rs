@@ -1,7 +1,9 @@
 //! `tagscale`: the command-line front of the workbench. Parses arguments and calls into the
 //! crates; no logic of its own lives here.
 
+mod data;
 mod features;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -26,6 +28,9 @@ enum Command {
     /// Dump what the pipeline computes for one audio file (debugging, parity checks).
     #[command(subcommand)]
     Features(features::FeaturesCommand),
+    /// Generate, import, inspect and cache datasets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +38,7 @@ fn main() -> ExitCode {
     init_logging(cli.quiet);
     let result = match cli.command {
         Command::Features(cmd) => features::run(cmd),
+        Command::Data(cmd) => data::run(cmd, cli.quiet),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

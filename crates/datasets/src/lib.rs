@@ -23,6 +23,8 @@
 //! ```
 
 pub mod error;
+pub mod import;
+pub mod info;
 pub mod manifest;
 pub mod schema;
 pub mod split;

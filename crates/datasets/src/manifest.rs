@@ -103,7 +103,11 @@ pub struct Manifest {
     pub schema: TagSchema,
     pub tracks: Vec<Track>,
     pub bad_tracks: Vec<BadTrack>,
-    /// Directory the relative paths are resolved against (where the manifest lives).
+    /// Where relative audio paths resolve when the audio does not live beside the manifest
+    /// (imported datasets). Not part of the content hash: moving the data keeps the hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_root: Option<PathBuf>,
+    /// Directory the manifest was loaded from.
     #[serde(skip)]
     pub root: PathBuf,
 }
@@ -118,6 +122,7 @@ impl Manifest {
             schema,
             tracks: Vec::new(),
             bad_tracks: Vec::new(),
+            audio_root: None,
             root: PathBuf::new(),
         }
     }
@@ -177,7 +182,7 @@ impl Manifest {
     /// Absolute path of a file track's audio.
     pub fn audio_path(&self, track: &Track) -> Option<PathBuf> {
         match &track.source {
-            Source::File { path } => Some(self.root.join(path)),
+            Source::File { path } => Some(self.audio_root.as_ref().unwrap_or(&self.root).join(path)),
             Source::Synth { .. } => None,
         }
     }
