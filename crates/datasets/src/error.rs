@@ -32,7 +32,10 @@ pub enum DatasetError {
 pub type Result<T> = std::result::Result<T, DatasetError>;
 
 /// Attach a path and an action to an I/O error.
-pub(crate) fn io_err(path: &std::path::Path, action: &'static str) -> impl FnOnce(std::io::Error) -> DatasetError {
+pub(crate) fn io_err(
+    path: &std::path::Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> DatasetError {
     let path = path.to_path_buf();
     move |source| DatasetError::Io {
         path,

@@ -61,7 +61,10 @@ impl DatasetInfo {
             content_hash: manifest.content_hash(),
             splits,
             tags: manifest.schema.len(),
-            tag_kinds: tag_details.iter().map(|t| (t.name.clone(), t.kind)).collect(),
+            tag_kinds: tag_details
+                .iter()
+                .map(|t| (t.name.clone(), t.kind))
+                .collect(),
             tag_details,
             bad_tracks: manifest.bad_tracks.clone(),
         }
@@ -69,22 +72,39 @@ impl DatasetInfo {
 
     /// A readable multi-line summary.
     pub fn to_text(&self) -> String {
-        let mut out = format!("dataset {} (content hash {})\n", self.name, &self.content_hash[..16]);
+        let mut out = format!(
+            "dataset {} (content hash {})\n",
+            self.name,
+            &self.content_hash[..16]
+        );
         for (split, count) in &self.splits {
             out.push_str(&format!("  {split:<10} {count:>8} tracks\n"));
         }
         out.push_str(&format!("{} tags:\n", self.tags));
-        let width = self.tag_details.iter().map(|t| t.name.len()).max().unwrap_or(0);
+        let width = self
+            .tag_details
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(0);
         for t in &self.tag_details {
             let what = match t.kind {
                 TagKind::Classification => format!("{:5.1} % positive", 100.0 * t.positive_rate),
                 TagKind::Regression => format!("mean {:.3}", t.positive_rate),
             };
-            out.push_str(&format!("  {:<width$}  {:<14}  {what}\n", t.name, t.kind.as_str()));
+            out.push_str(&format!(
+                "  {:<width$}  {:<14}  {what}\n",
+                t.name,
+                t.kind.as_str()
+            ));
         }
         out.push_str(&format!("{} bad tracks", self.bad_tracks.len()));
         for b in &self.bad_tracks {
-            let path = b.path.as_ref().map(|p| format!(" ({})", p.display())).unwrap_or_default();
+            let path = b
+                .path
+                .as_ref()
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default();
             out.push_str(&format!("\n  {}{path}: {}", b.id, b.reason));
         }
         out

@@ -22,6 +22,7 @@
 //! # Ok::<(), datasets::DatasetError>(())
 //! ```
 
+pub mod cache;
 pub mod error;
 pub mod import;
 pub mod info;

@@ -141,10 +141,12 @@ impl Manifest {
                 message: format!("not a valid tagscale manifest: {e}"),
             })?;
         manifest.root = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        manifest.validate().map_err(|message| DatasetError::Format {
-            path: file.clone(),
-            message,
-        })?;
+        manifest
+            .validate()
+            .map_err(|message| DatasetError::Format {
+                path: file.clone(),
+                message,
+            })?;
         Ok(manifest)
     }
 
@@ -182,7 +184,9 @@ impl Manifest {
     /// Absolute path of a file track's audio.
     pub fn audio_path(&self, track: &Track) -> Option<PathBuf> {
         match &track.source {
-            Source::File { path } => Some(self.audio_root.as_ref().unwrap_or(&self.root).join(path)),
+            Source::File { path } => {
+                Some(self.audio_root.as_ref().unwrap_or(&self.root).join(path))
+            }
             Source::Synth { .. } => None,
         }
     }

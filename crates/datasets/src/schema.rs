@@ -133,7 +133,10 @@ mod tests {
         v.push(0.3);
         assert_eq!(TagKind::infer(v), TagKind::Regression);
         assert_eq!(TagKind::infer([0.1, 0.7, 0.4]), TagKind::Regression);
-        assert_eq!(TagKind::infer([0.0, 1.0, 1.0, 0.0]), TagKind::Classification);
+        assert_eq!(
+            TagKind::infer([0.0, 1.0, 1.0, 0.0]),
+            TagKind::Classification
+        );
         assert_eq!(TagKind::infer(std::iter::empty()), TagKind::Regression);
     }
 
@@ -143,9 +146,13 @@ mod tests {
         let mut schema = TagSchema::inferred(vec!["rock".into(), "tempo".into()], &labels);
         assert_eq!(schema.tags[0].kind, TagKind::Classification);
         assert_eq!(schema.tags[1].kind, TagKind::Regression);
-        schema.override_kinds([("rock", TagKind::Regression)]).unwrap();
+        schema
+            .override_kinds([("rock", TagKind::Regression)])
+            .unwrap();
         assert_eq!(schema.tags[0].kind, TagKind::Regression);
-        let err = schema.override_kinds([("jazz", TagKind::Regression)]).unwrap_err();
+        let err = schema
+            .override_kinds([("jazz", TagKind::Regression)])
+            .unwrap_err();
         assert!(err.to_string().contains("jazz") && err.to_string().contains("rock, tempo"));
     }
 }

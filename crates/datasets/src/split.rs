@@ -134,7 +134,12 @@ mod tests {
         let large = training_subset(&m, 300, 1).unwrap();
         assert_eq!(small.indices.len(), 100);
         assert!(small.indices.iter().all(|i| large.indices.contains(i)));
-        assert!(large.indices.iter().all(|&i| m.tracks[i].split == Split::Train));
+        assert!(
+            large
+                .indices
+                .iter()
+                .all(|&i| m.tracks[i].split == Split::Train)
+        );
         let other = training_subset(&m, 100, 2).unwrap();
         assert_ne!(small.indices, other.indices);
         assert_ne!(small.hash, other.hash);
@@ -155,7 +160,13 @@ mod tests {
     fn too_large_a_subset_is_an_error() {
         let m = manifest(30);
         let err = training_subset(&m, 1000, 1).unwrap_err();
-        assert!(matches!(err, DatasetError::SubsetTooLarge { requested: 1000, .. }));
+        assert!(matches!(
+            err,
+            DatasetError::SubsetTooLarge {
+                requested: 1000,
+                ..
+            }
+        ));
     }
 
     #[test]

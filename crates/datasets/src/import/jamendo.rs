@@ -9,7 +9,14 @@ use crate::error::{DatasetError, Result, io_err};
 use crate::manifest::{DatasetKind, Manifest, Source, Split, Track};
 use crate::schema::{Tag, TagKind, TagSchema};
 
-const HEADER: [&str; 6] = ["TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION", "TAGS"];
+const HEADER: [&str; 6] = [
+    "TRACK_ID",
+    "ARTIST_ID",
+    "ALBUM_ID",
+    "PATH",
+    "DURATION",
+    "TAGS",
+];
 
 /// The split files of one Jamendo subset (`prefix` e.g. `autotagging_top50tags`).
 pub fn split_file(dir: &Path, prefix: &str, split: Split) -> std::path::PathBuf {
@@ -31,7 +38,10 @@ pub fn import(dir: &Path, prefix: &str, audio_dir: &Path) -> Result<Manifest> {
     for split in Split::ALL {
         rows.extend(read_split(&split_file(dir, prefix, split), split)?);
     }
-    let names: BTreeSet<&str> = rows.iter().flat_map(|r| r.tags.iter().map(String::as_str)).collect();
+    let names: BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.tags.iter().map(String::as_str))
+        .collect();
     let names: Vec<String> = names.into_iter().map(String::from).collect();
     let schema = TagSchema {
         tags: names
@@ -50,7 +60,9 @@ pub fn import(dir: &Path, prefix: &str, audio_dir: &Path) -> Result<Manifest> {
             .collect();
         manifest.tracks.push(Track {
             id: row.id,
-            source: Source::File { path: row.path.into() },
+            source: Source::File {
+                path: row.path.into(),
+            },
             duration: row.duration,
             group: row.artist,
             split: row.split,
@@ -91,7 +103,12 @@ fn read_split(path: &Path, split: Split) -> Result<Vec<Row>> {
         if record.len() < 6 {
             return Err(bad(format!("{} fields, expected at least 6", record.len())));
         }
-        let tags: Vec<String> = record.iter().skip(5).filter(|t| !t.is_empty()).map(String::from).collect();
+        let tags: Vec<String> = record
+            .iter()
+            .skip(5)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
         if let Some(t) = tags.iter().find(|t| !t.contains("---")) {
             return Err(bad(format!("tag {t:?} is not of the form category---name")));
         }

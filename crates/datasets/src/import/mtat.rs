@@ -46,7 +46,12 @@ pub fn import(dir: &Path, top_tags: usize, split: &MtatSplit) -> Result<Manifest
             ),
         ));
     }
-    let tag_names: Vec<String> = headers.iter().skip(1).take(headers.len() - 2).map(String::from).collect();
+    let tag_names: Vec<String> = headers
+        .iter()
+        .skip(1)
+        .take(headers.len() - 2)
+        .map(String::from)
+        .collect();
     let user_split = match split {
         MtatSplit::List(path) => Some(read_split_list(path)?),
         MtatSplit::FolderLetter => None,
@@ -67,10 +72,21 @@ pub fn import(dir: &Path, top_tags: usize, split: &MtatSplit) -> Result<Manifest
             .map(|j| match &record[j] {
                 "0" => Ok(0.0),
                 "1" => Ok(1.0),
-                other => Err(line_err(&file, line, format!("tag {:?} has value {other:?}, expected \"0\" or \"1\"", tag_names[j - 1]))),
+                other => Err(line_err(
+                    &file,
+                    line,
+                    format!(
+                        "tag {:?} has value {other:?}, expected \"0\" or \"1\"",
+                        tag_names[j - 1]
+                    ),
+                )),
             })
             .collect::<Result<Vec<f32>>>()?;
-        rows.push((record[0].to_string(), record[record.len() - 1].to_string(), labels));
+        rows.push((
+            record[0].to_string(),
+            record[record.len() - 1].to_string(),
+            labels,
+        ));
     }
 
     let keep = top_tag_columns(&rows, tag_names.len(), top_tags);
@@ -121,7 +137,9 @@ pub fn import(dir: &Path, top_tags: usize, split: &MtatSplit) -> Result<Manifest
         manifest.tracks.push(Track {
             group: song_of(&mp3_path),
             id: clip_id,
-            source: Source::File { path: mp3_path.into() },
+            source: Source::File {
+                path: mp3_path.into(),
+            },
             duration: None,
             split,
             labels: keep.iter().map(|&j| labels[j]).collect(),
@@ -160,7 +178,11 @@ fn song_of(mp3_path: &str) -> String {
     let stem = mp3_path.strip_suffix(".mp3").unwrap_or(mp3_path);
     let mut parts: Vec<&str> = stem.split('-').collect();
     for _ in 0..2 {
-        if parts.len() > 1 && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())) {
+        if parts.len() > 1
+            && parts
+                .last()
+                .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+        {
             parts.pop();
         }
     }
@@ -175,12 +197,22 @@ fn read_split_list(path: &Path) -> Result<HashMap<String, Split>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut fields = line.split(|c: char| c == ',' || c.is_whitespace()).filter(|f| !f.is_empty());
+        let mut fields = line
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|f| !f.is_empty());
         let (Some(id), Some(name)) = (fields.next(), fields.next()) else {
-            return Err(line_err(path, i as u64 + 1, "expected `clip_id split`".into()));
+            return Err(line_err(
+                path,
+                i as u64 + 1,
+                "expected `clip_id split`".into(),
+            ));
         };
         let split = Split::parse(name).ok_or_else(|| {
-            line_err(path, i as u64 + 1, format!("unknown split {name:?} (train, validation, test)"))
+            line_err(
+                path,
+                i as u64 + 1,
+                format!("unknown split {name:?} (train, validation, test)"),
+            )
         })?;
         splits.insert(id.trim_matches('"').to_string(), split);
     }
@@ -217,9 +249,14 @@ mod tests {
 
     #[test]
     fn clips_of_one_song_share_a_group() {
-        let a = song_of("f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-30-59.mp3");
-        let b = song_of("f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-59-88.mp3");
+        let a =
+            song_of("f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-30-59.mp3");
+        let b =
+            song_of("f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-59-88.mp3");
         assert_eq!(a, b);
-        assert_eq!(a, "f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria");
+        assert_eq!(
+            a,
+            "f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria"
+        );
     }
 }

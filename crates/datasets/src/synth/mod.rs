@@ -40,7 +40,9 @@ pub struct SynthConfig {
 impl SynthConfig {
     pub fn validate(&self) -> Result<()> {
         if self.tracks == 0 {
-            return Err(DatasetError::Config("synth: tracks must be at least 1".into()));
+            return Err(DatasetError::Config(
+                "synth: tracks must be at least 1".into(),
+            ));
         }
         if !(1.0..=600.0).contains(&self.seconds) {
             return Err(DatasetError::Config(format!(
@@ -155,7 +157,8 @@ pub fn render(seed: u64, index: u64, plan: &TrackPlan) -> Vec<f32> {
 }
 
 fn normalise_rms(buf: &mut [f32], target: f32) {
-    let rms = (buf.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / buf.len().max(1) as f64).sqrt();
+    let rms =
+        (buf.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / buf.len().max(1) as f64).sqrt();
     if rms > 1e-9 {
         let scale = target / rms as f32;
         buf.iter_mut().for_each(|v| *v *= scale);
@@ -199,7 +202,12 @@ fn reverb(x: &mut [f32], wet: f32) {
     if wet <= 0.0 {
         return;
     }
-    let combs = [(1116usize, 0.84f32), (1188, 0.83), (1277, 0.82), (1356, 0.81)];
+    let combs = [
+        (1116usize, 0.84f32),
+        (1188, 0.83),
+        (1277, 0.82),
+        (1356, 0.81),
+    ];
     let mut tail = vec![0.0f32; x.len()];
     for (delay, feedback) in combs {
         let delay = delay * 16 / 44; // the classic 44.1 kHz delays, at 16 kHz
@@ -238,7 +246,17 @@ pub fn manifest(config: &SynthConfig) -> Result<Manifest> {
     config.validate()?;
     let tracks = (0..config.tracks as u64)
         .into_par_iter()
-        .map(|index| synth_track(config, index, Source::Synth { seed: config.seed, index }, None))
+        .map(|index| {
+            synth_track(
+                config,
+                index,
+                Source::Synth {
+                    seed: config.seed,
+                    index,
+                },
+                None,
+            )
+        })
         .collect();
     Ok(corpus_manifest(tracks))
 }
@@ -266,20 +284,36 @@ fn corpus_manifest(tracks: Vec<Track>) -> Manifest {
 
 /// Write the corpus as 16 kHz mono 16-bit WAVs under `dir/audio/` plus `dir/manifest.json`.
 /// `on_track` is called once per finished track (for progress bars).
-pub fn write_corpus(dir: &Path, config: &SynthConfig, on_track: &(dyn Fn() + Sync)) -> Result<Manifest> {
+pub fn write_corpus(
+    dir: &Path,
+    config: &SynthConfig,
+    on_track: &(dyn Fn() + Sync),
+) -> Result<Manifest> {
     config.validate()?;
     let audio_dir = dir.join("audio");
-    std::fs::create_dir_all(&audio_dir).map_err(io_err(&audio_dir, "cannot create the audio directory"))?;
+    std::fs::create_dir_all(&audio_dir)
+        .map_err(io_err(&audio_dir, "cannot create the audio directory"))?;
     let tracks = (0..config.tracks as u64)
         .into_par_iter()
         .map(|index| {
             let relative = Path::new("audio").join(format!("{}.wav", track_id(index)));
             let path = dir.join(&relative);
-            let samples = render(config.seed, index, &plan(config.seed, index, config.seconds));
+            let samples = render(
+                config.seed,
+                index,
+                &plan(config.seed, index, config.seconds),
+            );
             write_wav(&path, &samples)?;
-            let size = std::fs::metadata(&path).map_err(io_err(&path, "cannot stat the written file"))?.len();
+            let size = std::fs::metadata(&path)
+                .map_err(io_err(&path, "cannot stat the written file"))?
+                .len();
             on_track();
-            Ok(synth_track(config, index, Source::File { path: relative }, Some(size)))
+            Ok(synth_track(
+                config,
+                index,
+                Source::File { path: relative },
+                Some(size),
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
     let mut manifest = corpus_manifest(tracks);
@@ -319,7 +353,13 @@ mod tests {
     fn schema_has_both_kinds_and_27_tags() {
         let s = schema();
         assert_eq!(s.len(), 27);
-        assert_eq!(s.tags.iter().filter(|t| t.kind == TagKind::Regression).count(), 4);
+        assert_eq!(
+            s.tags
+                .iter()
+                .filter(|t| t.kind == TagKind::Regression)
+                .count(),
+            4
+        );
         assert_eq!(true_labels(&plan(1, 0, 5.0)).len(), 27);
     }
 

@@ -75,12 +75,24 @@ impl Style {
     fn instruments(self) -> [f64; 13] {
         //      piano strings flute brass a.gtr e.gtr organ pad  lead bass drums vocal choir
         match self {
-            Style::Classical => [0.55, 0.8, 0.4, 0.3, 0.05, 0.0, 0.12, 0.0, 0.0, 0.25, 0.03, 0.08, 0.22],
-            Style::Electronic => [0.15, 0.05, 0.0, 0.03, 0.0, 0.03, 0.05, 0.7, 0.7, 0.9, 0.95, 0.3, 0.05],
-            Style::Rock => [0.2, 0.05, 0.0, 0.05, 0.2, 0.92, 0.2, 0.05, 0.05, 0.9, 0.95, 0.6, 0.03],
-            Style::Jazz => [0.8, 0.05, 0.2, 0.6, 0.1, 0.05, 0.1, 0.0, 0.0, 0.9, 0.8, 0.3, 0.0],
-            Style::Folk => [0.1, 0.2, 0.3, 0.03, 0.92, 0.0, 0.03, 0.0, 0.0, 0.4, 0.25, 0.6, 0.08],
-            Style::Ambient => [0.3, 0.3, 0.12, 0.0, 0.05, 0.0, 0.05, 0.9, 0.12, 0.2, 0.05, 0.05, 0.3],
+            Style::Classical => [
+                0.55, 0.8, 0.4, 0.3, 0.05, 0.0, 0.12, 0.0, 0.0, 0.25, 0.03, 0.08, 0.22,
+            ],
+            Style::Electronic => [
+                0.15, 0.05, 0.0, 0.03, 0.0, 0.03, 0.05, 0.7, 0.7, 0.9, 0.95, 0.3, 0.05,
+            ],
+            Style::Rock => [
+                0.2, 0.05, 0.0, 0.05, 0.2, 0.92, 0.2, 0.05, 0.05, 0.9, 0.95, 0.6, 0.03,
+            ],
+            Style::Jazz => [
+                0.8, 0.05, 0.2, 0.6, 0.1, 0.05, 0.1, 0.0, 0.0, 0.9, 0.8, 0.3, 0.0,
+            ],
+            Style::Folk => [
+                0.1, 0.2, 0.3, 0.03, 0.92, 0.0, 0.03, 0.0, 0.0, 0.4, 0.25, 0.6, 0.08,
+            ],
+            Style::Ambient => [
+                0.3, 0.3, 0.12, 0.0, 0.05, 0.0, 0.05, 0.9, 0.12, 0.2, 0.05, 0.05, 0.3,
+            ],
         }
     }
 }
@@ -305,7 +317,11 @@ impl TrackPlan {
                 .filter(|p| set.contains(&p.instrument))
                 .map(|p| p.gain * p.gain)
                 .sum();
-            if total > 0.0 { f64::from(part / total) } else { 0.0 }
+            if total > 0.0 {
+                f64::from(part / total)
+            } else {
+                0.0
+            }
         };
         let drums = share(&[Instrument::Drums]);
         let harsh = share(&[
@@ -313,7 +329,9 @@ impl TrackPlan {
             Instrument::SynthLead,
             Instrument::Brass,
         ]);
-        (0.4 * self.density + 0.25 * (drums * 3.0).min(1.0) + 0.2 * (harsh * 2.5).min(1.0)
+        (0.4 * self.density
+            + 0.25 * (drums * 3.0).min(1.0)
+            + 0.2 * (harsh * 2.5).min(1.0)
             + 0.15 * self.tempo_value())
         .clamp(0.0, 1.0)
     }
@@ -322,7 +340,11 @@ impl TrackPlan {
     pub fn danceability(&self) -> f64 {
         let tempo_fit = (-((self.bpm - 122.0) / 22.0).powi(2)).exp();
         let duple = if self.meter == Meter::Duple { 1.0 } else { 0.2 };
-        let drums = if self.has(Instrument::Drums) { 1.0 } else { 0.0 };
+        let drums = if self.has(Instrument::Drums) {
+            1.0
+        } else {
+            0.0
+        };
         let bass = if self.has(Instrument::Bass) { 1.0 } else { 0.0 };
         (0.35 * tempo_fit + 0.25 * duple + 0.25 * drums * (1.0 - self.swing * 1.5) + 0.15 * bass)
             .clamp(0.0, 1.0)
@@ -380,8 +402,20 @@ fn draw_parts<R: Rng + ?Sized>(rng: &mut R, style: Style) -> Vec<Part> {
 }
 
 fn draw_progression<R: Rng + ?Sized>(rng: &mut R, minor: bool) -> Vec<usize> {
-    let major: [[usize; 4]; 5] = [[0, 4, 5, 3], [0, 3, 4, 0], [0, 5, 3, 4], [0, 3, 0, 4], [1, 4, 0, 0]];
-    let minor_: [[usize; 4]; 5] = [[0, 5, 2, 6], [0, 3, 4, 0], [0, 6, 5, 4], [0, 3, 6, 2], [0, 5, 3, 4]];
+    let major: [[usize; 4]; 5] = [
+        [0, 4, 5, 3],
+        [0, 3, 4, 0],
+        [0, 5, 3, 4],
+        [0, 3, 0, 4],
+        [1, 4, 0, 0],
+    ];
+    let minor_: [[usize; 4]; 5] = [
+        [0, 5, 2, 6],
+        [0, 3, 4, 0],
+        [0, 6, 5, 4],
+        [0, 3, 6, 2],
+        [0, 5, 3, 4],
+    ];
     let table = if minor { &minor_ } else { &major };
     table[rng.random_range(0..table.len())].to_vec()
 }

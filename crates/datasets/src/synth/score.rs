@@ -56,7 +56,11 @@ impl Grid {
     /// Start time of (bar, beat, sub-beat), with swing delaying off-beats.
     pub fn time(&self, bar: usize, beat: usize, sub: usize) -> f64 {
         let sub_len = self.beat / self.subdivisions as f64;
-        let swing = if sub % 2 == 1 { self.swing * sub_len } else { 0.0 };
+        let swing = if sub % 2 == 1 {
+            self.swing * sub_len
+        } else {
+            0.0
+        };
         bar as f64 * self.bar_length() + beat as f64 * self.beat + sub as f64 * sub_len + swing
     }
 
@@ -124,9 +128,18 @@ pub fn part_notes<R: Rng + ?Sized>(
         Instrument::Piano => comping(plan, grid, harmony, rng, 4),
         Instrument::AcousticGuitar => strums(grid, harmony, plan.density, rng),
         Instrument::ElectricGuitar => power_chords(grid, harmony, plan.density, rng),
-        Instrument::StringEnsemble | Instrument::Organ | Instrument::SynthPad | Instrument::Choir => {
-            sustained_chords(grid, harmony, if instrument == Instrument::SynthPad { 4 } else { 3 })
-        }
+        Instrument::StringEnsemble
+        | Instrument::Organ
+        | Instrument::SynthPad
+        | Instrument::Choir => sustained_chords(
+            grid,
+            harmony,
+            if instrument == Instrument::SynthPad {
+                4
+            } else {
+                3
+            },
+        ),
         Instrument::Brass if !leads_melody => stabs(grid, harmony, plan.density, rng),
         Instrument::Flute | Instrument::SynthLead | Instrument::LeadVocals | Instrument::Brass => {
             let octave = match instrument {
@@ -214,7 +227,12 @@ fn comping<R: Rng + ?Sized>(
                 for sub in 0..grid.subdivisions {
                     let i = beat * grid.subdivisions + sub;
                     let pitch = if i == 0 { bass } else { triad[i % 3] };
-                    notes.push(note(grid.time(bar, beat, sub), grid.sub_length() * 2.0, pitch, grid.accent(beat, sub)));
+                    notes.push(note(
+                        grid.time(bar, beat, sub),
+                        grid.sub_length() * 2.0,
+                        pitch,
+                        grid.accent(beat, sub),
+                    ));
                 }
             } else if beat == 0 || rng.random_bool(plan.density) {
                 let accent = grid.accent(beat, 0);
@@ -222,7 +240,12 @@ fn comping<R: Rng + ?Sized>(
                     notes.push(note(grid.time(bar, 0, 0), grid.beat * 1.5, bass, accent));
                 }
                 for &p in &triad {
-                    notes.push(note(grid.time(bar, beat, 0), grid.beat * 0.9, p, accent * 0.8));
+                    notes.push(note(
+                        grid.time(bar, beat, 0),
+                        grid.beat * 0.9,
+                        p,
+                        accent * 0.8,
+                    ));
                 }
             }
         }
@@ -235,7 +258,14 @@ fn strums<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &m
     for bar in 0..grid.bars {
         let root = harmony.degree_pitch(harmony.chord_root(bar), 2);
         let triad = harmony.triad(bar, 3);
-        let shape = [root, triad[0], triad[1], triad[2], triad[0] + 12, triad[1] + 12];
+        let shape = [
+            root,
+            triad[0],
+            triad[1],
+            triad[2],
+            triad[0] + 12,
+            triad[1] + 12,
+        ];
         for beat in 0..grid.beats_per_bar {
             for sub in 0..grid.subdivisions {
                 if sub != 0 && !rng.random_bool(density * 0.6) {
@@ -247,7 +277,12 @@ fn strums<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &m
                 for (k, &p) in shape.iter().enumerate() {
                     // A strum: strings sound one after another, downwards or upwards.
                     let order = if down { k } else { shape.len() - 1 - k };
-                    notes.push(note(start + order as f64 * 0.012, grid.beat * 1.5, p, accent));
+                    notes.push(note(
+                        start + order as f64 * 0.012,
+                        grid.beat * 1.5,
+                        p,
+                        accent,
+                    ));
                 }
             }
         }
@@ -255,7 +290,12 @@ fn strums<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &m
     notes
 }
 
-fn power_chords<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &mut R) -> Vec<Note> {
+fn power_chords<R: Rng + ?Sized>(
+    grid: &Grid,
+    harmony: &Harmony,
+    density: f64,
+    rng: &mut R,
+) -> Vec<Note> {
     let mut notes = Vec::new();
     for bar in 0..grid.bars {
         let root = harmony.degree_pitch(harmony.chord_root(bar), 2);
@@ -266,7 +306,12 @@ fn power_chords<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, r
                 }
                 let accent = grid.accent(beat, sub);
                 for p in [root, root + 7, root + 12] {
-                    notes.push(note(grid.time(bar, beat, sub), grid.sub_length() * 0.9, p, accent));
+                    notes.push(note(
+                        grid.time(bar, beat, sub),
+                        grid.sub_length() * 0.9,
+                        p,
+                        accent,
+                    ));
                 }
             }
         }
@@ -290,7 +335,12 @@ fn stabs<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &mu
         for beat in 0..grid.beats_per_bar {
             if beat == 0 || rng.random_bool(density * 0.4) {
                 for p in harmony.triad(bar, 4) {
-                    notes.push(note(grid.time(bar, beat, 0), grid.beat * 0.5, p, grid.accent(beat, 0)));
+                    notes.push(note(
+                        grid.time(bar, beat, 0),
+                        grid.beat * 0.5,
+                        p,
+                        grid.accent(beat, 0),
+                    ));
                 }
             }
         }
@@ -298,7 +348,12 @@ fn stabs<R: Rng + ?Sized>(grid: &Grid, harmony: &Harmony, density: f64, rng: &mu
     notes
 }
 
-fn bass_line<R: Rng + ?Sized>(plan: &TrackPlan, grid: &Grid, harmony: &Harmony, rng: &mut R) -> Vec<Note> {
+fn bass_line<R: Rng + ?Sized>(
+    plan: &TrackPlan,
+    grid: &Grid,
+    harmony: &Harmony,
+    rng: &mut R,
+) -> Vec<Note> {
     let mut notes = Vec::new();
     for bar in 0..grid.bars {
         let root = harmony.chord_root(bar);
@@ -314,24 +369,59 @@ fn bass_line<R: Rng + ?Sized>(plan: &TrackPlan, grid: &Grid, harmony: &Harmony, 
                     } else {
                         next + (remaining - 1) * if rng.random_bool(0.5) { 1 } else { -1 }
                     };
-                    notes.push(note(grid.time(bar, beat, 0), grid.beat * 0.95, pitch(d), grid.accent(beat, 0)));
+                    notes.push(note(
+                        grid.time(bar, beat, 0),
+                        grid.beat * 0.95,
+                        pitch(d),
+                        grid.accent(beat, 0),
+                    ));
                 }
             }
             (_, Meter::Duple) => {
-                notes.push(note(grid.time(bar, 0, 0), grid.beat * 1.5, pitch(root), 1.0));
-                notes.push(note(grid.time(bar, 2, 0), grid.beat * 1.5, pitch(root + 4), 0.8));
+                notes.push(note(
+                    grid.time(bar, 0, 0),
+                    grid.beat * 1.5,
+                    pitch(root),
+                    1.0,
+                ));
+                notes.push(note(
+                    grid.time(bar, 2, 0),
+                    grid.beat * 1.5,
+                    pitch(root + 4),
+                    0.8,
+                ));
                 if plan.style == Style::Electronic || rng.random_bool(plan.density * 0.7) {
                     for beat in [1, 3] {
-                        notes.push(note(grid.time(bar, beat, 1), grid.sub_length(), pitch(root), 0.6));
+                        notes.push(note(
+                            grid.time(bar, beat, 1),
+                            grid.sub_length(),
+                            pitch(root),
+                            0.6,
+                        ));
                     }
                 }
             }
             (_, Meter::Triple) => {
-                notes.push(note(grid.time(bar, 0, 0), grid.beat * 2.5, pitch(root), 1.0));
+                notes.push(note(
+                    grid.time(bar, 0, 0),
+                    grid.beat * 2.5,
+                    pitch(root),
+                    1.0,
+                ));
             }
             (_, Meter::Compound) => {
-                notes.push(note(grid.time(bar, 0, 0), grid.beat * 0.9, pitch(root), 1.0));
-                notes.push(note(grid.time(bar, 1, 0), grid.beat * 0.9, pitch(root + 4), 0.8));
+                notes.push(note(
+                    grid.time(bar, 0, 0),
+                    grid.beat * 0.9,
+                    pitch(root),
+                    1.0,
+                ));
+                notes.push(note(
+                    grid.time(bar, 1, 0),
+                    grid.beat * 0.9,
+                    pitch(root + 4),
+                    0.8,
+                ));
             }
         }
     }
@@ -349,7 +439,11 @@ fn hit(start: f64, drum: Drum, velocity: f32) -> Note {
 
 fn drum_pattern<R: Rng + ?Sized>(plan: &TrackPlan, grid: &Grid, rng: &mut R) -> Vec<Note> {
     let mut notes = Vec::new();
-    let cymbal = if plan.style == Style::Jazz { Drum::Ride } else { Drum::HiHat };
+    let cymbal = if plan.style == Style::Jazz {
+        Drum::Ride
+    } else {
+        Drum::HiHat
+    };
     for bar in 0..grid.bars {
         for beat in 0..grid.beats_per_bar {
             for sub in 0..grid.subdivisions {

@@ -102,7 +102,12 @@ const VOWELS: [[f64; 3]; 5] = [
 ];
 
 /// Render every note of a part into a buffer of `len` samples.
-pub fn render_part<R: Rng + ?Sized>(instrument: Instrument, notes: &[Note], len: usize, rng: &mut R) -> Vec<f32> {
+pub fn render_part<R: Rng + ?Sized>(
+    instrument: Instrument,
+    notes: &[Note],
+    len: usize,
+    rng: &mut R,
+) -> Vec<f32> {
     let mut buf = vec![0.0f32; len];
     for n in notes {
         let start = (n.start * SR) as usize;
@@ -112,7 +117,9 @@ pub fn render_part<R: Rng + ?Sized>(instrument: Instrument, notes: &[Note], len:
         match instrument {
             Instrument::Piano => piano(&mut buf[start..], n),
             Instrument::Organ => organ(&mut buf[start..], n),
-            Instrument::StringEnsemble => detuned_saws(&mut buf[start..], n, 3, (0.25, 0.3), 3000.0, rng),
+            Instrument::StringEnsemble => {
+                detuned_saws(&mut buf[start..], n, 3, (0.25, 0.3), 3000.0, rng)
+            }
             Instrument::SynthPad => detuned_saws(&mut buf[start..], n, 4, (0.7, 0.6), 1400.0, rng),
             Instrument::AcousticGuitar => pluck(&mut buf[start..], n, 0.996, rng),
             Instrument::ElectricGuitar => pluck(&mut buf[start..], n, 0.999, rng),
@@ -121,7 +128,9 @@ pub fn render_part<R: Rng + ?Sized>(instrument: Instrument, notes: &[Note], len:
             Instrument::SynthLead => lead(&mut buf[start..], n),
             Instrument::Bass => bass(&mut buf[start..], n),
             Instrument::LeadVocals => voice(&mut buf[start..], n, rng.random_range(0..5), 1, rng),
-            Instrument::Choir => voice(&mut buf[start..], n, [0, 3][rng.random_range(0..2)], 4, rng),
+            Instrument::Choir => {
+                voice(&mut buf[start..], n, [0, 3][rng.random_range(0..2)], 4, rng)
+            }
             Instrument::Drums => drum(&mut buf[start..], n, rng),
         }
     }
@@ -147,7 +156,13 @@ fn piano(out: &mut [f32], n: &Note) {
     let decay = 1.2 * (440.0 / f).powf(0.5).min(3.0);
     let v = f64::from(n.velocity);
     add(out, n.duration.max(0.3) + 1.0, |t| {
-        let env = (t / 0.004).min(1.0) * (-t / decay).exp() * if t > n.duration { (-(t - n.duration) / 0.15).exp() } else { 1.0 };
+        let env = (t / 0.004).min(1.0)
+            * (-t / decay).exp()
+            * if t > n.duration {
+                (-(t - n.duration) / 0.15).exp()
+            } else {
+                1.0
+            };
         let mut s = 0.0;
         for h in 1..=8 {
             let fh = f * h as f64 * (1.0 + 0.0004 * (h * h) as f64).sqrt();
@@ -163,10 +178,22 @@ fn piano(out: &mut [f32], n: &Note) {
 fn organ(out: &mut [f32], n: &Note) {
     let f = hz(n.pitch);
     add(out, n.duration + 0.05, |t| {
-        let env = (t / 0.01).min(1.0) * if t > n.duration { (1.0 - (t - n.duration) / 0.05).max(0.0) } else { 1.0 };
+        let env = (t / 0.01).min(1.0)
+            * if t > n.duration {
+                (1.0 - (t - n.duration) / 0.05).max(0.0)
+            } else {
+                1.0
+            };
         let tremolo = 1.0 + 0.15 * (TAU * 6.2 * t).sin();
         let mut s = 0.0;
-        for (h, w) in [(1.0, 1.0), (2.0, 0.8), (3.0, 0.6), (4.0, 0.5), (6.0, 0.3), (8.0, 0.25)] {
+        for (h, w) in [
+            (1.0, 1.0),
+            (2.0, 0.8),
+            (3.0, 0.6),
+            (4.0, 0.5),
+            (6.0, 0.3),
+            (8.0, 0.25),
+        ] {
             if f * h < SR / 2.0 {
                 s += w * (TAU * f * h * t).sin();
             }
@@ -232,7 +259,11 @@ fn flute<R: Rng + ?Sized>(out: &mut [f32], n: &Note, rng: &mut R) {
         let vib = 1.0 + 0.006 * (TAU * 5.0 * t).sin() * (t / 0.3).min(1.0);
         let phase = TAU * f * vib * t;
         breath = 0.9 * breath + 0.1 * rng.random_range(-1.0..1.0);
-        v * env * (phase.sin() + 0.15 * (2.0 * phase).sin() + 0.05 * (3.0 * phase).sin() + 0.25 * breath)
+        v * env
+            * (phase.sin()
+                + 0.15 * (2.0 * phase).sin()
+                + 0.05 * (3.0 * phase).sin()
+                + 0.25 * breath)
     });
 }
 
@@ -294,7 +325,11 @@ fn voice<R: Rng + ?Sized>(out: &mut [f32], n: &Note, vowel: usize, voices: usize
     let formants = VOWELS[vowel];
     let mut tmp = vec![0.0f32; len];
     for _ in 0..voices {
-        let detune = if voices > 1 { rng.random_range(-12.0..12.0) } else { 0.0 };
+        let detune = if voices > 1 {
+            rng.random_range(-12.0..12.0)
+        } else {
+            0.0
+        };
         let f = hz(n.pitch) * 2f64.powf(detune / 1200.0);
         let rate = rng.random_range(4.5..6.0);
         let mut filters: Vec<Resonator> = formants
@@ -343,7 +378,8 @@ fn drum<R: Rng + ?Sized>(out: &mut [f32], n: &Note, rng: &mut R) {
         }
         Drum::Snare => add(out, 0.25, |t| {
             let noise = rng.random_range(-1.0..1.0);
-            v * ((-t / 0.09).exp() * 0.8 * noise + (-t / 0.05).exp() * 0.5 * (TAU * 185.0 * t).sin())
+            v * ((-t / 0.09).exp() * 0.8 * noise
+                + (-t / 0.05).exp() * 0.5 * (TAU * 185.0 * t).sin())
         }),
         Drum::HiHat | Drum::Ride => {
             let decay = if drum == Drum::Ride { 0.35 } else { 0.035 };
