@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use audio_features::{MelConfig, MelExtractor, npy};
+use datasets::cache::FeatureConfig;
+use datasets::synth::{self, SynthConfig};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -26,12 +28,86 @@ enum Bench {
         #[arg(long, default_value_t = 50)]
         repeats: usize,
     },
+    /// Synthetic corpus generation to WAV files (tracks/s), all cores.
+    Corpus {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        tracks: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+    /// Feature-cache build of an on-the-fly synthetic manifest (tracks/s, peak memory).
+    Cache {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        tracks: usize,
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().bench {
         Bench::Logmel { clip, repeats } => logmel(clip, repeats),
+        Bench::Corpus {
+            out,
+            tracks,
+            seconds,
+        } => corpus(out, tracks, seconds),
+        Bench::Cache {
+            out,
+            tracks,
+            seconds,
+        } => cache(out, tracks, seconds),
     }
+}
+
+fn synth_config(tracks: usize, seconds: f64) -> SynthConfig {
+    SynthConfig {
+        tracks,
+        seed: 2026,
+        seconds,
+    }
+}
+
+fn corpus(out: PathBuf, tracks: usize, seconds: f64) -> Result<()> {
+    let start = Instant::now();
+    synth::write_corpus(&out, &synth_config(tracks, seconds), &|| {})?;
+    let elapsed = start.elapsed().as_secs_f64();
+    print_json(serde_json::json!({
+        "bench": "corpus",
+        "tracks": tracks,
+        "seconds_per_track": seconds,
+        "tracks_per_second": tracks as f64 / elapsed,
+        "wall_seconds": elapsed,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+fn cache(out: PathBuf, tracks: usize, seconds: f64) -> Result<()> {
+    let manifest = synth::manifest(&synth_config(tracks, seconds))?;
+    let config = FeatureConfig::with_mels(96);
+    let start = Instant::now();
+    datasets::cache::build(&out, &manifest, &config, 128, &|_| {})?;
+    let elapsed = start.elapsed().as_secs_f64();
+    print_json(serde_json::json!({
+        "bench": "cache",
+        "tracks": tracks,
+        "seconds_per_track": seconds,
+        "tracks_per_second": tracks as f64 / elapsed,
+        "wall_seconds": elapsed,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn logmel(clip: PathBuf, repeats: usize) -> Result<()> {

@@ -1,5 +1,29 @@
-//! # models — Models for tagscale
+//! # models
 //!
-//! Burn 0.22 modules of the paper: the musically motivated spectrogram front-end, the sample-level waveform front-end, the shared back-end, song-level inference over moving windows, checkpoints, and backend selection (flex, libtorch, cuda) (SPEC §5, §6).
+//! The Burn 0.22 modules of *End-to-end learning for music audio tagging at scale* (SPEC §5):
+//! the musically motivated spectrogram front-end, the sample-level waveform front-end and the
+//! shared back-end, with song-level inference, checkpoints that reload on any backend, backend
+//! selection at run time, and the layer table of `tagscale model info`.
 //!
-//! Not built yet: the crate holds its place in the workspace (SPEC §2) until its issue lands.
+//! ```no_run
+//! use burn::prelude::*;
+//! use models::{Architecture, ModelConfig, TaggingModel};
+//! let config = ModelConfig::paper(Architecture::Spectrogram, 50);
+//! let device = Device::flex();
+//! let model = TaggingModel::new(&config, &device)?;
+//! let x = models::input_tensor(&config, vec![0.0; 188 * 96], 1, 188, &device)?;
+//! let probabilities = model.forward(x); // [1, 50]
+//! # Ok::<(), models::ModelError>(())
+//! ```
+
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod layers;
+pub mod model;
+pub mod summary;
+
+pub use config::{Architecture, ModelConfig};
+pub use device::Backend;
+pub use error::{ModelError, Result};
+pub use model::{TaggingModel, input_tensor, input_width};

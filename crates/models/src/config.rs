@@ -1,0 +1,121 @@
+//! The typed, validated model configuration: architecture kind and width knobs (SPEC §5).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+
+/// Which front-end feeds the shared back-end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Musically motivated log-mel front-end, input `[batch, frames, n_mels]`.
+    Spectrogram,
+    /// Sample-level waveform front-end, input `[batch, samples]` at 16 kHz.
+    Waveform,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Spectrogram => "spectrogram",
+            Architecture::Waveform => "waveform",
+        }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "spectrogram" => Ok(Architecture::Spectrogram),
+            "waveform" => Ok(Architecture::Waveform),
+            other => Err(ModelError::Config(format!(
+                "unknown model {other:?} (expected \"spectrogram\" or \"waveform\")"
+            ))),
+        }
+    }
+}
+
+/// Everything needed to build a model; stored beside every checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub architecture: Architecture,
+    pub n_tags: usize,
+    /// Mel bands of the input (spectrogram model only).
+    pub n_mels: usize,
+    /// Base number of front-end filters (paper: 16).
+    pub nf: usize,
+    /// Filters of the back-end convolutions (paper: 512).
+    pub backend_width: usize,
+    /// Units of the penultimate dense layer (paper: 500).
+    pub dense_units: usize,
+    /// Dropout before each dense layer (paper: 0.5).
+    pub dropout: f64,
+}
+
+impl ModelConfig {
+    /// The paper's configuration for `architecture` and `n_tags`.
+    pub fn paper(architecture: Architecture, n_tags: usize) -> Self {
+        Self {
+            architecture,
+            n_tags,
+            n_mels: 96,
+            nf: 16,
+            backend_width: 512,
+            dense_units: 500,
+            dropout: 0.5,
+        }
+    }
+
+    /// Check once, at the edge, so building a model cannot fail on a bad shape.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ModelError::Config(m));
+        if self.n_tags == 0 {
+            return bad("n_tags must be at least 1".into());
+        }
+        for (name, v) in [
+            ("nf", self.nf),
+            ("backend_width", self.backend_width),
+            ("dense_units", self.dense_units),
+        ] {
+            if !(1..=8192).contains(&v) {
+                return bad(format!("{name} = {v} must be within 1..=8192"));
+            }
+        }
+        if self.architecture == Architecture::Spectrogram && !(8..=512).contains(&self.n_mels) {
+            return bad(format!("n_mels = {} must be within 8..=512", self.n_mels));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout = {} must be within [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Time steps the back-end receives for an input of `len` frames or samples, or an error
+    /// when the input is too short for the architecture.
+    pub fn frontend_steps(&self, len: usize) -> Result<usize> {
+        let steps = match self.architecture {
+            Architecture::Spectrogram => len,
+            Architecture::Waveform => {
+                let mut t = len / 3;
+                for _ in 0..6 {
+                    t = t.saturating_sub(2) / 3;
+                }
+                t
+            }
+        };
+        // The back-end needs 7 steps for its first (valid) convolution and 2 to pool.
+        if steps < 8 {
+            return Err(ModelError::Config(format!(
+                "an input of {len} {} is too short for the {} model",
+                match self.architecture {
+                    Architecture::Spectrogram => "frames",
+                    Architecture::Waveform => "samples",
+                },
+                self.architecture.as_str()
+            )));
+        }
+        Ok(steps)
+    }
+}

@@ -1,0 +1,102 @@
+//! Backends selected at run time (SPEC §6): flex always, libtorch behind `tch`, cuda behind
+//! `cuda`. Asking for one this binary was not built with is an error naming the feature.
+
+use std::str::FromStr;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Backend {
+    #[serde(rename = "flex")]
+    Flex,
+    #[serde(rename = "libtorch")]
+    Libtorch,
+    #[serde(rename = "libtorch-cuda")]
+    LibtorchCuda,
+    #[serde(rename = "cuda")]
+    Cuda,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::Libtorch, Backend::LibtorchCuda, Backend::Cuda];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Libtorch => "libtorch",
+            Backend::LibtorchCuda => "libtorch-cuda",
+            Backend::Cuda => "cuda",
+        }
+    }
+
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            Backend::Flex => None,
+            Backend::Libtorch | Backend::LibtorchCuda => Some("tch"),
+            Backend::Cuda => Some("cuda"),
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Flex => true,
+            Backend::Libtorch | Backend::LibtorchCuda => cfg!(feature = "tch"),
+            Backend::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// Fail with the feature to enable when this binary lacks the backend.
+    pub fn check_available(self) -> Result<()> {
+        if self.is_compiled() {
+            return Ok(());
+        }
+        let feature = self.feature().unwrap_or_default();
+        let hint = match self {
+            Backend::Cuda => "rebuild with `--features cuda` (burn-cuda downloads an LLVM bundle at build time, so this needs a networked machine with CUDA)".to_string(),
+            _ => format!("rebuild with `cargo build --release --features {feature}` (LibTorch 2.9.0: see the README's libtorch section)"),
+        };
+        Err(ModelError::BackendUnavailable {
+            backend: self.as_str().to_string(),
+            hint,
+        })
+    }
+
+    /// The plain (inference) device of this backend.
+    pub fn device(self) -> Result<Device> {
+        self.check_available()?;
+        Ok(self.build_device())
+    }
+
+    #[allow(deprecated)] // burn marks the LibTorch constructors deprecated; they work here.
+    fn build_device(self) -> Device {
+        match self {
+            #[cfg(feature = "tch")]
+            Backend::Libtorch => Device::libtorch(),
+            #[cfg(feature = "tch")]
+            Backend::LibtorchCuda => Device::libtorch_cuda(0),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Device::cuda(0),
+            _ => Device::flex(),
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| ModelError::UnknownBackend(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,222 @@
+//! The paper's building blocks (SPEC §5): every convolution is conv → ReLU → batch norm with
+//! TensorFlow's batch-norm defaults (eps 1e-3, momentum 0.99 = 0.01 in Burn's convention) and
+//! He (fan-in) initialisation.
+
+use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid};
+
+use crate::config::ModelConfig;
+
+/// He / variance-scaling initialisation on fan-in: N(0, 2 / fan_in).
+fn he() -> Initializer {
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: false,
+    }
+}
+
+fn batch_norm(features: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features)
+        .with_epsilon(1e-3)
+        .with_momentum(0.01)
+        .init(device)
+}
+
+/// TensorFlow's "same" padding for an unstrided kernel: `(k - 1) / 2` before, the rest after.
+pub fn tf_same_padding(kernel: usize) -> (usize, usize) {
+    let total = kernel - 1;
+    (total / 2, total - total / 2)
+}
+
+/// Zero-pad the last dimension of a 3-D tensor.
+fn pad_time(x: Tensor<3>, (before, after): (usize, usize)) -> Tensor<3> {
+    if before == 0 && after == 0 {
+        x
+    } else {
+        x.pad([(before, after)], burn::tensor::ops::PadMode::Constant(0.0))
+    }
+}
+
+/// Conv1d → ReLU → BN, with explicit (possibly asymmetric) zero padding of time.
+#[derive(Module, Debug)]
+pub struct ConvBn1d {
+    conv: Conv1d,
+    bn: BatchNorm,
+    pad_before: usize,
+    pad_after: usize,
+}
+
+impl ConvBn1d {
+    pub fn new(channels: [usize; 2], kernel: usize, stride: usize, pad: (usize, usize), device: &Device) -> Self {
+        Self {
+            conv: Conv1dConfig::new(channels[0], channels[1], kernel)
+                .with_stride(stride)
+                .with_initializer(he())
+                .init(device),
+            bn: batch_norm(channels[1], device),
+            pad_before: pad.0,
+            pad_after: pad.1,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = pad_time(x, (self.pad_before, self.pad_after));
+        self.bn.forward(relu(self.conv.forward(x)))
+    }
+}
+
+/// One timbral branch: Conv2d over [time, frequency] (time zero-padded to keep its length,
+/// valid in frequency) → ReLU → BN → max over the remaining frequency.
+#[derive(Module, Debug)]
+pub struct TimbralBranch {
+    conv: Conv2d,
+    bn: BatchNorm,
+    pad_time: usize,
+}
+
+impl TimbralBranch {
+    pub fn new(filters: usize, kernel_time: usize, kernel_freq: usize, device: &Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new([1, filters], [kernel_time, kernel_freq])
+                .with_initializer(he())
+                .init(device),
+            bn: batch_norm(filters, device),
+            pad_time: (kernel_time - 1) / 2,
+        }
+    }
+
+    /// `[batch, 1, time, freq]` → `[batch, filters, time]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
+        let x = if self.pad_time > 0 {
+            x.pad([(self.pad_time, self.pad_time), (0, 0)], burn::tensor::ops::PadMode::Constant(0.0))
+        } else {
+            x
+        };
+        let x = self.bn.forward(relu(self.conv.forward(x)));
+        x.max_dim(3).squeeze_dim(3)
+    }
+}
+
+/// The musically motivated front-end: 6 timbral + 4 temporal branches, concatenated.
+#[derive(Module, Debug)]
+pub struct SpectrogramFrontEnd {
+    timbral: Vec<TimbralBranch>,
+    temporal: Vec<ConvBn1d>,
+}
+
+impl SpectrogramFrontEnd {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let (f, nf) = (config.n_mels as f64, config.nf);
+        let mut timbral = Vec::new();
+        for share in [0.9, 0.4] {
+            let kf = ((share * f) as usize).max(1);
+            for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
+                timbral.push(TimbralBranch::new(filters, kt, kf, device));
+            }
+        }
+        let temporal = [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)]
+            .into_iter()
+            .map(|(k, filters)| ConvBn1d::new([1, filters], k, 1, tf_same_padding(k), device))
+            .collect();
+        Self { timbral, temporal }
+    }
+
+    /// Channels handed to the back-end: 14·nf (timbral) + 15·nf (temporal) = 29·nf (464).
+    pub fn output_channels(nf: usize) -> usize {
+        29 * nf
+    }
+
+    /// `[batch, frames, n_mels]` → `[batch, 29·nf, frames]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let image: Tensor<4> = x.clone().unsqueeze_dim(1);
+        // The energy envelope: mean over all mel bands, as a 1-channel sequence.
+        let envelope: Tensor<3> = x.mean_dim(2).swap_dims(1, 2);
+        let mut maps: Vec<Tensor<3>> = self.timbral.iter().map(|b| b.forward(image.clone())).collect();
+        maps.extend(self.temporal.iter().map(|b| b.forward(envelope.clone())));
+        Tensor::cat(maps, 1)
+    }
+}
+
+/// The sample-level front-end (Lee et al. 2017): a strided conv, then six conv + max-pool ×3.
+#[derive(Module, Debug)]
+pub struct WaveformFrontEnd {
+    stem: ConvBn1d,
+    blocks: Vec<ConvBn1d>,
+    pool: MaxPool1d,
+}
+
+impl WaveformFrontEnd {
+    pub const WIDTHS: [usize; 6] = [64, 64, 128, 128, 128, 256];
+
+    pub fn new(device: &Device) -> Self {
+        let mut blocks = Vec::new();
+        let mut channels = 64;
+        for width in Self::WIDTHS {
+            blocks.push(ConvBn1d::new([channels, width], 3, 1, (0, 0), device));
+            channels = width;
+        }
+        Self {
+            stem: ConvBn1d::new([1, 64], 3, 3, (0, 0), device),
+            blocks,
+            pool: MaxPool1dConfig::new(3).with_stride(3).init(),
+        }
+    }
+
+    /// `[batch, 1, samples]` → `[batch, 256, steps]` (15 s → 108 steps).
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mut x = self.stem.forward(x);
+        for block in &self.blocks {
+            x = self.pool.forward(block.forward(x));
+        }
+        x
+    }
+}
+
+/// The shared back-end: three 7-wide convolutions with residuals and a ×2 time pooling,
+/// global max ‖ mean over time, then dropout → dense → ReLU → BN → dropout → dense → sigmoid.
+#[derive(Module, Debug)]
+pub struct BackEnd {
+    conv1: ConvBn1d,
+    conv2: ConvBn1d,
+    conv3: ConvBn1d,
+    pool: MaxPool1d,
+    dropout: Dropout,
+    dense: Linear,
+    dense_bn: BatchNorm,
+    output: Linear,
+}
+
+impl BackEnd {
+    pub fn new(channels_in: usize, config: &ModelConfig, device: &Device) -> Self {
+        let w = config.backend_width;
+        let linear = |i, o| LinearConfig::new(i, o).with_initializer(he()).init(device);
+        Self {
+            conv1: ConvBn1d::new([channels_in, w], 7, 1, (0, 0), device),
+            conv2: ConvBn1d::new([w, w], 7, 1, (3, 3), device),
+            conv3: ConvBn1d::new([w, w], 7, 1, (3, 3), device),
+            pool: MaxPool1dConfig::new(2).with_stride(2).init(),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            dense: linear(2 * w, config.dense_units),
+            dense_bn: batch_norm(config.dense_units, device),
+            output: linear(config.dense_units, config.n_tags),
+        }
+    }
+
+    /// `[batch, channels, time]` → tag probabilities `[batch, n_tags]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let x1 = self.conv1.forward(x);
+        let x2 = self.conv2.forward(x1.clone()) + x1;
+        let pooled = self.pool.forward(x2);
+        let x3 = self.conv3.forward(pooled.clone()) + pooled;
+        let summary: Tensor<2> = Tensor::cat(
+            vec![x3.clone().max_dim(2).squeeze_dim(2), x3.mean_dim(2).squeeze_dim(2)],
+            1,
+        );
+        let hidden = relu(self.dense.forward(self.dropout.forward(summary)));
+        let hidden = self.dense_bn.forward(hidden);
+        sigmoid(self.output.forward(self.dropout.forward(hidden)))
+    }
+}
