@@ -126,6 +126,55 @@ def bench_corpus_and_cache(rust_bin):
     return rows
 
 
+def build_rust_tch():
+    """tagscale-bench with the libtorch backend, against the venv's torch (LIBTORCH_USE_PYTORCH)."""
+    target = os.path.join(ROOT, "target", "tch")
+    env = {
+        "LIBTORCH_USE_PYTORCH": "1",
+        "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ.get("PATH", ""),
+        "CARGO_TARGET_DIR": target,
+    }
+    try:
+        sh(["cargo", "build", "--release", "-q", "-p", "tagscale-bench", "--features", "tch"], env=env, cwd=ROOT)
+    except subprocess.CalledProcessError:
+        return None
+    return os.path.join(target, "release", "tagscale-bench")
+
+
+def torch_lib_env():
+    code = "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))"
+    lib = subprocess.run([PY, "-c", code], stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+    return {"LD_LIBRARY_PATH": lib + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")}
+
+
+def bench_train_steps(rust_bin, tch_bin):
+    rows = []
+    for model in ("spectrogram", "waveform"):
+        for seconds, steps in ((3.0, 5), (15.0, 2)):
+            ref = json_line([PY, os.path.join(HERE, "reference", "train_step_torch.py"), model, str(seconds), str(steps)])
+            backends = [("flex", rust_bin, {}, 0.8)]
+            if tch_bin:
+                backends.append(("libtorch", tch_bin, torch_lib_env(), 0.9))
+            for backend, binary, env, target in backends:
+                ours = json_line([binary, "train-step", "--model", model, "--patch-seconds", str(seconds),
+                                  "--backend", backend, "--steps", str(steps)], env)
+                ratio = ours["samples_per_second"] / ref["samples_per_second"]
+                rows.append({
+                    "section": "Models",
+                    "work": f"{model} train step, batch 16, {seconds:g} s patches, {backend}",
+                    "reference": ref["library"],
+                    "ours": f"{ours['samples_per_second']:.2f} samples/s",
+                    "theirs": f"{ref['samples_per_second']:.2f} samples/s",
+                    "ratio": f"{ratio:.2f}x",
+                    "target": f">= {target}x",
+                    "met": ratio >= target,
+                })
+    if not tch_bin:
+        rows.append({"section": "Models", "work": "libtorch backend", "reference": "-", "ours": "not built",
+                     "theirs": "-", "ratio": "-", "target": ">= 0.9x", "met": False})
+    return rows
+
+
 def machine():
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -177,6 +226,7 @@ def main():
     rust_bin = build_rust()
     rows = [bench_logmel(rust_bin)]
     rows += bench_corpus_and_cache(rust_bin)
+    rows += bench_train_steps(rust_bin, build_rust_tch())
     write_results(rows, machine())
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")

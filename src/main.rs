@@ -3,6 +3,7 @@
 
 mod data;
 mod features;
+mod model;
 mod progress;
 
 use std::process::ExitCode;
@@ -28,6 +29,9 @@ enum Command {
     /// Dump what the pipeline computes for one audio file (debugging, parity checks).
     #[command(subcommand)]
     Features(features::FeaturesCommand),
+    /// Inspect the models: layer table with output shapes and the parameter count.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
     /// Generate, import, inspect and cache datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),
+        Command::Model(cmd) => model::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

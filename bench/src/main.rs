@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use audio_features::{MelConfig, MelExtractor, npy};
+use clap::{Parser, Subcommand};
 use datasets::cache::FeatureConfig;
 use datasets::synth::{self, SynthConfig};
-use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 struct Cli {
@@ -37,6 +37,21 @@ enum Bench {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// One training step (forward, MSE, backward, Adam) of a paper-width model.
+    TrainStep {
+        /// spectrogram or waveform
+        #[arg(long)]
+        model: models::Architecture,
+        #[arg(long, default_value_t = 3.0)]
+        patch_seconds: f64,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// flex, libtorch, ...
+        #[arg(long, default_value = "flex")]
+        backend: models::Backend,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
     /// Feature-cache build of an on-the-fly synthetic manifest (tracks/s, peak memory).
     Cache {
         #[arg(long)]
@@ -61,7 +76,66 @@ fn main() -> Result<()> {
             tracks,
             seconds,
         } => cache(out, tracks, seconds),
+        Bench::TrainStep {
+            model,
+            patch_seconds,
+            batch,
+            backend,
+            steps,
+        } => train_step(model, patch_seconds, batch, backend, steps),
     }
+}
+
+fn train_step(
+    architecture: models::Architecture,
+    patch_seconds: f64,
+    batch: usize,
+    backend: models::Backend,
+    steps: usize,
+) -> Result<()> {
+    use burn::optim::{AdamConfig, GradientsParams};
+    use burn::prelude::*;
+    let config = models::ModelConfig::paper(architecture, 50);
+    let device = backend.device()?.autodiff();
+    device.seed(1);
+    let len = match architecture {
+        models::Architecture::Spectrogram => {
+            audio_features::patch::frames_per_patch(patch_seconds, 16_000, 256)
+        }
+        models::Architecture::Waveform => {
+            audio_features::patch::samples_per_patch(patch_seconds, 16_000)
+        }
+    };
+    let width = models::input_width(&config);
+    let mut model = models::TaggingModel::new(&config, &device)?;
+    let mut optim = AdamConfig::new().init();
+    let data: Vec<f32> = (0..batch * len * width)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    let targets: Vec<f32> = (0..batch * 50).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let mut step = || -> Result<f64> {
+        let start = Instant::now();
+        let x = models::input_tensor(&config, data.clone(), batch, len, &device)?;
+        let y = Tensor::<2>::from_data(TensorData::new(targets.clone(), [batch, 50]), &device);
+        let loss = (model.forward(x) - y).powi_scalar(2).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model.clone(), grads);
+        Ok(start.elapsed().as_secs_f64())
+    };
+    step()?; // warm-up
+    let times = (0..steps.max(1))
+        .map(|_| step())
+        .collect::<Result<Vec<f64>>>()?;
+    let per_step = median(&times);
+    print_json(serde_json::json!({
+        "bench": "train_step",
+        "model": architecture.as_str(),
+        "backend": backend.as_str(),
+        "patch_seconds": patch_seconds,
+        "batch": batch,
+        "seconds_per_step": per_step,
+        "samples_per_second": batch as f64 / per_step,
+    }))
 }
 
 fn synth_config(tracks: usize, seconds: f64) -> SynthConfig {

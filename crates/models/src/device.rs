@@ -21,7 +21,12 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::Libtorch, Backend::LibtorchCuda, Backend::Cuda];
+    pub const ALL: [Backend; 4] = [
+        Backend::Flex,
+        Backend::Libtorch,
+        Backend::LibtorchCuda,
+        Backend::Cuda,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -4,7 +4,9 @@
 
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
+};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 
@@ -50,7 +52,13 @@ pub struct ConvBn1d {
 }
 
 impl ConvBn1d {
-    pub fn new(channels: [usize; 2], kernel: usize, stride: usize, pad: (usize, usize), device: &Device) -> Self {
+    pub fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        pad: (usize, usize),
+        device: &Device,
+    ) -> Self {
         Self {
             conv: Conv1dConfig::new(channels[0], channels[1], kernel)
                 .with_stride(stride)
@@ -91,7 +99,10 @@ impl TimbralBranch {
     /// `[batch, 1, time, freq]` → `[batch, filters, time]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<3> {
         let x = if self.pad_time > 0 {
-            x.pad([(self.pad_time, self.pad_time), (0, 0)], burn::tensor::ops::PadMode::Constant(0.0))
+            x.pad(
+                [(self.pad_time, self.pad_time), (0, 0)],
+                burn::tensor::ops::PadMode::Constant(0.0),
+            )
         } else {
             x
         };
@@ -134,7 +145,11 @@ impl SpectrogramFrontEnd {
         let image: Tensor<4> = x.clone().unsqueeze_dim(1);
         // The energy envelope: mean over all mel bands, as a 1-channel sequence.
         let envelope: Tensor<3> = x.mean_dim(2).swap_dims(1, 2);
-        let mut maps: Vec<Tensor<3>> = self.timbral.iter().map(|b| b.forward(image.clone())).collect();
+        let mut maps: Vec<Tensor<3>> = self
+            .timbral
+            .iter()
+            .map(|b| b.forward(image.clone()))
+            .collect();
         maps.extend(self.temporal.iter().map(|b| b.forward(envelope.clone())));
         Tensor::cat(maps, 1)
     }
@@ -143,8 +158,8 @@ impl SpectrogramFrontEnd {
 /// The sample-level front-end (Lee et al. 2017): a strided conv, then six conv + max-pool ×3.
 #[derive(Module, Debug)]
 pub struct WaveformFrontEnd {
-    stem: ConvBn1d,
-    blocks: Vec<ConvBn1d>,
+    /// The strided stem first, then the six pooled blocks.
+    convs: Vec<ConvBn1d>,
     pool: MaxPool1d,
 }
 
@@ -152,23 +167,23 @@ impl WaveformFrontEnd {
     pub const WIDTHS: [usize; 6] = [64, 64, 128, 128, 128, 256];
 
     pub fn new(device: &Device) -> Self {
-        let mut blocks = Vec::new();
+        let mut convs = vec![ConvBn1d::new([1, 64], 3, 3, (0, 0), device)];
         let mut channels = 64;
         for width in Self::WIDTHS {
-            blocks.push(ConvBn1d::new([channels, width], 3, 1, (0, 0), device));
+            convs.push(ConvBn1d::new([channels, width], 3, 1, (0, 0), device));
             channels = width;
         }
         Self {
-            stem: ConvBn1d::new([1, 64], 3, 3, (0, 0), device),
-            blocks,
+            convs,
             pool: MaxPool1dConfig::new(3).with_stride(3).init(),
         }
     }
 
     /// `[batch, 1, samples]` → `[batch, 256, steps]` (15 s → 108 steps).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let mut x = self.stem.forward(x);
-        for block in &self.blocks {
+        let (stem, blocks) = self.convs.split_at(1);
+        let mut x = stem[0].forward(x);
+        for block in blocks {
             x = self.pool.forward(block.forward(x));
         }
         x
@@ -212,7 +227,10 @@ impl BackEnd {
         let pooled = self.pool.forward(x2);
         let x3 = self.conv3.forward(pooled.clone()) + pooled;
         let summary: Tensor<2> = Tensor::cat(
-            vec![x3.clone().max_dim(2).squeeze_dim(2), x3.mean_dim(2).squeeze_dim(2)],
+            vec![
+                x3.clone().max_dim(2).squeeze_dim(2),
+                x3.mean_dim(2).squeeze_dim(2),
+            ],
             1,
         );
         let hidden = relu(self.dense.forward(self.dropout.forward(summary)));

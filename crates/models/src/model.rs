@@ -84,17 +84,24 @@ impl TaggingModel {
                 .flat_map(|&s| patch::take_rows(track, width, s, patch_len))
                 .collect();
             let x = input_tensor(config, data, chunk.len(), patch_len, device)?;
-            let out = self.forward(x).into_data().try_to_vec::<f32>().map_err(|e| ModelError::Shape {
-                got: vec![],
-                expected: format!("f32 outputs ({e:?})"),
-            })?;
+            let out = self
+                .forward(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| ModelError::Shape {
+                    got: vec![],
+                    expected: format!("f32 outputs ({e:?})"),
+                })?;
             for row in out.chunks_exact(config.n_tags) {
                 for (s, v) in sum.iter_mut().zip(row) {
                     *s += f64::from(*v);
                 }
             }
         }
-        Ok(sum.iter().map(|s| (s / starts.len() as f64) as f32).collect())
+        Ok(sum
+            .iter()
+            .map(|s| (s / starts.len() as f64) as f32)
+            .collect())
     }
 
     /// Save the weights (burnpack) to `path` and the configuration beside them
@@ -105,7 +112,8 @@ impl TaggingModel {
             message,
         };
         let json = serde_json::to_string_pretty(config).map_err(|e| err(e.to_string()))?;
-        std::fs::write(config_path(path), json).map_err(|e| err(format!("cannot write the config: {e}")))?;
+        std::fs::write(config_path(path), json)
+            .map_err(|e| err(format!("cannot write the config: {e}")))?;
         self.clone()
             .save_file(path)
             .map_err(|e| err(format!("cannot write the weights: {e:?}")))
@@ -117,9 +125,13 @@ impl TaggingModel {
             path: path.to_path_buf(),
             message,
         };
-        let text = std::fs::read_to_string(config_path(path))
-            .map_err(|e| err(format!("cannot read the model config beside the checkpoint: {e}")))?;
-        let config: ModelConfig = serde_json::from_str(&text).map_err(|e| err(format!("bad model config: {e}")))?;
+        let text = std::fs::read_to_string(config_path(path)).map_err(|e| {
+            err(format!(
+                "cannot read the model config beside the checkpoint: {e}"
+            ))
+        })?;
+        let config: ModelConfig =
+            serde_json::from_str(&text).map_err(|e| err(format!("bad model config: {e}")))?;
         let model = Self::new(&config, device)?
             .try_load_file(path)
             .map_err(|e| err(format!("cannot load the weights: {e:?}")))?;
@@ -144,7 +156,10 @@ impl burn::module::ModuleVisitor for TrainableCounter {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        let buffer = matches!(self.path.last().map(String::as_str), Some("running_mean" | "running_var"));
+        let buffer = matches!(
+            self.path.last().map(String::as_str),
+            Some("running_mean" | "running_var")
+        );
         if !buffer {
             self.count += param.lazy_shape().num_elements();
         }
@@ -168,7 +183,13 @@ pub fn input_width(config: &ModelConfig) -> usize {
 
 /// A batch tensor from row-major patches: spectrogram `[batch, frames, n_mels]`, waveform
 /// `[batch, 1, samples]`.
-pub fn input_tensor(config: &ModelConfig, data: Vec<f32>, batch: usize, len: usize, device: &Device) -> Result<Tensor<3>> {
+pub fn input_tensor(
+    config: &ModelConfig,
+    data: Vec<f32>,
+    batch: usize,
+    len: usize,
+    device: &Device,
+) -> Result<Tensor<3>> {
     let width = input_width(config);
     if data.len() != batch * len * width {
         return Err(ModelError::Shape {

@@ -23,7 +23,11 @@ fn conv_bn_params(kernel_values: usize, filters: usize) -> usize {
 pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
     config.validate()?;
     let steps = config.frontend_steps(len)?;
-    let row = |name: String, output: Vec<usize>, params: usize| LayerRow { name, output, params };
+    let row = |name: String, output: Vec<usize>, params: usize| LayerRow {
+        name,
+        output,
+        params,
+    };
     let mut rows = Vec::new();
     let channels = match config.architecture {
         Architecture::Spectrogram => {
@@ -33,11 +37,19 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
                 let kf = ((share * f as f64) as usize).max(1);
                 for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
                     let name = format!("timbral conv {kt}x{kf} + max over freq");
-                    rows.push(row(name, vec![filters, len], conv_bn_params(kt * kf, filters)));
+                    rows.push(row(
+                        name,
+                        vec![filters, len],
+                        conv_bn_params(kt * kf, filters),
+                    ));
                 }
             }
             for (k, filters) in [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)] {
-                rows.push(row(format!("temporal conv {k} (same)"), vec![filters, len], conv_bn_params(k, filters)));
+                rows.push(row(
+                    format!("temporal conv {k} (same)"),
+                    vec![filters, len],
+                    conv_bn_params(k, filters),
+                ));
             }
             rows.push(row("concat".into(), vec![29 * nf, len], 0));
             29 * nf
@@ -45,11 +57,19 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
         Architecture::Waveform => {
             rows.push(row("input (samples)".into(), vec![len], 0));
             let mut t = len / 3;
-            rows.push(row("conv 3 stride 3".into(), vec![64, t], conv_bn_params(3, 64)));
+            rows.push(row(
+                "conv 3 stride 3".into(),
+                vec![64, t],
+                conv_bn_params(3, 64),
+            ));
             let mut c = 64;
             for w in WaveformFrontEnd::WIDTHS {
                 t = t.saturating_sub(2) / 3;
-                rows.push(row("conv 3 + max-pool 3".into(), vec![w, t], conv_bn_params(3 * c, w)));
+                rows.push(row(
+                    "conv 3 + max-pool 3".into(),
+                    vec![w, t],
+                    conv_bn_params(3 * c, w),
+                ));
                 c = w;
             }
             c
@@ -57,24 +77,56 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
     };
     let (w, d, n) = (config.backend_width, config.dense_units, config.n_tags);
     let t1 = steps - 6;
-    rows.push(row("back-end conv1 7 (valid)".into(), vec![w, t1], conv_bn_params(7 * channels, w)));
-    rows.push(row("back-end conv2 7 + residual".into(), vec![w, t1], conv_bn_params(7 * w, w)));
+    rows.push(row(
+        "back-end conv1 7 (valid)".into(),
+        vec![w, t1],
+        conv_bn_params(7 * channels, w),
+    ));
+    rows.push(row(
+        "back-end conv2 7 + residual".into(),
+        vec![w, t1],
+        conv_bn_params(7 * w, w),
+    ));
     rows.push(row("max-pool 2".into(), vec![w, t1 / 2], 0));
-    rows.push(row("back-end conv3 7 + residual".into(), vec![w, t1 / 2], conv_bn_params(7 * w, w)));
+    rows.push(row(
+        "back-end conv3 7 + residual".into(),
+        vec![w, t1 / 2],
+        conv_bn_params(7 * w, w),
+    ));
     rows.push(row("global max || mean".into(), vec![2 * w], 0));
-    rows.push(row("dropout + dense + ReLU + BN".into(), vec![d], 2 * w * d + d + 2 * d));
+    rows.push(row(
+        "dropout + dense + ReLU + BN".into(),
+        vec![d],
+        2 * w * d + d + 2 * d,
+    ));
     rows.push(row("dropout + dense + sigmoid".into(), vec![n], d * n + n));
     Ok(rows)
 }
 
 /// The table as text, ending with `parameters: N`.
 pub fn format_table(rows: &[LayerRow]) -> String {
-    let shape = |s: &[usize]| format!("[{}]", s.iter().map(usize::to_string).collect::<Vec<_>>().join(", "));
+    let shape = |s: &[usize]| {
+        format!(
+            "[{}]",
+            s.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(5);
     let mut out = format!("{:<width$}  {:>14}  {:>10}\n", "layer", "output", "params");
     for r in rows {
-        out.push_str(&format!("{:<width$}  {:>14}  {:>10}\n", r.name, shape(&r.output), r.params));
+        out.push_str(&format!(
+            "{:<width$}  {:>14}  {:>10}\n",
+            r.name,
+            shape(&r.output),
+            r.params
+        ));
     }
-    out.push_str(&format!("parameters: {}", rows.iter().map(|r| r.params).sum::<usize>()));
+    out.push_str(&format!(
+        "parameters: {}",
+        rows.iter().map(|r| r.params).sum::<usize>()
+    ));
     out
 }

@@ -46,7 +46,11 @@ fn parameter_counts_match_the_paper_for_50_tags() {
         let model = TaggingModel::new(&config, &device).unwrap();
         assert_eq!(model.trainable_params(), expected, "{architecture:?}");
         let rows = summary(&config, len).unwrap();
-        assert_eq!(rows.iter().map(|r| r.params).sum::<usize>(), expected, "{architecture:?} table");
+        assert_eq!(
+            rows.iter().map(|r| r.params).sum::<usize>(),
+            expected,
+            "{architecture:?} table"
+        );
         assert!(format_table(&rows).ends_with(&format!("parameters: {expected}")));
     }
 }
@@ -69,10 +73,16 @@ fn output_shapes_for_3_and_15_second_patches() {
         }
     }
     let rows = summary(&ModelConfig::paper(Architecture::Waveform, 50), 240_000).unwrap();
-    let front_end_out = rows.iter().rfind(|r| r.name.starts_with("conv 3 + max-pool")).unwrap();
+    let front_end_out = rows
+        .iter()
+        .rfind(|r| r.name.starts_with("conv 3 + max-pool"))
+        .unwrap();
     assert_eq!(front_end_out.output, vec![256, 108]);
     let rows = summary(&ModelConfig::paper(Architecture::Spectrogram, 50), 188).unwrap();
-    assert!(rows.iter().any(|r| r.name == "concat" && r.output == vec![464, 188]));
+    assert!(
+        rows.iter()
+            .any(|r| r.name == "concat" && r.output == vec![464, 188])
+    );
 }
 
 #[test]
@@ -90,7 +100,10 @@ fn overfit(architecture: Architecture, len: usize) -> (f32, f32) {
     let mut model = TaggingModel::new(&config, &device).unwrap();
     let width = models::input_width(&config);
     let batch = 4;
-    let targets: Vec<f32> = values(batch * 5, 9).iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+    let targets: Vec<f32> = values(batch * 5, 9)
+        .iter()
+        .map(|v| if *v > 0.0 { 1.0 } else { 0.0 })
+        .collect();
     let y = Tensor::<2>::from_data(TensorData::new(targets, [batch, 5]), &device);
     let mut optim = AdamConfig::new().init();
     let (mut first, mut last) = (0.0, 0.0);
@@ -110,9 +123,15 @@ fn overfit(architecture: Architecture, len: usize) -> (f32, f32) {
 
 #[test]
 fn small_models_overfit_a_tiny_batch() {
-    for (architecture, len) in [(Architecture::Spectrogram, 64), (Architecture::Waveform, 24_000)] {
+    for (architecture, len) in [
+        (Architecture::Spectrogram, 64),
+        (Architecture::Waveform, 24_000),
+    ] {
         let (first, last) = overfit(architecture, len);
-        assert!(last < 0.1 * first, "{architecture:?}: loss {first} -> {last}");
+        assert!(
+            last < 0.1 * first,
+            "{architecture:?}: loss {first} -> {last}"
+        );
     }
 }
 
@@ -127,7 +146,10 @@ fn checkpoint_round_trip_gives_identical_outputs() {
     let (loaded, loaded_config) = TaggingModel::load(&path, &device).unwrap();
     assert_eq!(loaded_config, config);
     let x = || input_tensor(&config, values(2 * 50 * 32, 4), 2, 50, &device).unwrap();
-    assert_eq!(to_vec(model.forward(x())), to_vec(loaded.valid().forward(x())));
+    assert_eq!(
+        to_vec(model.forward(x())),
+        to_vec(loaded.valid().forward(x()))
+    );
     let missing = TaggingModel::load(&dir.path().join("nope.bpk"), &device).unwrap_err();
     assert!(missing.to_string().contains("nope.bpk"));
 }
@@ -139,7 +161,9 @@ fn song_level_inference_is_the_mean_of_window_outputs() {
     let model = TaggingModel::new(&config, &device).unwrap().valid();
     let (frames, patch, hop) = (70, 20, 10);
     let track = values(frames * 32, 5);
-    let song = model.predict_song(&config, &track, patch, hop, 3, &device).unwrap();
+    let song = model
+        .predict_song(&config, &track, patch, hop, 3, &device)
+        .unwrap();
     let starts = audio_features::patch::window_starts(frames, patch, hop);
     assert_eq!(starts, vec![0, 10, 20, 30, 40, 50]);
     let mut mean = vec![0.0f32; 4];
@@ -154,7 +178,9 @@ fn song_level_inference_is_the_mean_of_window_outputs() {
         assert!((a - b).abs() < 1e-5, "{song:?} vs {mean:?}");
     }
     // A track shorter than a patch is repeat-padded, not rejected.
-    let short = model.predict_song(&config, &track[..12 * 32], patch, hop, 3, &device).unwrap();
+    let short = model
+        .predict_song(&config, &track[..12 * 32], patch, hop, 3, &device)
+        .unwrap();
     assert_eq!(short.len(), 4);
 }
 
