@@ -23,3 +23,10 @@ fixtures:
 # Dump the log-mel of one audio file as .npy.
 mel FILE OUT:
     cargo run --release -q -- features mel {{FILE}} --out {{OUT}}
+
+# The models' tests on the libtorch backend (needs torch==2.9.0 in .venv-torch: see README).
+test-tch:
+    test -x .venv-torch/bin/python || (python3 -m venv .venv-torch && .venv-torch/bin/pip install -q torch==2.9.0)
+    PATH="$PWD/.venv-torch/bin:$PATH" LIBTORCH_USE_PYTORCH=1 \
+    LD_LIBRARY_PATH="$(.venv-torch/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')/lib" \
+    TAGSCALE_TEST_BACKEND=libtorch cargo test -p models --features tch

@@ -6,6 +6,13 @@ use burn::prelude::*;
 use models::summary::{format_table, summary};
 use models::{Architecture, Backend, ModelConfig, TaggingModel, input_tensor};
 
+/// The backend under test: `TAGSCALE_TEST_BACKEND` (flex by default; `just test-tch` runs the
+/// suite on libtorch).
+fn device() -> Device {
+    let name = std::env::var("TAGSCALE_TEST_BACKEND").unwrap_or_else(|_| "flex".into());
+    name.parse::<Backend>().unwrap().device().unwrap()
+}
+
 fn small(architecture: Architecture, n_tags: usize) -> ModelConfig {
     ModelConfig {
         architecture,
@@ -37,7 +44,7 @@ fn to_vec(t: Tensor<2>) -> Vec<f32> {
 
 #[test]
 fn parameter_counts_match_the_paper_for_50_tags() {
-    let device = Device::flex();
+    let device = device();
     for (architecture, expected, len) in [
         (Architecture::Spectrogram, 5_926_198, 938),
         (Architecture::Waveform, 5_379_126, 240_000),
@@ -57,7 +64,7 @@ fn parameter_counts_match_the_paper_for_50_tags() {
 
 #[test]
 fn output_shapes_for_3_and_15_second_patches() {
-    let device = Device::flex();
+    let device = device();
     // Spectrogram: 188 / 938 frames; waveform: 48 000 / 240 000 samples (15 s -> 108 steps).
     for (architecture, lens, width) in [
         (Architecture::Spectrogram, [188, 938], 32),
@@ -88,13 +95,13 @@ fn output_shapes_for_3_and_15_second_patches() {
 #[test]
 fn too_short_inputs_are_errors_not_panics() {
     let config = small(Architecture::Waveform, 3);
-    let err = input_tensor(&config, vec![0.0; 100], 1, 100, &Device::flex()).unwrap_err();
+    let err = input_tensor(&config, vec![0.0; 100], 1, 100, &device()).unwrap_err();
     assert!(err.to_string().contains("too short"), "{err}");
-    assert!(input_tensor(&config, vec![0.0; 10], 1, 100, &Device::flex()).is_err());
+    assert!(input_tensor(&config, vec![0.0; 10], 1, 100, &device()).is_err());
 }
 
 fn overfit(architecture: Architecture, len: usize) -> (f32, f32) {
-    let device = Device::flex().autodiff();
+    let device = device().autodiff();
     device.seed(3);
     let config = small(architecture, 5);
     let mut model = TaggingModel::new(&config, &device).unwrap();
@@ -137,7 +144,7 @@ fn small_models_overfit_a_tiny_batch() {
 
 #[test]
 fn checkpoint_round_trip_gives_identical_outputs() {
-    let device = Device::flex();
+    let device = device();
     let dir = tempfile::tempdir().unwrap();
     let config = small(Architecture::Spectrogram, 6);
     let model = TaggingModel::new(&config, &device).unwrap().valid();
@@ -156,7 +163,7 @@ fn checkpoint_round_trip_gives_identical_outputs() {
 
 #[test]
 fn song_level_inference_is_the_mean_of_window_outputs() {
-    let device = Device::flex();
+    let device = device();
     let config = small(Architecture::Spectrogram, 4);
     let model = TaggingModel::new(&config, &device).unwrap().valid();
     let (frames, patch, hop) = (70, 20, 10);
