@@ -2,6 +2,7 @@
 //! crates; no logic of its own lives here.
 
 mod data;
+mod eval;
 mod features;
 mod model;
 mod progress;
@@ -32,6 +33,8 @@ enum Command {
     /// Inspect the models: layer table with output shapes and the parameter count.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// The metrics of the study on any prediction file (ROC-AUC, PR-AUC, RMSE, macro).
+    Eval(eval::EvalArgs),
     /// Generate, import, inspect and cache datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),
         Command::Model(cmd) => model::run(cmd),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

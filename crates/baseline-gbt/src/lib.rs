@@ -20,10 +20,10 @@
 use std::path::Path;
 
 use datasets::TagKind;
+use forust_ml::GradientBooster;
 use forust_ml::data::Matrix;
 use forust_ml::metric::Metric;
 use forust_ml::objective::ObjectiveType;
-use forust_ml::GradientBooster;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -84,10 +84,16 @@ impl GbtConfig {
             return bad("iterations must be at least 1".into());
         }
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return bad(format!("learning_rate {} must be in (0, 1]", self.learning_rate));
+            return bad(format!(
+                "learning_rate {} must be in (0, 1]",
+                self.learning_rate
+            ));
         }
         if !(1..=32).contains(&self.max_depth) {
-            return bad(format!("max_depth {} must be within 1..=32", self.max_depth));
+            return bad(format!(
+                "max_depth {} must be within 1..=32",
+                self.max_depth
+            ));
         }
         if self.bins < 2 {
             return bad(format!("bins {} must be at least 2", self.bins));
@@ -169,7 +175,12 @@ impl std::fmt::Debug for GbtModel {
 
 impl GbtModel {
     /// Fit one model per tag, early-stopping on `validation` when given.
-    pub fn fit(config: &GbtConfig, kinds: &[TagKind], train: &Table<'_>, validation: Option<&Table<'_>>) -> Result<Self> {
+    pub fn fit(
+        config: &GbtConfig,
+        kinds: &[TagKind],
+        train: &Table<'_>,
+        validation: Option<&Table<'_>>,
+    ) -> Result<Self> {
         config.validate()?;
         let tags = kinds.len();
         check_table("training", train, tags)?;
@@ -177,7 +188,11 @@ impl GbtModel {
         if let Some(v) = validation {
             check_table("validation", v, tags)?;
             if v.n_features() != n_features {
-                return Err(GbtError::Shape { what: "validation features per row", expected: n_features, got: v.n_features() });
+                return Err(GbtError::Shape {
+                    what: "validation features per row",
+                    expected: n_features,
+                    got: v.n_features(),
+                });
             }
         }
         let train_x = train.column_major();
@@ -187,7 +202,9 @@ impl GbtModel {
             let y = train.target(tag, tags, kind);
             let first = y.first().copied().unwrap_or(0.0);
             if y.iter().all(|v| *v == first) {
-                return Ok(TagModel::Constant { value: first.clamp(0.0, 1.0) });
+                return Ok(TagModel::Constant {
+                    value: first.clamp(0.0, 1.0),
+                });
             }
             let (objective, metric) = match kind {
                 TagKind::Classification => (ObjectiveType::LogLoss, Metric::LogLoss),
@@ -204,14 +221,23 @@ impl GbtModel {
                 .set_evaluation_metric(Some(metric));
             let weights = vec![1.0; train.rows];
             let matrix = Matrix::new(&train_x, train.rows, n_features);
-            let fail = |e: forust_ml::errors::ForustError| GbtError::Fit { tag, message: e.to_string() };
+            let fail = |e: forust_ml::errors::ForustError| GbtError::Fit {
+                tag,
+                message: e.to_string(),
+            };
             match (validation, &valid_x) {
                 (Some(v), Some(vx)) if config.early_stopping_rounds.is_some() => {
                     booster = booster.set_early_stopping_rounds(config.early_stopping_rounds);
                     let vy = v.target(tag, tags, kind);
                     let vw = vec![1.0; v.rows];
-                    let eval = vec![(Matrix::new(vx, v.rows, n_features), vy.as_slice(), vw.as_slice())];
-                    booster.fit(&matrix, &y, &weights, Some(eval)).map_err(fail)?;
+                    let eval = vec![(
+                        Matrix::new(vx, v.rows, n_features),
+                        vy.as_slice(),
+                        vw.as_slice(),
+                    )];
+                    booster
+                        .fit(&matrix, &y, &weights, Some(eval))
+                        .map_err(fail)?;
                 }
                 _ => booster.fit(&matrix, &y, &weights, None).map_err(fail)?,
             }
@@ -221,8 +247,18 @@ impl GbtModel {
             .num_threads(config.threads.unwrap_or_else(rayon::current_num_threads))
             .build()
             .map_err(|e| GbtError::Config(format!("cannot start the thread pool: {e}")))?;
-        let fitted = pool.install(|| (0..tags).into_par_iter().map(fit_tag).collect::<Result<_>>())?;
-        Ok(Self { config: *config, kinds: kinds.to_vec(), n_features, tags: fitted })
+        let fitted = pool.install(|| {
+            (0..tags)
+                .into_par_iter()
+                .map(fit_tag)
+                .collect::<Result<_>>()
+        })?;
+        Ok(Self {
+            config: *config,
+            kinds: kinds.to_vec(),
+            n_features,
+            tags: fitted,
+        })
     }
 
     pub fn kinds(&self) -> &[TagKind] {
@@ -232,7 +268,11 @@ impl GbtModel {
     /// Predictions in [0, 1], row-major `[rows, tags]`.
     pub fn predict(&self, features: &[f32], rows: usize) -> Result<Vec<f32>> {
         if features.len() != rows * self.n_features {
-            return Err(GbtError::Shape { what: "features", expected: rows * self.n_features, got: features.len() });
+            return Err(GbtError::Shape {
+                what: "features",
+                expected: rows * self.n_features,
+                got: features.len(),
+            });
         }
         let x = column_major(features, rows);
         let matrix = Matrix::new(&x, rows, self.n_features);
@@ -257,13 +297,19 @@ impl GbtModel {
 
     /// Save as JSON (configuration, kinds and every tag's trees).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let io = |message: String| GbtError::Io { path: path.display().to_string(), message };
+        let io = |message: String| GbtError::Io {
+            path: path.display().to_string(),
+            message,
+        };
         let text = serde_json::to_string(self).map_err(|e| io(e.to_string()))?;
         std::fs::write(path, text).map_err(|e| io(e.to_string()))
     }
 
     pub fn load(path: &Path) -> Result<Self> {
-        let io = |message: String| GbtError::Io { path: path.display().to_string(), message };
+        let io = |message: String| GbtError::Io {
+            path: path.display().to_string(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
         serde_json::from_str(&text).map_err(|e| io(format!("not a GBT model: {e}")))
     }
@@ -271,13 +317,25 @@ impl GbtModel {
 
 fn check_table(what: &'static str, t: &Table<'_>, tags: usize) -> Result<()> {
     if t.rows == 0 {
-        return Err(GbtError::Shape { what, expected: 1, got: 0 });
+        return Err(GbtError::Shape {
+            what,
+            expected: 1,
+            got: 0,
+        });
     }
     if t.targets.len() != t.rows * tags {
-        return Err(GbtError::Shape { what: "targets", expected: t.rows * tags, got: t.targets.len() });
+        return Err(GbtError::Shape {
+            what: "targets",
+            expected: t.rows * tags,
+            got: t.targets.len(),
+        });
     }
-    if t.features.len() % t.rows != 0 || t.features.is_empty() {
-        return Err(GbtError::Shape { what: "features (a multiple of the rows)", expected: t.rows, got: t.features.len() });
+    if !t.features.len().is_multiple_of(t.rows) || t.features.is_empty() {
+        return Err(GbtError::Shape {
+            what: "features (a multiple of the rows)",
+            expected: t.rows,
+            got: t.features.len(),
+        });
     }
     Ok(())
 }

@@ -24,28 +24,53 @@ fn problem(rows: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     (x, y)
 }
 
-const KINDS: [TagKind; 3] = [TagKind::Classification, TagKind::Regression, TagKind::Classification];
+const KINDS: [TagKind; 3] = [
+    TagKind::Classification,
+    TagKind::Regression,
+    TagKind::Classification,
+];
 
 #[test]
 fn learns_a_one_feature_tag_and_tracks_a_regression_target() {
     let (tx, ty) = problem(1500, 1);
     let (vx, vy) = problem(300, 2);
     let (ex, ey) = (problem(500, 3).0, problem(500, 3).1);
-    let config = GbtConfig { iterations: 200, ..GbtConfig::default() };
+    let config = GbtConfig {
+        iterations: 200,
+        ..GbtConfig::default()
+    };
     let model = GbtModel::fit(
         &config,
         &KINDS,
-        &Table { rows: 1500, features: &tx, targets: &ty },
-        Some(&Table { rows: 300, features: &vx, targets: &vy }),
+        &Table {
+            rows: 1500,
+            features: &tx,
+            targets: &ty,
+        },
+        Some(&Table {
+            rows: 300,
+            features: &vx,
+            targets: &vy,
+        }),
     )
     .unwrap();
     let p = model.predict(&ex, 500).unwrap();
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
     let names: Vec<String> = ["on", "level", "never"].map(String::from).to_vec();
-    let kinds = [MetricKind::Classification, MetricKind::Regression, MetricKind::Classification];
+    let kinds = [
+        MetricKind::Classification,
+        MetricKind::Regression,
+        MetricKind::Classification,
+    ];
     let truth: Vec<f64> = ey.iter().map(|v| f64::from(*v)).collect();
     let pred: Vec<f64> = p.iter().map(|v| f64::from(*v)).collect();
-    let e = evaluate(&Scores { names: &names, kinds: &kinds, truth: &truth, predictions: &pred }).unwrap();
+    let e = evaluate(&Scores {
+        names: &names,
+        kinds: &kinds,
+        truth: &truth,
+        predictions: &pred,
+    })
+    .unwrap();
     assert!(e.per_tag[0].roc_auc.unwrap() > 0.95, "{:?}", e.per_tag[0]);
     assert!(e.per_tag[1].rmse.unwrap() < 0.08, "{:?}", e.per_tag[1]);
     assert_eq!(e.skipped, vec!["never".to_string()]);
@@ -56,23 +81,52 @@ fn learns_a_one_feature_tag_and_tracks_a_regression_target() {
 #[test]
 fn save_and_load_give_the_same_predictions() {
     let (x, y) = problem(400, 4);
-    let model = GbtModel::fit(&GbtConfig { iterations: 30, ..GbtConfig::default() }, &KINDS, &Table { rows: 400, features: &x, targets: &y }, None).unwrap();
+    let model = GbtModel::fit(
+        &GbtConfig {
+            iterations: 30,
+            ..GbtConfig::default()
+        },
+        &KINDS,
+        &Table {
+            rows: 400,
+            features: &x,
+            targets: &y,
+        },
+        None,
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gbt.json");
     model.save(&path).unwrap();
     let loaded = GbtModel::load(&path).unwrap();
-    assert_eq!(model.predict(&x, 400).unwrap(), loaded.predict(&x, 400).unwrap());
+    assert_eq!(
+        model.predict(&x, 400).unwrap(),
+        loaded.predict(&x, 400).unwrap()
+    );
     assert!(GbtModel::load(&dir.path().join("missing.json")).is_err());
 }
 
 #[test]
 fn bad_configs_and_shapes_are_errors() {
     let (x, y) = problem(50, 5);
-    let table = Table { rows: 50, features: &x, targets: &y };
+    let table = Table {
+        rows: 50,
+        features: &x,
+        targets: &y,
+    };
     for config in [
-        GbtConfig { iterations: 0, ..GbtConfig::default() },
-        GbtConfig { learning_rate: 0.0, ..GbtConfig::default() },
-        GbtConfig { max_depth: 0, ..GbtConfig::default() },
+        GbtConfig {
+            iterations: 0,
+            ..GbtConfig::default()
+        },
+        GbtConfig {
+            learning_rate: 0.0,
+            ..GbtConfig::default()
+        },
+        GbtConfig {
+            max_depth: 0,
+            ..GbtConfig::default()
+        },
     ] {
         assert!(GbtModel::fit(&config, &KINDS, &table, None).is_err());
     }

@@ -18,6 +18,8 @@
 //! assert!((average_precision(&truth, &scores).unwrap() - 0.8333333333333333).abs() < 1e-12);
 //! ```
 
+pub mod table;
+
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +114,11 @@ pub fn rmse(truth: &[f64], predictions: &[f64]) -> Option<f64> {
     if truth.is_empty() {
         return None;
     }
-    let sum: f64 = truth.iter().zip(predictions).map(|(t, p)| (t - p).powi(2)).sum();
+    let sum: f64 = truth
+        .iter()
+        .zip(predictions)
+        .map(|(t, p)| (t - p).powi(2))
+        .sum();
     Some((sum / truth.len() as f64).sqrt())
 }
 
@@ -163,15 +169,27 @@ impl Scores<'_> {
             if expected == got {
                 Ok(())
             } else {
-                Err(MetricsError::Shape { what, expected, got })
+                Err(MetricsError::Shape {
+                    what,
+                    expected,
+                    got,
+                })
             }
         };
         shape("tag names", n, self.names.len())?;
         shape("predictions", self.truth.len(), self.predictions.len())?;
-        shape("truth (a multiple of the tag count)", self.tracks() * n, self.truth.len())?;
+        shape(
+            "truth (a multiple of the tag count)",
+            self.tracks() * n,
+            self.truth.len(),
+        )?;
         for (what, values) in [("truth", self.truth), ("predictions", self.predictions)] {
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(MetricsError::NotFinite { what, track: i / n.max(1), tag: i % n.max(1) });
+                return Err(MetricsError::NotFinite {
+                    what,
+                    track: i / n.max(1),
+                    tag: i % n.max(1),
+                });
             }
         }
         Ok(())
@@ -326,11 +344,25 @@ mod tests {
 
     #[test]
     fn single_class_tags_are_skipped_and_reported() {
-        let names = vec!["always off".to_string(), "mixed".to_string(), "tempo".to_string()];
-        let kinds = [TagKind::Classification, TagKind::Classification, TagKind::Regression];
+        let names = vec![
+            "always off".to_string(),
+            "mixed".to_string(),
+            "tempo".to_string(),
+        ];
+        let kinds = [
+            TagKind::Classification,
+            TagKind::Classification,
+            TagKind::Regression,
+        ];
         let truth = [0.0, 1.0, 0.2, 0.0, 0.0, 0.4, 0.0, 1.0, 0.9];
         let predictions = [0.3, 0.9, 0.1, 0.1, 0.2, 0.5, 0.2, 0.7, 0.7];
-        let e = evaluate(&Scores { names: &names, kinds: &kinds, truth: &truth, predictions: &predictions }).unwrap();
+        let e = evaluate(&Scores {
+            names: &names,
+            kinds: &kinds,
+            truth: &truth,
+            predictions: &predictions,
+        })
+        .unwrap();
         assert_eq!(e.skipped, vec!["always off".to_string()]);
         assert_eq!(e.macro_roc_auc, Some(1.0));
         let expected_rmse = ((0.01 + 0.01 + 0.04) / 3.0f64).sqrt();
@@ -342,8 +374,15 @@ mod tests {
         let names: Vec<String> = vec!["a".into()];
         let kinds = [TagKind::Classification];
         let truth: Vec<f64> = (0..200).map(|i| f64::from(i % 3 == 0)).collect();
-        let predictions: Vec<f64> = (0..200).map(|i| f64::from(i % 3 == 0) * 0.3 + (i % 7) as f64 / 10.0).collect();
-        let s = Scores { names: &names, kinds: &kinds, truth: &truth, predictions: &predictions };
+        let predictions: Vec<f64> = (0..200)
+            .map(|i| f64::from(i % 3 == 0) * 0.3 + (i % 7) as f64 / 10.0)
+            .collect();
+        let s = Scores {
+            names: &names,
+            kinds: &kinds,
+            truth: &truth,
+            predictions: &predictions,
+        };
         let point = evaluate(&s).unwrap().macro_roc_auc.unwrap();
         let a = bootstrap(&s, 300, 5).unwrap();
         assert_eq!(a, bootstrap(&s, 300, 5).unwrap());
@@ -356,9 +395,21 @@ mod tests {
     fn shape_and_nan_errors_name_the_problem() {
         let names = vec!["a".to_string()];
         let kinds = [TagKind::Regression];
-        let e = evaluate(&Scores { names: &names, kinds: &kinds, truth: &[0.1, 0.2], predictions: &[0.1] }).unwrap_err();
+        let e = evaluate(&Scores {
+            names: &names,
+            kinds: &kinds,
+            truth: &[0.1, 0.2],
+            predictions: &[0.1],
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("predictions"));
-        let e = evaluate(&Scores { names: &names, kinds: &kinds, truth: &[0.1, 0.2], predictions: &[0.1, f64::NAN] }).unwrap_err();
+        let e = evaluate(&Scores {
+            names: &names,
+            kinds: &kinds,
+            truth: &[0.1, 0.2],
+            predictions: &[0.1, f64::NAN],
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("track 1"));
     }
 
@@ -367,7 +418,10 @@ mod tests {
         assert_eq!(mean_std(&[1.0, 3.0]), Some((2.0, 2f64.sqrt())));
         assert_eq!(mean_std(&[0.7]), Some((0.7, 0.0)));
         assert_eq!(mean_std(&[]), None);
-        assert_eq!(delta(Some(0.9), Some(0.85)).map(|d| (d * 100.0).round()), Some(5.0));
+        assert_eq!(
+            delta(Some(0.9), Some(0.85)).map(|d| (d * 100.0).round()),
+            Some(5.0)
+        );
         assert_eq!(delta(None, Some(0.8)), None);
     }
 }

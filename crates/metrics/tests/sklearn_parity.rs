@@ -33,14 +33,28 @@ fn close(a: Option<f64>, b: Option<f64>, what: &str) {
 
 #[test]
 fn per_tag_and_macro_figures_match_sklearn_within_1e_9() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sklearn.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sklearn.json"
+    ))
+    .unwrap();
     let f: Fixture = serde_json::from_str(&text).unwrap();
     let truth: Vec<f64> = f.truth.concat();
     let predictions: Vec<f64> = f.predictions.concat();
-    let e = evaluate(&Scores { names: &f.names, kinds: &f.kinds, truth: &truth, predictions: &predictions }).unwrap();
+    let e = evaluate(&Scores {
+        names: &f.names,
+        kinds: &f.kinds,
+        truth: &truth,
+        predictions: &predictions,
+    })
+    .unwrap();
     for (ours, theirs) in e.per_tag.iter().zip(&f.per_tag) {
         assert_eq!(ours.name, theirs.name);
-        close(ours.roc_auc, theirs.roc_auc, &format!("{} roc_auc", ours.name));
+        close(
+            ours.roc_auc,
+            theirs.roc_auc,
+            &format!("{} roc_auc", ours.name),
+        );
         close(ours.pr_auc, theirs.pr_auc, &format!("{} pr_auc", ours.name));
         close(ours.rmse, theirs.rmse, &format!("{} rmse", ours.name));
     }
