@@ -147,6 +147,32 @@ def torch_lib_env():
     return {"LD_LIBRARY_PATH": lib + os.pathsep + os.environ.get("LD_LIBRARY_PATH", "")}
 
 
+def bench_gbt(rust_bin):
+    """Per-tag GBT vs LightGBM on the same descriptors (2 000 synthetic tracks)."""
+    work = os.path.join(WORK, "gbt")
+    os.makedirs(work, exist_ok=True)
+    tags = json_line([rust_bin, "gbt", "--work", work, "--tracks", "2000"])
+    trees = json_line([rust_bin, "gbt", "--work", work, "--tracks", "2000", "--tree-parallel"])
+    ref = json_line([PY, os.path.join(HERE, "reference", "gbt_lightgbm.py"), work])
+    with open(os.path.join(WORK, "gbt_per_tag.json"), "w") as f:
+        json.dump(tags["per_tag"], f, indent=1)
+    rows = []
+    for label, ours in (("threads across tags", tags), ("threads inside trees", trees)):
+        ratio = ref["fit_seconds"] / ours["fit_seconds"]
+        auc_gap = ours["macro_roc_auc"] - ref["macro_roc_auc"]
+        rows.append({
+            "section": "GBT",
+            "work": f"GBT fit of all 27 tags, {ours['tracks']['train']} tracks x {ours['features']} descriptors, {label}",
+            "reference": ref["library"],
+            "ours": f"{ours['fit_seconds']:.2f} s, ROC-AUC {ours['macro_roc_auc']:.4f}",
+            "theirs": f"{ref['fit_seconds']:.2f} s, ROC-AUC {ref['macro_roc_auc']:.4f}",
+            "ratio": f"{ratio:.2f}x LightGBM's speed, ROC-AUC {auc_gap:+.4f}",
+            "target": ">= 1x, ROC-AUC >= -0.01",
+            "met": ratio >= 1.0 and auc_gap >= -0.01,
+        })
+    return rows
+
+
 def bench_train_steps(rust_bin, tch_bin):
     rows = []
     for model in ("spectrogram", "waveform"):
@@ -226,6 +252,7 @@ def main():
     rust_bin = build_rust()
     rows = [bench_logmel(rust_bin)]
     rows += bench_corpus_and_cache(rust_bin)
+    rows += bench_gbt(rust_bin)
     rows += bench_train_steps(rust_bin, build_rust_tch())
     write_results(rows, machine())
     for r in rows:

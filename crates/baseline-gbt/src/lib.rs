@@ -46,6 +46,16 @@ pub enum GbtError {
 
 pub type Result<T> = std::result::Result<T, GbtError>;
 
+/// Where the threads go: across tags (one tree-building thread per tag) or inside each tag's
+/// trees (tags one after another). On 2 cores `Tags` is faster (see bench/RESULTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Parallelism {
+    #[default]
+    Tags,
+    Trees,
+}
+
 /// Hyper-parameters, checked once by [`GbtConfig::validate`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,8 +68,9 @@ pub struct GbtConfig {
     pub bins: u16,
     /// Stop when the validation metric has not improved for this many rounds.
     pub early_stopping_rounds: Option<usize>,
-    /// Tags fitted at once (one thread each); `None` = rayon's pool size.
+    /// Threads; `None` = rayon's pool size.
     pub threads: Option<usize>,
+    pub parallelism: Parallelism,
     pub seed: u64,
 }
 
@@ -72,6 +83,7 @@ impl Default for GbtConfig {
             bins: 256,
             early_stopping_rounds: Some(20),
             threads: None,
+            parallelism: Parallelism::Tags,
             seed: 0,
         }
     }
@@ -195,6 +207,7 @@ impl GbtModel {
                 });
             }
         }
+        let threads = config.threads.unwrap_or_else(rayon::current_num_threads);
         let train_x = train.column_major();
         let valid_x = validation.map(Table::column_major);
         let fit_tag = |tag: usize| -> Result<TagModel> {
@@ -216,7 +229,11 @@ impl GbtModel {
                 .set_learning_rate(config.learning_rate)
                 .set_max_depth(config.max_depth)
                 .set_nbins(config.bins)
-                .set_parallel(false)
+                .set_parallel(config.parallelism == Parallelism::Trees)
+                .set_num_threads(match config.parallelism {
+                    Parallelism::Trees => Some(threads),
+                    Parallelism::Tags => None,
+                })
                 .set_seed(config.seed)
                 .set_evaluation_metric(Some(metric));
             let weights = vec![1.0; train.rows];
