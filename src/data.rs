@@ -32,11 +32,12 @@ pub enum DataCommand {
     /// Read a real dataset's own files into a manifest.
     #[command(subcommand)]
     Import(ImportCommand),
-    /// Pre-compute the feature cache (waveforms, log-mels, descriptors) of a dataset.
+    /// Pre-compute the feature cache (waveforms, log-mels, descriptors) of a grid's dataset
+    /// or of a dataset directory.
     Cache {
-        /// Dataset directory (holding manifest.json).
-        dir: PathBuf,
-        /// Mel bands of the cached log-mels.
+        /// A grid file (its [dataset] and [features]) or a dataset directory (manifest.json).
+        source: PathBuf,
+        /// Mel bands of the cached log-mels (dataset directories; a grid sets its own).
         #[arg(long, default_value_t = 96)]
         n_mels: usize,
         /// Tracks per shard (bounds memory: one shard is held at a time).
@@ -134,11 +135,11 @@ pub fn run(cmd: DataCommand, quiet: bool) -> Result<()> {
         DataCommand::Info { dir, json } => info(dir, json),
         DataCommand::Import(cmd) => import(cmd),
         DataCommand::Cache {
-            dir,
+            source,
             n_mels,
             shard_size,
             cache_root,
-        } => build_cache(dir, n_mels, shard_size, cache_root, quiet),
+        } => build_cache(source, n_mels, shard_size, cache_root, quiet),
     }
 }
 
@@ -199,15 +200,21 @@ fn import(cmd: ImportCommand) -> Result<()> {
 }
 
 fn build_cache(
-    dir: PathBuf,
+    source: PathBuf,
     n_mels: usize,
     shard_size: usize,
     root: Option<PathBuf>,
     quiet: bool,
 ) -> Result<()> {
-    let manifest = Manifest::load(&dir)?;
-    let config = FeatureConfig::with_mels(n_mels);
-    config.mel.validate().context("invalid --n-mels")?;
+    let (manifest, config) = if source.extension().is_some_and(|e| e == "toml") {
+        let grid = runner::Grid::load(&source)?;
+        let manifest = runner::dataset::manifest(&grid, &data_root())?;
+        (manifest, runner::dataset::feature_config(&grid))
+    } else {
+        let config = FeatureConfig::with_mels(n_mels);
+        config.mel.validate().context("invalid --n-mels")?;
+        (Manifest::load(&source)?, config)
+    };
     let root = root.unwrap_or_else(|| data_root().join("cache"));
     let cache_dir = cache::cache_dir(&root, &manifest, &config);
     let bar = progress::bar(manifest.tracks.len() as u64, "cache", quiet);

@@ -161,3 +161,34 @@ fn bad_inputs_fail_with_clear_errors() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
 }
+
+#[test]
+fn cache_from_a_grid_file_builds_the_grids_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_tagscale"))
+        .args(["data", "cache", grid.to_str().unwrap(), "--quiet"])
+        .env("TAGSCALE_DATA", dir.path())
+        .output()
+        .unwrap();
+    ok(&out);
+    let caches: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .collect();
+    assert_eq!(caches.len(), 1);
+    let cache = caches[0].as_ref().unwrap().path();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cache.join("cache.json")).unwrap()).unwrap();
+    assert_eq!(meta["tracks"], 80);
+    assert_eq!(meta["config"]["mel"]["n_mels"], 48);
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[experiment]\nname = \"x\"\nflavour = 1\n").unwrap();
+    let out = tagscale(&["data", "cache", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("flavour") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+}

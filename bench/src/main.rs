@@ -200,7 +200,13 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
     use datasets::{Split, TagKind};
     let manifest = synth::manifest(&synth_config(tracks, seconds))?;
     let config = FeatureConfig::with_mels(96);
-    let cache = datasets::cache::build(&datasets::cache::cache_dir(&work.join("cache"), &manifest, &config), &manifest, &config, 128, &|_| {})?;
+    let cache = datasets::cache::build(
+        &datasets::cache::cache_dir(&work.join("cache"), &manifest, &config),
+        &manifest,
+        &config,
+        128,
+        &|_| {},
+    )?;
     let n_tags = manifest.schema.len();
     let split_table = |split: Split| {
         let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), 0usize);
@@ -217,22 +223,48 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
     let (vx, vy, vr) = split_table(Split::Validation);
     let (ex, ey, er) = split_table(Split::Test);
     let n_features = cache.descriptor_names().len();
-    for (name, data, rows, cols) in [("train_x", &tx, tr, n_features), ("train_y", &ty, tr, n_tags), ("valid_x", &vx, vr, n_features), ("valid_y", &vy, vr, n_tags), ("test_x", &ex, er, n_features), ("test_y", &ey, er, n_tags)] {
+    for (name, data, rows, cols) in [
+        ("train_x", &tx, tr, n_features),
+        ("train_y", &ty, tr, n_tags),
+        ("valid_x", &vx, vr, n_features),
+        ("valid_y", &vy, vr, n_tags),
+        ("test_x", &ex, er, n_features),
+        ("test_y", &ey, er, n_tags),
+    ] {
         npy::write_f32(&work.join(format!("{name}.npy")), &[rows, cols], data)?;
     }
     let kinds: Vec<TagKind> = manifest.schema.tags.iter().map(|t| t.kind).collect();
     std::fs::write(work.join("kinds.json"), serde_json::to_string(&kinds)?)?;
-    let parallelism = if tree_parallel { baseline_gbt::Parallelism::Trees } else { baseline_gbt::Parallelism::Tags };
-    let gbt_config = baseline_gbt::GbtConfig { parallelism, ..Default::default() };
+    let parallelism = if tree_parallel {
+        baseline_gbt::Parallelism::Trees
+    } else {
+        baseline_gbt::Parallelism::Tags
+    };
+    let gbt_config = baseline_gbt::GbtConfig {
+        parallelism,
+        ..Default::default()
+    };
     let start = Instant::now();
     let model = baseline_gbt::GbtModel::fit(
         &gbt_config,
         &kinds,
-        &baseline_gbt::Table { rows: tr, features: &tx, targets: &ty },
-        Some(&baseline_gbt::Table { rows: vr, features: &vx, targets: &vy }),
+        &baseline_gbt::Table {
+            rows: tr,
+            features: &tx,
+            targets: &ty,
+        },
+        Some(&baseline_gbt::Table {
+            rows: vr,
+            features: &vx,
+            targets: &vy,
+        }),
     )?;
     let fit_seconds = start.elapsed().as_secs_f64();
-    let predictions: Vec<f64> = model.predict(&ex, er)?.iter().map(|v| f64::from(*v)).collect();
+    let predictions: Vec<f64> = model
+        .predict(&ex, er)?
+        .iter()
+        .map(|v| f64::from(*v))
+        .collect();
     let truth: Vec<f64> = ey.iter().map(|v| f64::from(*v)).collect();
     let names: Vec<String> = manifest.schema.names().map(String::from).collect();
     let metric_kinds: Vec<metrics::TagKind> = kinds
@@ -242,7 +274,12 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
             TagKind::Regression => metrics::TagKind::Regression,
         })
         .collect();
-    let e = metrics::evaluate(&metrics::Scores { names: &names, kinds: &metric_kinds, truth: &truth, predictions: &predictions })?;
+    let e = metrics::evaluate(&metrics::Scores {
+        names: &names,
+        kinds: &metric_kinds,
+        truth: &truth,
+        predictions: &predictions,
+    })?;
     print_json(serde_json::json!({
         "bench": "gbt",
         "tracks": {"train": tr, "validation": vr, "test": er},

@@ -1,5 +1,12 @@
-//! # runner — Experiment runner for tagscale
+//! # runner
 //!
-//! Experiment grids from TOML, their expansion into cells, the training loop (early stopping, best checkpoint, determinism), local worker executors, sweeps that survive crashes, and rerun by ID (SPEC §6, §9).
-//!
-//! Not built yet: the crate holds its place in the workspace (SPEC §2) until its issue lands.
+//! Experiment grids from TOML and, in time, the training loop, executors and rerun (SPEC §6,
+//! §9). Today: [`grid`] — the typed, validated grid file and its expansion into cells — and
+//! [`dataset`] — the grid's dataset as a manifest and its feature cache.
+
+pub mod dataset;
+pub mod error;
+pub mod grid;
+
+pub use error::{Result, RunnerError};
+pub use grid::{Cell, Grid, ModelKind};

@@ -1,0 +1,342 @@
+//! Grid files (SPEC §9): typed, `deny_unknown_fields`, validated once; their cartesian
+//! product over model × training-set size × backend × seed is the set of cells.
+
+use std::path::{Path, PathBuf};
+
+use models::Backend;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, RunnerError};
+
+/// A whole grid file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub experiment: Experiment,
+    pub dataset: DatasetSpec,
+    #[serde(default)]
+    pub features: Features,
+    #[serde(default)]
+    pub model: ModelWidths,
+    #[serde(default)]
+    pub train: Train,
+    pub grid: Axes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKindName {
+    Synth,
+    Mtat,
+    Jamendo,
+    Csv,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    pub kind: DatasetKindName,
+    /// synth: number of tracks.
+    pub tracks: Option<usize>,
+    /// synth: corpus seed.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// synth: seconds per track.
+    pub seconds: Option<f64>,
+    /// mtat / jamendo / csv: the imported dataset's directory (with manifest.json), relative
+    /// to `$TAGSCALE_DATA` unless absolute.
+    pub path: Option<PathBuf>,
+}
+
+fn default_seed() -> u64 {
+    7
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    pub n_mels: usize,
+    pub patch_seconds: f64,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Self {
+            n_mels: 96,
+            patch_seconds: 3.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelWidths {
+    pub nf: usize,
+    pub backend_width: usize,
+    pub dense_units: usize,
+    pub dropout: f64,
+}
+
+impl Default for ModelWidths {
+    fn default() -> Self {
+        Self {
+            nf: 16,
+            backend_width: 512,
+            dense_units: 500,
+            dropout: 0.5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// MSE on sigmoid outputs for all tags (the paper).
+    Mse,
+    /// BCE on classification tags + MSE on regression tags.
+    BceMse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Train {
+    pub epochs: usize,
+    pub patience: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub loss: Loss,
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            patience: 5,
+            batch_size: 16,
+            lr: 0.001,
+            loss: Loss::Mse,
+        }
+    }
+}
+
+/// What a cell trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Gbt,
+    Waveform,
+    Spectrogram,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axes {
+    pub model: Vec<ModelKind>,
+    pub train_size: Vec<usize>,
+    #[serde(default = "default_backends")]
+    pub backend: Vec<String>,
+    #[serde(default = "default_seeds")]
+    pub seed: Vec<u64>,
+}
+
+fn default_backends() -> Vec<String> {
+    vec!["flex".into()]
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![1]
+}
+
+/// One cell of the grid: everything shared plus one value of each axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub index: usize,
+    pub model: ModelKind,
+    pub train_size: usize,
+    /// `None` for GBT cells, which do not run on a Burn backend.
+    pub backend: Option<Backend>,
+    pub seed: u64,
+}
+
+impl Grid {
+    /// Parse and validate a grid file; errors name the file, and the line and column or key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| RunnerError::Grid {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text).map_err(|message| RunnerError::Grid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parse and validate grid text.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let grid: Grid = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        grid.validate()?;
+        Ok(grid)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let range = |key: &str, ok: bool, what: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("`{key}` {what}"))
+            }
+        };
+        range(
+            "experiment.name",
+            !self.experiment.name.trim().is_empty() && !self.experiment.name.contains(['/', '\\']),
+            "must be a non-empty name without slashes",
+        )?;
+        match self.dataset.kind {
+            DatasetKindName::Synth => {
+                range(
+                    "dataset.tracks",
+                    self.dataset.tracks.is_some_and(|n| n >= 10),
+                    "must be at least 10 for a synth dataset",
+                )?;
+                range(
+                    "dataset.seconds",
+                    self.dataset
+                        .seconds
+                        .is_none_or(|s| (1.0..=600.0).contains(&s)),
+                    "must be within 1..=600",
+                )?;
+            }
+            _ => range(
+                "dataset.path",
+                self.dataset.path.is_some(),
+                "is required for an imported dataset (its directory with manifest.json)",
+            )?,
+        }
+        range(
+            "features.n_mels",
+            (8..=512).contains(&self.features.n_mels),
+            "must be within 8..=512",
+        )?;
+        range(
+            "features.patch_seconds",
+            self.features.patch_seconds >= 1.5 && self.features.patch_seconds <= 60.0,
+            "must be within 1.5..=60 (the waveform model needs >= 1.5 s)",
+        )?;
+        range(
+            "model.nf",
+            (1..=256).contains(&self.model.nf),
+            "must be within 1..=256",
+        )?;
+        range(
+            "model.backend_width",
+            (1..=4096).contains(&self.model.backend_width),
+            "must be within 1..=4096",
+        )?;
+        range(
+            "model.dense_units",
+            (1..=4096).contains(&self.model.dense_units),
+            "must be within 1..=4096",
+        )?;
+        range(
+            "model.dropout",
+            (0.0..1.0).contains(&self.model.dropout),
+            "must be within [0, 1)",
+        )?;
+        range("train.epochs", self.train.epochs >= 1, "must be at least 1")?;
+        range(
+            "train.batch_size",
+            (1..=4096).contains(&self.train.batch_size),
+            "must be within 1..=4096",
+        )?;
+        range(
+            "train.lr",
+            self.train.lr > 0.0 && self.train.lr < 1.0,
+            "must be within (0, 1)",
+        )?;
+        range(
+            "grid.model",
+            !self.grid.model.is_empty(),
+            "must list at least one model",
+        )?;
+        range(
+            "grid.train_size",
+            !self.grid.train_size.is_empty() && self.grid.train_size.iter().all(|&n| n >= 2),
+            "must list sizes of at least 2 tracks",
+        )?;
+        range(
+            "grid.backend",
+            !self.grid.backend.is_empty(),
+            "must list at least one backend",
+        )?;
+        range(
+            "grid.seed",
+            !self.grid.seed.is_empty(),
+            "must list at least one seed",
+        )?;
+        Ok(())
+    }
+
+    /// The cells, in a stable order. A backend this binary was not built with is an error
+    /// naming the feature to enable; GBT cells are not multiplied over backends.
+    pub fn cells(&self) -> Result<Vec<Cell>> {
+        let backends = self
+            .grid
+            .backend
+            .iter()
+            .map(|name| {
+                let backend: Backend = name.parse()?;
+                backend.check_available()?;
+                Ok(backend)
+            })
+            .collect::<Result<Vec<Backend>>>()?;
+        let mut cells = Vec::new();
+        for &model in &self.grid.model {
+            for &train_size in &self.grid.train_size {
+                let backend_axis: Vec<Option<Backend>> = match model {
+                    ModelKind::Gbt => vec![None],
+                    _ => backends.iter().copied().map(Some).collect(),
+                };
+                for backend in backend_axis {
+                    for &seed in &self.grid.seed {
+                        cells.push(Cell {
+                            index: cells.len(),
+                            model,
+                            train_size,
+                            backend,
+                            seed,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(cells)
+    }
+
+    /// Where the dataset's manifest lives, for imported datasets.
+    pub fn dataset_dir(&self, data_root: &Path) -> Option<PathBuf> {
+        self.dataset.path.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                data_root.join(p)
+            }
+        })
+    }
+}
+
+/// sha256 of canonical JSON (serde_json maps sort keys; struct fields keep their order).
+pub fn config_hash<T: Serialize>(value: &T) -> String {
+    let canonical = serde_json::to_value(value)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}

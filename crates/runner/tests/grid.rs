@@ -1,0 +1,81 @@
+//! Grid files: the committed experiments, expansion, and errors that say where.
+
+use std::path::Path;
+
+use runner::grid::{Grid, ModelKind, config_hash};
+
+fn experiments() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+}
+
+#[test]
+fn every_committed_experiment_parses() {
+    for name in ["smoke", "scale", "paper", "mtat", "jamendo"] {
+        let grid = Grid::load(&experiments().join(format!("{name}.toml")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(grid.experiment.name, name);
+    }
+}
+
+#[test]
+fn scale_expands_to_the_product_without_duplicating_gbt() {
+    let grid = Grid::load(&experiments().join("scale.toml")).unwrap();
+    let cells = grid.cells().unwrap();
+    assert_eq!(cells.len(), 9);
+    assert_eq!(
+        cells.iter().filter(|c| c.model == ModelKind::Gbt).count(),
+        3
+    );
+    assert!(
+        cells
+            .iter()
+            .filter(|c| c.model == ModelKind::Gbt)
+            .all(|c| c.backend.is_none())
+    );
+    assert!(cells.iter().enumerate().all(|(i, c)| c.index == i));
+    // Two backends and two seeds: deep cells multiply, GBT cells only by seed.
+    let text = std::fs::read_to_string(experiments().join("scale.toml")).unwrap();
+    let wider = text.replace("seed = [1]", "seed = [1, 2]");
+    let grid = Grid::parse(&wider).unwrap();
+    assert_eq!(grid.cells().unwrap().len(), 3 * 2 + 6 * 2);
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_say_where() {
+    let text = std::fs::read_to_string(experiments().join("smoke.toml")).unwrap();
+    let unknown = text.replace("patience = 1", "patience = 1\nwarmup = 3");
+    let err = Grid::parse(&unknown).unwrap_err();
+    assert!(err.contains("warmup") && err.contains("line"), "{err}");
+    let wrong_type = text.replace("batch_size = 8", "batch_size = \"eight\"");
+    let err = Grid::parse(&wrong_type).unwrap_err();
+    assert!(
+        err.contains("batch_size") || err.contains("line 25"),
+        "{err}"
+    );
+    let out_of_range = text.replace("lr = 0.001", "lr = 5.0");
+    let err = Grid::parse(&out_of_range).unwrap_err();
+    assert!(err.contains("train.lr"), "{err}");
+    let bad_model = text.replace("\"gbt\", ", "\"rnn\", ");
+    assert!(Grid::parse(&bad_model).unwrap_err().contains("rnn"));
+}
+
+#[test]
+fn unavailable_backends_fail_at_expansion_naming_the_feature() {
+    let text = std::fs::read_to_string(experiments().join("smoke.toml")).unwrap();
+    let grid = Grid::parse(&text.replace("backend = [\"flex\"]", "backend = [\"flex\", \"cuda\"]"))
+        .unwrap();
+    if !models::Backend::Cuda.is_compiled() {
+        let err = grid.cells().unwrap_err().to_string();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+    let grid = Grid::parse(&text.replace("backend = [\"flex\"]", "backend = [\"tpu\"]")).unwrap();
+    assert!(grid.cells().unwrap_err().to_string().contains("tpu"));
+}
+
+#[test]
+fn config_hash_is_canonical() {
+    let grid = Grid::load(&experiments().join("smoke.toml")).unwrap();
+    let cells = grid.cells().unwrap();
+    assert_eq!(config_hash(&cells[0]), config_hash(&cells[0].clone()));
+    assert_ne!(config_hash(&cells[0]), config_hash(&cells[1]));
+}
