@@ -128,7 +128,7 @@ def bench_corpus_and_cache(rust_bin):
 
 def build_rust_tch():
     """tagscale-bench with the libtorch backend, against the venv's torch (LIBTORCH_USE_PYTORCH)."""
-    target = os.path.join(ROOT, "target", "tch")
+    target = os.environ.get("TAGSCALE_TCH_TARGET_DIR", os.path.join(ROOT, "target", "tch"))
     env = {
         "LIBTORCH_USE_PYTORCH": "1",
         "PATH": os.path.join(VENV, "bin") + os.pathsep + os.environ.get("PATH", ""),
