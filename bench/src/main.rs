@@ -133,19 +133,30 @@ fn train_step(
         .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
         .collect();
     let targets: Vec<f32> = (0..batch * 50).map(|i| (i % 3 == 0) as u8 as f32).collect();
-    let mut step = || -> Result<f64> {
+    // Phases of a step, in seconds: forward (to the scalar loss), backward, optimiser.
+    let mut step = || -> Result<[f64; 3]> {
         let start = Instant::now();
         let x = models::input_tensor(&config, data.clone(), batch, len, &device)?;
         let y = Tensor::<2>::from_data(TensorData::new(targets.clone(), [batch, 50]), &device);
         let loss = (model.forward(x) - y).powi_scalar(2).mean();
+        // Reading the loss forces a lazy forward to finish before the backward starts.
+        let _ = loss.clone().into_scalar::<f32>();
+        let forward = start.elapsed().as_secs_f64();
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let backward = start.elapsed().as_secs_f64() - forward;
         model = optim.step(1e-3, model.clone(), grads);
-        Ok(start.elapsed().as_secs_f64())
+        Ok([
+            forward,
+            backward,
+            start.elapsed().as_secs_f64() - forward - backward,
+        ])
     };
     step()?; // warm-up
-    let times = (0..steps.max(1))
+    let phases = (0..steps.max(1))
         .map(|_| step())
-        .collect::<Result<Vec<f64>>>()?;
+        .collect::<Result<Vec<[f64; 3]>>>()?;
+    let times: Vec<f64> = phases.iter().map(|p| p.iter().sum()).collect();
+    let phase = |i: usize| median(&phases.iter().map(|p| p[i]).collect::<Vec<f64>>());
     let per_step = median(&times);
     print_json(serde_json::json!({
         "bench": "train_step",
@@ -155,6 +166,9 @@ fn train_step(
         "batch": batch,
         "seconds_per_step": per_step,
         "samples_per_second": batch as f64 / per_step,
+        "forward_seconds": phase(0),
+        "backward_seconds": phase(1),
+        "optimizer_seconds": phase(2),
     }))
 }
 
