@@ -97,13 +97,7 @@ impl ModelConfig {
     pub fn frontend_steps(&self, len: usize) -> Result<usize> {
         let steps = match self.architecture {
             Architecture::Spectrogram => len,
-            Architecture::Waveform => {
-                let mut t = len / 3;
-                for _ in 0..6 {
-                    t = t.saturating_sub(2) / 3;
-                }
-                t
-            }
+            Architecture::Waveform => waveform_steps(len)[6],
         };
         // The back-end needs 7 steps for its first (valid) convolution and 2 to pool.
         if steps < 8 {
@@ -118,4 +112,14 @@ impl ModelConfig {
         }
         Ok(steps)
     }
+}
+
+/// Time steps after each layer of the waveform front-end: the stride-3 stem, then six
+/// valid 3-wide convolutions each followed by a max-pool of 3.
+pub fn waveform_steps(samples: usize) -> [usize; 7] {
+    let mut steps = [samples / 3; 7];
+    for i in 1..7 {
+        steps[i] = steps[i - 1].saturating_sub(2) / 3;
+    }
+    steps
 }

@@ -2,7 +2,7 @@
 //! derived from the configuration (tests check it against a real forward pass and Burn's own
 //! parameter count).
 
-use crate::config::{Architecture, ModelConfig};
+use crate::config::{Architecture, ModelConfig, waveform_steps};
 use crate::error::Result;
 use crate::layers::WaveformFrontEnd;
 
@@ -56,15 +56,14 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
         }
         Architecture::Waveform => {
             rows.push(row("input (samples)".into(), vec![len], 0));
-            let mut t = len / 3;
+            let steps = waveform_steps(len);
             rows.push(row(
                 "conv 3 stride 3".into(),
-                vec![64, t],
+                vec![64, steps[0]],
                 conv_bn_params(3, 64),
             ));
             let mut c = 64;
-            for w in WaveformFrontEnd::WIDTHS {
-                t = t.saturating_sub(2) / 3;
+            for (w, &t) in WaveformFrontEnd::WIDTHS.into_iter().zip(&steps[1..]) {
                 rows.push(row(
                     "conv 3 + max-pool 3".into(),
                     vec![w, t],
