@@ -183,15 +183,7 @@ fn synth_config(tracks: usize, seconds: f64) -> SynthConfig {
 fn corpus(out: PathBuf, tracks: usize, seconds: f64) -> Result<()> {
     let start = Instant::now();
     synth::write_corpus(&out, &synth_config(tracks, seconds), &|| {})?;
-    let elapsed = start.elapsed().as_secs_f64();
-    print_json(serde_json::json!({
-        "bench": "corpus",
-        "tracks": tracks,
-        "seconds_per_track": seconds,
-        "tracks_per_second": tracks as f64 / elapsed,
-        "wall_seconds": elapsed,
-        "peak_rss_mib": peak_rss_mib(),
-    }))
+    print_throughput("corpus", tracks, seconds, start)
 }
 
 fn cache(out: PathBuf, tracks: usize, seconds: f64) -> Result<()> {
@@ -199,9 +191,14 @@ fn cache(out: PathBuf, tracks: usize, seconds: f64) -> Result<()> {
     let config = FeatureConfig::with_mels(96);
     let start = Instant::now();
     datasets::cache::build(&out, &manifest, &config, 128, &|_| {})?;
+    print_throughput("cache", tracks, seconds, start)
+}
+
+/// Tracks per second since `start`, with this process's peak memory.
+fn print_throughput(bench: &str, tracks: usize, seconds: f64, start: Instant) -> Result<()> {
     let elapsed = start.elapsed().as_secs_f64();
     print_json(serde_json::json!({
-        "bench": "cache",
+        "bench": bench,
         "tracks": tracks,
         "seconds_per_track": seconds,
         "tracks_per_second": tracks as f64 / elapsed,
