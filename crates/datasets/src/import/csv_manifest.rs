@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use crate::error::{DatasetError, Result, io_err};
+use super::{format_err, line_err};
+use crate::error::{Result, io_err};
 use crate::manifest::{DatasetKind, Manifest, Source, Split, Track};
 use crate::schema::{TagKind, TagSchema};
 use crate::split::{SplitFractions, split_for_group};
@@ -43,11 +44,7 @@ pub fn import(
     let mut tracks = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
-        let bad = |message: String| DatasetError::Line {
-            path: file.to_path_buf(),
-            line,
-            message,
-        };
+        let bad = |message: String| line_err(file, line, message);
         let record = record.map_err(|e| bad(e.to_string()))?;
         if record.len() != header.len() {
             return Err(bad(format!(
@@ -106,11 +103,4 @@ pub fn import(
     super::check_audio(&mut manifest, root);
     manifest.audio_root = Some(super::absolute(root));
     Ok(manifest)
-}
-
-fn format_err(path: &Path, message: String) -> DatasetError {
-    DatasetError::Format {
-        path: path.to_path_buf(),
-        message,
-    }
 }

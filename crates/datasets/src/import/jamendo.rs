@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::error::{DatasetError, Result, io_err};
+use super::{format_err, line_err};
+use crate::error::{Result, io_err};
 use crate::manifest::{DatasetKind, Manifest, Source, Split, Track};
 use crate::schema::{Tag, TagKind, TagSchema};
 
@@ -80,25 +81,18 @@ fn read_split(path: &Path, split: Split) -> Result<Vec<Row>> {
     let mut reader = super::reader(b'\t', &bytes);
     let header = reader
         .headers()
-        .map_err(|e| DatasetError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| format_err(path, e.to_string()))?
         .clone();
     if header.iter().take(6).ne(HEADER) {
-        return Err(DatasetError::Format {
-            path: path.to_path_buf(),
-            message: format!("expected the header {}", HEADER.join(" ")),
-        });
+        return Err(format_err(
+            path,
+            format!("expected the header {}", HEADER.join(" ")),
+        ));
     }
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i as u64 + 2;
-        let bad = |message: String| DatasetError::Line {
-            path: path.to_path_buf(),
-            line,
-            message,
-        };
+        let bad = |message: String| line_err(path, line, message);
         let record = record.map_err(|e| bad(e.to_string()))?;
         if record.len() < 6 {
             return Err(bad(format!("{} fields, expected at least 6", record.len())));

@@ -9,6 +9,7 @@ pub mod mtat;
 
 use std::path::{Path, PathBuf};
 
+use crate::error::DatasetError;
 use crate::manifest::{BadTrack, Manifest, Track};
 
 /// Keep tracks whose audio exists (recording their size); report the others.
@@ -56,6 +57,23 @@ pub(crate) fn reader(delimiter: u8, bytes: &[u8]) -> csv::Reader<&[u8]> {
         .has_headers(true)
         .trim(csv::Trim::All)
         .from_reader(bytes)
+}
+
+/// A whole-file format error naming the file.
+pub(crate) fn format_err(path: &Path, message: String) -> DatasetError {
+    DatasetError::Format {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// An error at one line of a file.
+pub(crate) fn line_err(path: &Path, line: u64, message: String) -> DatasetError {
+    DatasetError::Line {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
 }
 
 /// Absolute form of a directory (for `audio_root`), falling back to the path as given.

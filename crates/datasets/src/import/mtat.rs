@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{DatasetError, Result, io_err};
+use super::{format_err, line_err};
+use crate::error::{Result, io_err};
 use crate::manifest::{BadTrack, DatasetKind, Manifest, Source, Split, Track};
 use crate::schema::{Tag, TagKind, TagSchema};
 
@@ -217,21 +218,6 @@ fn read_split_list(path: &Path) -> Result<HashMap<String, Split>> {
         splits.insert(id.trim_matches('"').to_string(), split);
     }
     Ok(splits)
-}
-
-fn format_err(path: &Path, message: String) -> DatasetError {
-    DatasetError::Format {
-        path: path.to_path_buf(),
-        message,
-    }
-}
-
-fn line_err(path: &Path, line: u64, message: String) -> DatasetError {
-    DatasetError::Line {
-        path: path.to_path_buf(),
-        line,
-        message,
-    }
 }
 
 #[cfg(test)]
