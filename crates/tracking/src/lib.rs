@@ -1,5 +1,34 @@
-//! # tracking — Run store for tagscale
+//! # tracking — the run store
 //!
-//! The run store: sqlx with migrations, SQLite by default and PostgreSQL for teams; sweeps, cells, runs with their resolved configs, code version and host, per-epoch and final metrics, artifacts; atomic claim-or-skip of grid cells (SPEC §8).
+//! Every run of tagscale is recorded here (SPEC §8): its fully resolved config and hash, its
+//! status lifecycle (QUEUED -> RUNNING -> FINISHED / FAILED / KILLED), times and heartbeat, the
+//! code version and host it ran on, the dataset and training-subset hashes, per-epoch metrics
+//! (NaN kept as NaN), final per-tag and macro metrics with bootstrap intervals, and artifacts
+//! with their sha256. Sweeps freeze a grid's cells; [`Store::claim`] is claim-or-skip in one
+//! write transaction, so concurrent sweeps never run a cell twice.
 //!
-//! Not built yet: the crate holds its place in the workspace (SPEC §2) until its issue lands.
+//! SQLite is the default (WAL, a 30 s busy timeout, `BEGIN IMMEDIATE` for writes, migrations
+//! from `migrations/sqlite/` applied on open under a file lock). Queries are portable SQL with
+//! `$N` placeholders through sqlx's `Any` driver, so a PostgreSQL store needs only its own
+//! migrations.
+//!
+//! ```no_run
+//! let store = tracking::Store::open("tagscale.db")?;
+//! for run in store.runs(None)? {
+//!     println!("{} {} {}", run.id, run.status, run.axes.model);
+//! }
+//! # Ok::<(), tracking::TrackingError>(())
+//! ```
+
+pub mod error;
+pub mod host;
+pub mod records;
+pub mod store;
+
+pub use error::{Result, TrackingError};
+pub use host::{Host, ProcessId};
+pub use records::{
+    Artifact, CellSpec, Claim, CodeVersion, EpochMetric, FinalMetric, NewRun, RunAxes, RunRecord,
+    Status, SweepRecord, format_time, now_ms,
+};
+pub use store::{HEARTBEAT_EVERY, Location, Store};

@@ -1,0 +1,33 @@
+//! Errors of the run store.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrackingError {
+    #[error("run store {url}: {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("run store {url}: applying migrations failed: {source}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error(
+        "unsupported store URL `{0}`: use a SQLite path or sqlite://PATH (PostgreSQL is not built into this version)"
+    )]
+    UnsupportedUrl(String),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("no run with id {0} in the store")]
+    NoSuchRun(i64),
+    #[error("no sweep with id {0} in the store")]
+    NoSuchSweep(i64),
+    #[error("the store holds a value it cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, TrackingError>;

@@ -1,0 +1,806 @@
+//! The store: a blocking facade over an sqlx `Any` pool, so callers need no async runtime.
+//! Queries use `$N` placeholders and portable SQL, which SQLite and PostgreSQL both accept.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
+
+use crate::error::{Result, TrackingError};
+use crate::host::{Host, ProcessId};
+use crate::records::*;
+
+/// The SQLite migrations, in order (SPEC §8).
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "run store",
+    include_str!("../../../migrations/sqlite/0001_run_store.sql"),
+)];
+
+/// A RUNNING run on another host is presumed dead after this long without a heartbeat.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
+
+/// How often a live run should call [`Store::heartbeat`].
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
+
+/// Where a store lives, parsed from a URL or a plain path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    /// `tagscale.db`, `/abs/x.db`, `sqlite://x.db` or `sqlite:x.db`.
+    pub fn parse(url: &str) -> Result<Self> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(TrackingError::UnsupportedUrl(url.to_string()));
+        }
+        Ok(Location::Sqlite(PathBuf::from(path)))
+    }
+}
+
+/// The run store.
+pub struct Store {
+    runtime: tokio::runtime::Runtime,
+    pool: AnyPool,
+    url: String,
+    stale_after: Duration,
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `url` and apply pending migrations. Safe when
+    /// several processes open a new database at once: migrations run under a file lock.
+    pub fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let Location::Sqlite(path) = Location::parse(url)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| io_error(&path, format!("cannot start the store's runtime: {e}")))?;
+        let lock = lock_file(&path)?;
+        let connect_url = sqlite_url(&path);
+        let pool = runtime
+            .block_on(
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(120))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                sqlx::query(*pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&connect_url),
+            )
+            .map_err(|source| TrackingError::Database {
+                url: url.to_string(),
+                source,
+            })?;
+        let store = Self {
+            runtime,
+            pool,
+            url: url.to_string(),
+            stale_after: DEFAULT_STALE_AFTER,
+        };
+        store.migrate()?;
+        lock.unlock()
+            .map_err(|e| io_error(&path, format!("cannot release the migration lock: {e}")))?;
+        Ok(store)
+    }
+
+    /// Treat runs on other hosts as dead after `stale` without a heartbeat.
+    pub fn with_stale_after(mut self, stale: Duration) -> Self {
+        self.stale_after = stale;
+        self
+    }
+
+    /// The URL the store was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let migrations = SQLITE_MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    (*description).into(),
+                    MigrationType::Simple,
+                    AssertSqlSafe(*sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        let migrator = Migrator::with_migrations(migrations);
+        self.runtime
+            .block_on(migrator.run(&self.pool))
+            .map_err(|source| TrackingError::Migrate {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
+    fn db<T>(&self, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
+        result.map_err(|source| TrackingError::Database {
+            url: self.url.clone(),
+            source,
+        })
+    }
+
+    /// Run `body` inside one write transaction (`BEGIN IMMEDIATE` on SQLite: the write lock
+    /// is taken up front, so concurrent writers wait on the busy timeout instead of failing).
+    fn write<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> std::result::Result<T, sqlx::Error>,
+    ) -> Result<T> {
+        self.db(self.runtime.block_on(async {
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let value = body(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        }))
+    }
+
+    fn fetch_all(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<AnyRow>> {
+        self.db(self.runtime.block_on(async {
+            let mut query = sqlx::query(sql);
+            for b in binds {
+                query = b.bind(query);
+            }
+            query.fetch_all(&self.pool).await
+        }))
+    }
+
+    // ---- sweeps ------------------------------------------------------------------------
+
+    /// Record a grid (experiment, spec text, cells) and return its sweep id. The same spec
+    /// text is the same sweep: freezing it again returns the existing id.
+    pub fn freeze_sweep(
+        &self,
+        experiment: &str,
+        description: &str,
+        spec_toml: &str,
+        grid_path: &str,
+        cells: &[CellSpec],
+    ) -> Result<i64> {
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()));
+        let now = now_ms();
+        self.write(async |tx| {
+            sqlx::query(
+                "INSERT INTO experiments (name, description, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(experiment)
+            .bind(description)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let experiment_id: i64 = sqlx::query("SELECT id FROM experiments WHERE name = $1")
+                .bind(experiment)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            sqlx::query(
+                "INSERT INTO sweeps (experiment_id, spec_toml, spec_sha256, grid_path, created_at)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (spec_sha256) DO NOTHING",
+            )
+            .bind(experiment_id)
+            .bind(spec_toml)
+            .bind(&sha)
+            .bind(grid_path)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let sweep_id: i64 = sqlx::query("SELECT id FROM sweeps WHERE spec_sha256 = $1")
+                .bind(&sha)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            for cell in cells {
+                sqlx::query(
+                    "INSERT INTO sweep_cells (sweep_id, cell, config_json, config_hash)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (sweep_id, cell) DO NOTHING",
+                )
+                .bind(sweep_id)
+                .bind(cell.index)
+                .bind(&cell.config_json)
+                .bind(&cell.config_hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Ok(sweep_id)
+        })
+    }
+
+    /// A sweep with its cells.
+    pub fn sweep(&self, id: i64) -> Result<SweepRecord> {
+        let rows = self.fetch_all(
+            "SELECT s.id, e.name, e.description, s.spec_toml, s.spec_sha256, s.grid_path,
+                    s.created_at
+             FROM sweeps s JOIN experiments e ON e.id = s.experiment_id WHERE s.id = $1",
+            &[Bind::Int(id)],
+        )?;
+        let row = rows.first().ok_or(TrackingError::NoSuchSweep(id))?;
+        let cells = self
+            .fetch_all(
+                "SELECT cell, config_json, config_hash FROM sweep_cells
+                 WHERE sweep_id = $1 ORDER BY cell",
+                &[Bind::Int(id)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(CellSpec {
+                    index: r.try_get(0)?,
+                    config_json: r.try_get(1)?,
+                    config_hash: r.try_get(2)?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>();
+        let cells = self.db(cells)?;
+        self.db((|| {
+            Ok(SweepRecord {
+                id: row.try_get(0)?,
+                experiment: row.try_get(1)?,
+                description: row.try_get(2)?,
+                spec_toml: row.try_get(3)?,
+                spec_sha256: row.try_get(4)?,
+                grid_path: row.try_get(5)?,
+                created_at: row.try_get(6)?,
+                cells,
+            })
+        })())
+    }
+
+    /// The newest sweep, optionally of one experiment.
+    pub fn latest_sweep(&self, experiment: Option<&str>) -> Result<Option<i64>> {
+        let rows = match experiment {
+            Some(name) => self.fetch_all(
+                "SELECT s.id FROM sweeps s JOIN experiments e ON e.id = s.experiment_id
+                 WHERE e.name = $1 ORDER BY s.id DESC LIMIT 1",
+                &[Bind::Text(name.to_string())],
+            )?,
+            None => self.fetch_all("SELECT id FROM sweeps ORDER BY id DESC LIMIT 1", &[])?,
+        };
+        rows.first().map(|r| self.db(r.try_get(0))).transpose()
+    }
+
+    /// For each cell of a sweep, the run that stands for it: the FINISHED original run with the
+    /// cell's config hash if there is one, else the newest original run (any status), else none.
+    pub fn cell_runs(&self, sweep: &SweepRecord) -> Result<Vec<(CellSpec, Option<RunRecord>)>> {
+        let runs = self.query_runs(
+            "SELECT * FROM runs WHERE rerun_of IS NULL AND config_hash IN
+               (SELECT config_hash FROM sweep_cells WHERE sweep_id = $1)
+             ORDER BY id",
+            &[Bind::Int(sweep.id)],
+        )?;
+        Ok(sweep
+            .cells
+            .iter()
+            .map(|cell| {
+                let of_cell = runs.iter().filter(|r| r.config_hash == cell.config_hash);
+                let finished = of_cell.clone().find(|r| r.status == Status::Finished);
+                let chosen = finished.or_else(|| of_cell.last());
+                (cell.clone(), chosen.cloned())
+            })
+            .collect())
+    }
+
+    // ---- claiming and the run lifecycle -----------------------------------------------
+
+    /// Claim-or-skip, atomically: FINISHED with the same config -> `Finished`; held by a live
+    /// process -> `Held`; last run FAILED and `retry_failed` is false -> `Failed`; otherwise a
+    /// new QUEUED run. Runs of dead processes met on the way are marked KILLED first.
+    pub fn claim(&self, run: &NewRun, retry_failed: bool) -> Result<Claim> {
+        let here = Host::current().name;
+        let stale = self.stale_after.as_millis() as i64;
+        self.write(async |tx| {
+            let holders = sqlx::query(
+                "SELECT id, status, host, pid, pid_start, heartbeat_at FROM runs
+                 WHERE config_hash = $1 AND rerun_of IS NULL
+                   AND status IN ('QUEUED', 'RUNNING', 'FINISHED')",
+            )
+            .bind(&run.config_hash)
+            .fetch_all(&mut *tx)
+            .await?;
+            for row in &holders {
+                let id: i64 = row.try_get(0)?;
+                let status: String = row.try_get(1)?;
+                if status == "FINISHED" {
+                    return Ok(Claim::Finished(id));
+                }
+                if holder_is_alive(row, &here, stale)? {
+                    return Ok(Claim::Held(id));
+                }
+                mark_dead(&mut *tx, id).await?;
+            }
+            if !retry_failed {
+                let last = sqlx::query(
+                    "SELECT id, status FROM runs WHERE config_hash = $1 AND rerun_of IS NULL
+                     ORDER BY id DESC LIMIT 1",
+                )
+                .bind(&run.config_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = last
+                    && row.try_get::<String, _>(1)? == "FAILED"
+                {
+                    return Ok(Claim::Failed(row.try_get(0)?));
+                }
+            }
+            Ok(Claim::Claimed(insert_run(&mut *tx, run).await?))
+        })
+    }
+
+    /// Record a run without claiming (a rerun: `rerun_of` is set, so it never blocks a cell).
+    pub fn insert_run(&self, run: &NewRun) -> Result<i64> {
+        self.write(async |tx| insert_run(&mut *tx, run).await)
+    }
+
+    /// Mark every QUEUED/RUNNING run whose process is gone as KILLED; returns their ids.
+    /// Same host: at once (pid and start time); other hosts: after a stale heartbeat.
+    pub fn reap_dead(&self) -> Result<Vec<i64>> {
+        let here = Host::current().name;
+        let stale = self.stale_after.as_millis() as i64;
+        self.write(async |tx| {
+            let rows = sqlx::query(
+                "SELECT id, status, host, pid, pid_start, heartbeat_at FROM runs
+                 WHERE status IN ('QUEUED', 'RUNNING')",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut reaped = Vec::new();
+            for row in &rows {
+                if !holder_is_alive(row, &here, stale)? {
+                    let id: i64 = row.try_get(0)?;
+                    mark_dead(&mut *tx, id).await?;
+                    reaped.push(id);
+                }
+            }
+            Ok(reaped)
+        })
+    }
+
+    /// QUEUED -> RUNNING, with what the run trains on and where its files go.
+    pub fn start(
+        &self,
+        id: i64,
+        dataset_hash: &str,
+        subset_hash: &str,
+        artifact_dir: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        self.write(async |tx| {
+            sqlx::query(
+                "UPDATE runs SET status = 'RUNNING', started_at = $1, heartbeat_at = $1,
+                        dataset_hash = $2, subset_hash = $3, artifact_dir = $4
+                 WHERE id = $5",
+            )
+            .bind(now)
+            .bind(dataset_hash)
+            .bind(subset_hash)
+            .bind(artifact_dir)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Refresh a live run's heartbeat.
+    pub fn heartbeat(&self, id: i64) -> Result<()> {
+        let now = now_ms();
+        self.write(async |tx| {
+            sqlx::query(
+                "UPDATE runs SET heartbeat_at = $1 WHERE id = $2 AND status IN ('QUEUED', 'RUNNING')",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Record one epoch's values (all in one transaction). NaN is kept as NaN.
+    pub fn log_epoch(&self, id: i64, epoch: i64, values: &[(&str, &str, f64)]) -> Result<()> {
+        let now = now_ms();
+        self.write(async |tx| {
+            for (split, key, value) in values {
+                let (value, is_nan) = nan_split(*value);
+                sqlx::query(
+                    "INSERT INTO epoch_metrics (run_id, split, key, epoch, value, is_nan)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(*split)
+                .bind(*key)
+                .bind(epoch)
+                .bind(value)
+                .bind(is_nan)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE runs SET heartbeat_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Final metrics, artifacts and FINISHED, in one transaction: a run is either finished
+    /// with all of its results or not finished at all.
+    pub fn finish(&self, id: i64, metrics: &[FinalMetric], artifacts: &[Artifact]) -> Result<()> {
+        let now = now_ms();
+        self.write(async |tx| {
+            for m in metrics {
+                let (value, is_nan) = nan_split(m.value);
+                sqlx::query(
+                    "INSERT INTO run_metrics (run_id, split, key, tag, value, is_nan, ci_low, ci_high)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id)
+                .bind(&m.split)
+                .bind(&m.key)
+                .bind(m.tag.as_deref())
+                .bind(value)
+                .bind(is_nan)
+                .bind(m.ci.map(|c| c.0))
+                .bind(m.ci.map(|c| c.1))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for a in artifacts {
+                sqlx::query(
+                    "INSERT INTO artifacts (run_id, name, path, sha256, size)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(&a.name)
+                .bind(&a.path)
+                .bind(&a.sha256)
+                .bind(a.size)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE runs SET status = 'FINISHED', ended_at = $1, heartbeat_at = $1
+                 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// End a run as FAILED or KILLED with the reason.
+    pub fn end(&self, id: i64, status: Status, error: &str) -> Result<()> {
+        let now = now_ms();
+        self.write(async |tx| {
+            sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, ended_at = $3
+                 WHERE id = $4 AND status IN ('QUEUED', 'RUNNING')",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+    }
+
+    // ---- queries -----------------------------------------------------------------------
+
+    /// One run.
+    pub fn run(&self, id: i64) -> Result<RunRecord> {
+        self.query_runs("SELECT * FROM runs WHERE id = $1", &[Bind::Int(id)])?
+            .pop()
+            .ok_or(TrackingError::NoSuchRun(id))
+    }
+
+    /// Every run, oldest first; with `sweep`, the runs that stand for that sweep's cells or
+    /// were launched by it.
+    pub fn runs(&self, sweep: Option<i64>) -> Result<Vec<RunRecord>> {
+        match sweep {
+            Some(id) => {
+                self.sweep(id)?;
+                self.query_runs(
+                    "SELECT * FROM runs WHERE sweep_id = $1 OR (rerun_of IS NULL AND config_hash IN
+                       (SELECT config_hash FROM sweep_cells WHERE sweep_id = $1))
+                     ORDER BY id",
+                    &[Bind::Int(id)],
+                )
+            }
+            None => self.query_runs("SELECT * FROM runs ORDER BY id", &[]),
+        }
+    }
+
+    /// A run's per-epoch values, by epoch, split and key.
+    pub fn epoch_metrics(&self, id: i64) -> Result<Vec<EpochMetric>> {
+        let rows = self.fetch_all(
+            "SELECT epoch, split, key, value, is_nan FROM epoch_metrics WHERE run_id = $1
+             ORDER BY epoch, split, key",
+            &[Bind::Int(id)],
+        )?;
+        self.db(rows
+            .iter()
+            .map(|r| {
+                Ok(EpochMetric {
+                    epoch: r.try_get(0)?,
+                    split: r.try_get(1)?,
+                    key: r.try_get(2)?,
+                    value: nan_join(r.try_get(3)?, r.try_get(4)?),
+                })
+            })
+            .collect())
+    }
+
+    /// A run's final figures: macro first, then per tag, each by split and key.
+    pub fn run_metrics(&self, id: i64) -> Result<Vec<FinalMetric>> {
+        let rows = self.fetch_all(
+            "SELECT split, key, tag, value, is_nan, ci_low, ci_high FROM run_metrics
+             WHERE run_id = $1 ORDER BY split, tag IS NOT NULL, tag, key",
+            &[Bind::Int(id)],
+        )?;
+        self.db(rows
+            .iter()
+            .map(|r| {
+                let low: Option<f64> = r.try_get(5)?;
+                let high: Option<f64> = r.try_get(6)?;
+                Ok(FinalMetric {
+                    split: r.try_get(0)?,
+                    key: r.try_get(1)?,
+                    tag: r.try_get(2)?,
+                    value: nan_join(r.try_get(3)?, r.try_get(4)?),
+                    ci: low.zip(high),
+                })
+            })
+            .collect())
+    }
+
+    /// A run's files.
+    pub fn artifacts(&self, id: i64) -> Result<Vec<Artifact>> {
+        let rows = self.fetch_all(
+            "SELECT name, path, sha256, size FROM artifacts WHERE run_id = $1 ORDER BY name",
+            &[Bind::Int(id)],
+        )?;
+        self.db(rows
+            .iter()
+            .map(|r| {
+                Ok(Artifact {
+                    name: r.try_get(0)?,
+                    path: r.try_get(1)?,
+                    sha256: r.try_get(2)?,
+                    size: r.try_get(3)?,
+                })
+            })
+            .collect())
+    }
+
+    fn query_runs(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<RunRecord>> {
+        let rows = self.fetch_all(sql, binds)?;
+        rows.iter()
+            .map(|r| self.db(run_record(r)).and_then(|r| r))
+            .collect()
+    }
+}
+
+/// Per connection: wait (not fail) on a busy database, WAL so readers never block the writer,
+/// synchronous=FULL so a committed result survives anything short of losing the disk.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA busy_timeout = 30000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+];
+
+fn sqlite_url(path: &Path) -> String {
+    let mut encoded = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => encoded.push_str(&format!("%{:02X}", c as u32)),
+            c => encoded.push(c),
+        }
+    }
+    format!("sqlite://{encoded}?mode=rwc")
+}
+
+/// Create the database file if needed and hold an exclusive lock on it while migrating, so
+/// two processes opening a new store do not both apply the first migration.
+fn lock_file(path: &Path) -> Result<std::fs::File> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| io_error(parent, format!("cannot create the directory: {e}")))?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| io_error(path, format!("cannot open the store: {e}")))?;
+    file.lock()
+        .map_err(|e| io_error(path, format!("cannot lock the store for migration: {e}")))?;
+    Ok(file)
+}
+
+fn io_error(path: &Path, message: String) -> TrackingError {
+    TrackingError::Io {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// SQLite turns NaN into NULL: store NaN as (NULL, 1).
+fn nan_split(value: f64) -> (Option<f64>, i64) {
+    if value.is_nan() {
+        (None, 1)
+    } else {
+        (Some(value), 0)
+    }
+}
+
+fn nan_join(value: Option<f64>, is_nan: i64) -> f64 {
+    match value {
+        Some(v) if is_nan == 0 => v,
+        _ => f64::NAN,
+    }
+}
+
+/// A bind value for the read queries built at run time.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+impl Bind {
+    fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        match self {
+            Bind::Int(v) => query.bind(*v),
+            Bind::Text(v) => query.bind(v.clone()),
+        }
+    }
+}
+
+fn holder_is_alive(
+    row: &AnyRow,
+    here: &str,
+    stale_ms: i64,
+) -> std::result::Result<bool, sqlx::Error> {
+    let host: String = row.try_get(2)?;
+    if host == here {
+        let pid: i64 = row.try_get(3)?;
+        let start: i64 = row.try_get(4)?;
+        Ok(ProcessId {
+            pid: pid as u32,
+            start: start as u64,
+        }
+        .is_alive())
+    } else {
+        let heartbeat: i64 = row.try_get(5)?;
+        Ok(now_ms() - heartbeat <= stale_ms)
+    }
+}
+
+async fn mark_dead(tx: &mut sqlx::AnyConnection, id: i64) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE runs SET status = 'KILLED', ended_at = $1,
+                error = 'its process is gone (killed, crashed or lost its host)'
+         WHERE id = $2 AND status IN ('QUEUED', 'RUNNING')",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_run(
+    tx: &mut sqlx::AnyConnection,
+    run: &NewRun,
+) -> std::result::Result<i64, sqlx::Error> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO runs (uuid, sweep_id, cell, rerun_of, config_json, config_hash, model,
+                           train_size, backend, seed, status, created_at, heartbeat_at, pid,
+                           pid_start, host, cpu, gpu, threads, git_commit, git_dirty, git_diff,
+                           cargo_lock_sha256, rustc_version, cargo_features, binary_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11, $12, $13, $14, $15,
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24)
+         RETURNING id",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(run.cell.map(|c| c.0))
+    .bind(run.cell.map(|c| c.1))
+    .bind(run.rerun_of)
+    .bind(&run.config_json)
+    .bind(&run.config_hash)
+    .bind(&run.axes.model)
+    .bind(run.axes.train_size)
+    .bind(&run.axes.backend)
+    .bind(run.axes.seed)
+    .bind(now)
+    .bind(i64::from(run.process.pid))
+    .bind(run.process.start as i64)
+    .bind(&run.host.name)
+    .bind(&run.host.cpu)
+    .bind(&run.host.gpu)
+    .bind(run.threads)
+    .bind(&run.code.git_commit)
+    .bind(i64::from(run.code.git_dirty))
+    .bind(&run.code.git_diff)
+    .bind(&run.code.cargo_lock_sha256)
+    .bind(&run.code.rustc_version)
+    .bind(&run.code.cargo_features)
+    .bind(&run.code.binary_sha256)
+    .fetch_one(&mut *tx)
+    .await?;
+    row.try_get(0)
+}
+
+fn run_record(r: &AnyRow) -> std::result::Result<Result<RunRecord>, sqlx::Error> {
+    let status: String = r.try_get("status")?;
+    let status = match status.parse::<Status>() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(TrackingError::Corrupt(e))),
+    };
+    Ok(Ok(RunRecord {
+        id: r.try_get("id")?,
+        uuid: r.try_get("uuid")?,
+        sweep: r.try_get("sweep_id")?,
+        cell: r.try_get("cell")?,
+        rerun_of: r.try_get("rerun_of")?,
+        config_json: r.try_get("config_json")?,
+        config_hash: r.try_get("config_hash")?,
+        axes: RunAxes {
+            model: r.try_get("model")?,
+            train_size: r.try_get("train_size")?,
+            backend: r.try_get("backend")?,
+            seed: r.try_get("seed")?,
+        },
+        status,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        heartbeat_at: r.try_get("heartbeat_at")?,
+        error: r.try_get("error")?,
+        pid: r.try_get("pid")?,
+        host: Host {
+            name: r.try_get("host")?,
+            cpu: r.try_get("cpu")?,
+            gpu: r.try_get("gpu")?,
+        },
+        threads: r.try_get("threads")?,
+        code: CodeVersion {
+            git_commit: r.try_get("git_commit")?,
+            git_dirty: r.try_get::<i64, _>("git_dirty")? != 0,
+            git_diff: r.try_get("git_diff")?,
+            cargo_lock_sha256: r.try_get("cargo_lock_sha256")?,
+            rustc_version: r.try_get("rustc_version")?,
+            cargo_features: r.try_get("cargo_features")?,
+            binary_sha256: r.try_get("binary_sha256")?,
+        },
+        dataset_hash: r.try_get("dataset_hash")?,
+        subset_hash: r.try_get("subset_hash")?,
+        artifact_dir: r.try_get("artifact_dir")?,
+    }))
+}
