@@ -290,7 +290,7 @@ impl Store {
             .map(|cell| {
                 let of_cell = runs.iter().filter(|r| r.config_hash == cell.config_hash);
                 let finished = of_cell.clone().find(|r| r.status == Status::Finished);
-                let chosen = finished.or_else(|| of_cell.last());
+                let chosen = finished.or_else(|| of_cell.clone().next_back());
                 (cell.clone(), chosen.cloned())
             })
             .collect())
