@@ -10,6 +10,7 @@ use datasets::info::DatasetInfo;
 use datasets::synth::{self, SynthConfig};
 use datasets::{Manifest, TagKind};
 
+use crate::env::data_root;
 use crate::progress;
 
 #[derive(Subcommand)]
@@ -112,10 +113,6 @@ fn parse_kind(s: &str) -> std::result::Result<(String, TagKind), String> {
 }
 
 /// `$TAGSCALE_DATA` or `data/`.
-pub fn data_root() -> PathBuf {
-    std::env::var_os("TAGSCALE_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from)
-}
-
 pub fn run(cmd: DataCommand, quiet: bool) -> Result<()> {
     match cmd {
         DataCommand::Synth {

@@ -2,10 +2,13 @@
 //! crates; no logic of its own lives here.
 
 mod data;
+mod env;
 mod eval;
 mod features;
 mod model;
 mod progress;
+mod runs;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -21,12 +24,32 @@ struct Cli {
     /// Silence progress bars and informational logs (warnings and errors still print).
     #[arg(long, global = true)]
     quiet: bool,
+    /// The run store: a SQLite path or sqlite://PATH.
+    #[arg(
+        long,
+        global = true,
+        env = "TAGSCALE_DB",
+        default_value = "tagscale.db"
+    )]
+    db: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Expand a grid, skip cells already FINISHED, run the rest in worker processes.
+    Sweep(sweep::SweepArgs),
+    /// Run one cell of a grid (what a scheduler's array task calls).
+    Run(sweep::RunArgs),
+    /// Re-execute a logged run from its stored config; `--verify` compares the metrics.
+    Rerun(sweep::RerunArgs),
+    /// Query the run store.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Manage the run store.
+    #[command(subcommand)]
+    Db(runs::DbCommand),
     /// Dump what the pipeline computes for one audio file (debugging, parity checks).
     #[command(subcommand)]
     Features(features::FeaturesCommand),
@@ -44,6 +67,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet);
     let result = match cli.command {
+        Command::Sweep(args) => sweep::sweep(args, &cli.db, cli.quiet),
+        Command::Run(args) => sweep::run(args, &cli.db, cli.quiet),
+        Command::Rerun(args) => sweep::rerun(args, &cli.db, cli.quiet),
+        Command::Runs(cmd) => runs::run(cmd, &cli.db),
+        Command::Db(cmd) => runs::db(cmd, &cli.db),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),
         Command::Model(cmd) => model::run(cmd),

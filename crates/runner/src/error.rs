@@ -6,10 +6,57 @@ use std::path::PathBuf;
 pub enum RunnerError {
     #[error("{path}: {message}")]
     Grid { path: PathBuf, message: String },
+    #[error("the grid has {cells} cells (0..{cells}); there is no cell {requested}")]
+    NoSuchCell { requested: usize, cells: usize },
+    #[error("stored run config cannot be used: {0}")]
+    StoredConfig(String),
+    #[error(
+        "training diverged: the {what} loss is {value} at epoch {epoch}{batch} (lower `train.lr`, or check the data)"
+    )]
+    Diverged {
+        what: &'static str,
+        value: f32,
+        epoch: usize,
+        batch: String,
+    },
+    #[error("interrupted by a signal")]
+    Interrupted,
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{0}")]
+    Data(String),
+    #[error(
+        "run {run} was trained on dataset {recorded} but `{name}` now hashes to {current}: the data changed, so it cannot be re-run faithfully"
+    )]
+    DatasetChanged {
+        run: i64,
+        name: String,
+        recorded: String,
+        current: String,
+    },
+    #[error("the training panicked: {0}")]
+    Panic(String),
     #[error(transparent)]
     Model(#[from] models::ModelError),
     #[error(transparent)]
     Dataset(#[from] datasets::DatasetError),
+    #[error(transparent)]
+    Audio(#[from] audio_features::AudioError),
+    #[error(transparent)]
+    Gbt(#[from] baseline_gbt::GbtError),
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
+    #[error(transparent)]
+    Store(#[from] tracking::TrackingError),
+}
+
+impl RunnerError {
+    pub(crate) fn io(path: &std::path::Path, what: &str, err: impl std::fmt::Display) -> Self {
+        RunnerError::Io {
+            path: path.to_path_buf(),
+            message: format!("{what}: {err}"),
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, RunnerError>;

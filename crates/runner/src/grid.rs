@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use baseline_gbt::GbtConfig;
 use models::Backend;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,6 +22,11 @@ pub struct Grid {
     pub model: ModelWidths,
     #[serde(default)]
     pub train: Train,
+    /// The GBT baseline's hyper-parameters (its seed comes from the cell).
+    #[serde(default)]
+    pub gbt: GbtConfig,
+    #[serde(default)]
+    pub eval: EvalSpec,
     pub grid: Axes,
 }
 
@@ -128,6 +134,25 @@ impl Default for Train {
     }
 }
 
+/// How runs are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSpec {
+    /// Hop of the song-level moving window, in seconds; `None` = one patch (no overlap).
+    pub hop_seconds: Option<f64>,
+    /// Bootstrap resamples for the 95 % intervals of the test figures.
+    pub bootstrap: usize,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        Self {
+            hop_seconds: None,
+            bootstrap: 1000,
+        }
+    }
+}
+
 /// What a cell trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,6 +160,16 @@ pub enum ModelKind {
     Gbt,
     Waveform,
     Spectrogram,
+}
+
+impl ModelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Gbt => "gbt",
+            ModelKind::Waveform => "waveform",
+            ModelKind::Spectrogram => "spectrogram",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +288,29 @@ impl Grid {
         )?;
         range("train.epochs", self.train.epochs >= 1, "must be at least 1")?;
         range(
+            "train.patience",
+            self.train.patience >= 1,
+            "must be at least 1",
+        )?;
+        self.gbt.validate().map_err(|e| format!("[gbt]: {e}"))?;
+        range(
+            "gbt.threads",
+            self.gbt.threads.is_none(),
+            "is set by the runner (threads per worker), not by the grid",
+        )?;
+        range(
+            "eval.hop_seconds",
+            self.eval
+                .hop_seconds
+                .is_none_or(|h| h > 0.0 && h <= self.features.patch_seconds),
+            "must be within (0, features.patch_seconds]",
+        )?;
+        range(
+            "eval.bootstrap",
+            self.eval.bootstrap <= 100_000,
+            "must be at most 100000",
+        )?;
+        range(
             "train.batch_size",
             (1..=4096).contains(&self.train.batch_size),
             "must be within 1..=4096",
@@ -319,17 +377,6 @@ impl Grid {
             }
         }
         Ok(cells)
-    }
-
-    /// Where the dataset's manifest lives, for imported datasets.
-    pub fn dataset_dir(&self, data_root: &Path) -> Option<PathBuf> {
-        self.dataset.path.as_ref().map(|p| {
-            if p.is_absolute() {
-                p.clone()
-            } else {
-                data_root.join(p)
-            }
-        })
     }
 }
 

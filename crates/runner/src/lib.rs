@@ -1,12 +1,27 @@
-//! # runner
+//! # runner — grids, training, sweeps, reruns
 //!
-//! Experiment grids from TOML and, in time, the training loop, executors and rerun (SPEC §6,
-//! §9). Today: [`grid`] — the typed, validated grid file and its expansion into cells — and
-//! [`dataset`] — the grid's dataset as a manifest and its feature cache.
+//! Turns a grid file into tracked runs (SPEC §6, §9):
+//! - [`grid`]: the typed, validated grid TOML and its expansion into cells;
+//! - [`config`]: the fully resolved config of one run (what the store records and hashes);
+//! - [`dataset`]: the run's manifest, feature cache, training subset, validation and test sets;
+//! - [`train`]: the training loop (deep models with early stopping; GBT per tag);
+//! - [`evaluate`]: per-tag and macro figures with bootstrap intervals;
+//! - [`execute`]: claim a cell, train it with a heartbeat, record results or the failure;
+//! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
+//!   the work with concurrent sweeps;
+//! - [`rerun`]: re-execute a logged run from its stored config and verify the result.
 
+pub mod config;
 pub mod dataset;
 pub mod error;
+pub mod evaluate;
+pub mod execute;
 pub mod grid;
+pub mod rerun;
+pub mod sweep;
+pub mod train;
 
+pub use config::RunConfig;
 pub use error::{Result, RunnerError};
+pub use execute::{CellOutcome, Env, GridFile, RunOutcome};
 pub use grid::{Cell, Grid, ModelKind};

@@ -1,0 +1,107 @@
+//! The fully resolved configuration of one run: what the store records, what its hash keys,
+//! and all a rerun needs. Sections a model does not use are left out, so that (say) changing
+//! the deep models' epochs does not invalidate finished GBT runs.
+
+use baseline_gbt::GbtConfig;
+use models::{Architecture, Backend, ModelConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, RunnerError};
+use crate::grid::{Cell, DatasetSpec, EvalSpec, Features, Grid, ModelKind, ModelWidths, Train};
+
+/// Version of the resolved-config layout; part of every config hash.
+pub const CONFIG_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub version: u32,
+    pub experiment: String,
+    pub dataset: DatasetSpec,
+    pub model: ModelKind,
+    pub train_size: usize,
+    /// `None` for GBT runs.
+    pub backend: Option<Backend>,
+    pub seed: u64,
+    pub eval: EvalSpec,
+    /// Deep models only.
+    pub features: Option<Features>,
+    pub widths: Option<ModelWidths>,
+    pub train: Option<Train>,
+    /// GBT only.
+    pub gbt: Option<GbtConfig>,
+}
+
+impl Grid {
+    /// The resolved configuration of `cell`.
+    pub fn resolve(&self, cell: &Cell) -> RunConfig {
+        let deep = cell.model != ModelKind::Gbt;
+        RunConfig {
+            version: CONFIG_VERSION,
+            experiment: self.experiment.name.clone(),
+            dataset: self.dataset.clone(),
+            model: cell.model,
+            train_size: cell.train_size,
+            backend: cell.backend,
+            seed: cell.seed,
+            eval: self.eval,
+            features: deep.then_some(self.features),
+            widths: deep.then_some(self.model),
+            train: deep.then_some(self.train),
+            gbt: (!deep).then_some(GbtConfig {
+                seed: cell.seed,
+                ..self.gbt
+            }),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Canonical JSON (what the store records).
+    pub fn to_json(&self) -> String {
+        serde_json::to_value(self)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Read a stored config back.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| RunnerError::StoredConfig(e.to_string()))
+    }
+
+    /// sha256 of the canonical JSON.
+    pub fn hash(&self) -> String {
+        crate::grid::config_hash(self)
+    }
+
+    /// The backend name the store shows (`-` for GBT).
+    pub fn backend_name(&self) -> String {
+        self.backend
+            .map_or_else(|| "-".to_string(), |b| b.as_str().to_string())
+    }
+
+    /// The Burn model of a deep run.
+    pub fn model_config(&self, n_tags: usize) -> Result<ModelConfig> {
+        let (architecture, features, widths) = match (self.model, self.features, self.widths) {
+            (ModelKind::Spectrogram, Some(f), Some(w)) => (Architecture::Spectrogram, f, w),
+            (ModelKind::Waveform, Some(f), Some(w)) => (Architecture::Waveform, f, w),
+            _ => {
+                return Err(RunnerError::StoredConfig(format!(
+                    "a {:?} run needs [features] and [model] sections",
+                    self.model
+                )));
+            }
+        };
+        let config = ModelConfig {
+            architecture,
+            n_tags,
+            n_mels: features.n_mels,
+            nf: widths.nf,
+            backend_width: widths.backend_width,
+            dense_units: widths.dense_units,
+            dropout: widths.dropout,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,356 @@
+//! `tagscale runs list|show|compare` and `tagscale db migrate`: reading the store.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use clap::Subcommand;
+use runner::sweep::SweepSummary;
+use serde_json::{Value, json};
+use tracking::{FinalMetric, RunRecord, Store, format_time};
+
+use crate::sweep::open_store;
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// Every run (or those of one sweep), oldest first.
+    List {
+        /// Only the runs of this sweep's cells.
+        #[arg(long)]
+        sweep: Option<i64>,
+        /// A JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: config, code version, host, per-epoch and final metrics, artifacts.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What differs between two runs: config, code, host, metrics.
+    Compare {
+        a: i64,
+        b: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Create the store if needed and apply pending migrations (opening does this too).
+    Migrate,
+}
+
+pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
+    let store = open_store(db)?;
+    match cmd {
+        RunsCommand::List { sweep, json } => list(&store, sweep, json),
+        RunsCommand::Show { id, json } => show(&store, id, json),
+        RunsCommand::Compare { a, b, json } => compare(&store, a, b, json),
+    }
+}
+
+pub fn db(cmd: DbCommand, db: &str) -> Result<()> {
+    match cmd {
+        DbCommand::Migrate => {
+            let store = open_store(db)?;
+            println!("{}: migrations applied", store.url());
+            Ok(())
+        }
+    }
+}
+
+/// The test macro figures of a run, as `key value` pairs on one line.
+pub fn macro_summary(metrics: &[FinalMetric]) -> String {
+    test_macros(metrics)
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
+    metrics
+        .iter()
+        .filter(|m| m.split == "test" && m.tag.is_none())
+        .filter(|m| matches!(m.key.as_str(), "roc_auc" | "pr_auc" | "rmse"))
+        .map(|m| (m.key.clone(), m.value))
+        .collect()
+}
+
+fn duration(run: &RunRecord) -> String {
+    match (run.started_at, run.ended_at) {
+        (Some(s), Some(e)) => format!("{:.1}s", (e - s) as f64 / 1000.0),
+        (Some(_), None) => "running".into(),
+        _ => "-".into(),
+    }
+}
+
+fn list(store: &Store, sweep: Option<i64>, json: bool) -> Result<()> {
+    let runs = store.runs(sweep)?;
+    if json {
+        let rows: Vec<Value> = runs
+            .iter()
+            .map(|r| Ok(run_summary_json(r, &store.run_metrics(r.id)?)))
+            .collect::<Result<_>>()?;
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!(
+        "{:>5} {:>5} {:>4}  {:<11} {:>6} {:<8} {:>4}  {:<8} {:<19} {:>9}  test",
+        "id", "sweep", "cell", "model", "n", "backend", "seed", "status", "started", "duration"
+    );
+    for r in &runs {
+        let opt = |v: Option<i64>| v.map_or("-".into(), |v| v.to_string());
+        println!(
+            "{:>5} {:>5} {:>4}  {:<11} {:>6} {:<8} {:>4}  {:<8} {:<19} {:>9}  {}{}",
+            r.id,
+            opt(r.sweep),
+            opt(r.cell),
+            r.axes.model,
+            r.axes.train_size,
+            r.axes.backend,
+            r.axes.seed,
+            r.status,
+            r.started_at.map_or("-".into(), format_time),
+            duration(r),
+            macro_summary(&store.run_metrics(r.id)?),
+            r.rerun_of
+                .map_or(String::new(), |o| format!("  (rerun of {o})")),
+        );
+    }
+    Ok(())
+}
+
+fn run_summary_json(r: &RunRecord, metrics: &[FinalMetric]) -> Value {
+    json!({
+        "id": r.id,
+        "uuid": r.uuid,
+        "status": r.status,
+        "model": r.axes.model,
+        "train_size": r.axes.train_size,
+        "backend": r.axes.backend,
+        "seed": r.axes.seed,
+        "cell": r.cell,
+        "sweep": r.sweep,
+        "rerun_of": r.rerun_of,
+        "config_hash": r.config_hash,
+        "created_at": format_time(r.created_at),
+        "started_at": r.started_at.map(format_time),
+        "ended_at": r.ended_at.map(format_time),
+        "error": r.error,
+        "test": test_macros(metrics),
+    })
+}
+
+fn show(store: &Store, id: i64, json: bool) -> Result<()> {
+    let run = store.run(id)?;
+    let epochs = store.epoch_metrics(id)?;
+    let metrics = store.run_metrics(id)?;
+    let artifacts = store.artifacts(id)?;
+    let config: Value = serde_json::from_str(&run.config_json).unwrap_or(Value::Null);
+    if json {
+        let mut record = serde_json::to_value(&run)?;
+        record["config"] = config;
+        record["epoch_metrics"] = serde_json::to_value(&epochs)?;
+        record["metrics"] = serde_json::to_value(&metrics)?;
+        record["artifacts"] = serde_json::to_value(&artifacts)?;
+        println!("{}", serde_json::to_string_pretty(&record)?);
+        return Ok(());
+    }
+    println!(
+        "run {} ({})  {}  {} n={} backend={} seed={}",
+        run.id,
+        run.uuid,
+        run.status,
+        run.axes.model,
+        run.axes.train_size,
+        run.axes.backend,
+        run.axes.seed
+    );
+    let line = |k: &str, v: String| println!("  {k:<14} {v}");
+    line("sweep / cell", format!("{:?} / {:?}", run.sweep, run.cell));
+    if let Some(of) = run.rerun_of {
+        line("rerun of", of.to_string());
+    }
+    line("created", format_time(run.created_at));
+    line("duration", duration(&run));
+    if let Some(e) = &run.error {
+        line("error", e.clone());
+    }
+    line(
+        "code",
+        format!(
+            "{} ({}; features [{}])",
+            run.code.short(),
+            run.code.rustc_version,
+            run.code.cargo_features
+        ),
+    );
+    line(
+        "host",
+        format!(
+            "{} — {} — {} threads",
+            run.host.name, run.host.cpu, run.threads
+        ),
+    );
+    line("dataset", run.dataset_hash.clone().unwrap_or_default());
+    line("subset", run.subset_hash.clone().unwrap_or_default());
+    line("artifacts", run.artifact_dir.clone().unwrap_or_default());
+    line("config hash", run.config_hash.clone());
+    println!("config:\n{}", serde_json::to_string_pretty(&config)?);
+    if !epochs.is_empty() {
+        println!("epochs:");
+        let mut by_epoch: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for m in &epochs {
+            by_epoch
+                .entry(m.epoch)
+                .or_default()
+                .push(format!("{}/{} {:.4}", m.split, m.key, m.value));
+        }
+        for (epoch, values) in by_epoch {
+            println!("  {:>3}  {}", epoch + 1, values.join("  "));
+        }
+    }
+    if !metrics.is_empty() {
+        println!("final:");
+        for m in metrics.iter().filter(|m| m.tag.is_none()) {
+            let ci =
+                m.ci.map_or(String::new(), |(l, h)| format!("  [{l:.4}, {h:.4}]"));
+            println!("  {}/{:<14} {:.4}{ci}", m.split, m.key, m.value);
+        }
+        let per_tag: Vec<&FinalMetric> = metrics.iter().filter(|m| m.tag.is_some()).collect();
+        if !per_tag.is_empty() {
+            println!(
+                "per tag ({} figures; `--json` lists them all):",
+                per_tag.len()
+            );
+        }
+    }
+    for a in &artifacts {
+        println!(
+            "  artifact {:<17} {} ({} bytes, sha256 {})",
+            a.name,
+            a.path,
+            a.size,
+            &a.sha256[..16.min(a.sha256.len())]
+        );
+    }
+    Ok(())
+}
+
+/// Everything comparable about a run, flattened to `path -> value`.
+fn flatten_run(store: &Store, run: &RunRecord) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    let config: Value = serde_json::from_str(&run.config_json).unwrap_or(Value::Null);
+    flatten("config", &config, &mut out);
+    let code = serde_json::to_value(&run.code)?;
+    flatten("code", &code, &mut out);
+    out.remove("code.git_diff");
+    out.insert("host".into(), json!(run.host.name));
+    out.insert("threads".into(), json!(run.threads));
+    out.insert("status".into(), json!(run.status));
+    out.insert("dataset_hash".into(), json!(run.dataset_hash));
+    out.insert("subset_hash".into(), json!(run.subset_hash));
+    for m in store.run_metrics(run.id)? {
+        let key = match &m.tag {
+            Some(tag) => format!("metrics.{}.{}[{tag}]", m.split, m.key),
+            None => format!("metrics.{}.{}", m.split, m.key),
+        };
+        out.insert(key, json!(m.value));
+    }
+    Ok(out)
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}.{k}"), v, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_string(), other.clone());
+        }
+    }
+}
+
+fn compare(store: &Store, a: i64, b: i64, json: bool) -> Result<()> {
+    let (ra, rb) = (store.run(a)?, store.run(b)?);
+    let (fa, fb) = (flatten_run(store, &ra)?, flatten_run(store, &rb)?);
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    let differences: Vec<(String, Value, Value)> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (x, y) = (
+                fa.get(k).cloned().unwrap_or(Value::Null),
+                fb.get(k).cloned().unwrap_or(Value::Null),
+            );
+            (x != y).then(|| (k.clone(), x, y))
+        })
+        .collect();
+    if json {
+        let rows: Vec<Value> = differences
+            .iter()
+            .map(|(k, x, y)| json!({"key": k, "a": x, "b": y}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"a": a, "b": b, "differences": rows}))?
+        );
+        return Ok(());
+    }
+    if differences.is_empty() {
+        println!("runs {a} and {b} do not differ in config, code, host or metrics");
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:>20} {:>20}",
+        "",
+        format!("run {a}"),
+        format!("run {b}")
+    );
+    for (k, x, y) in differences {
+        println!("{k:<40} {:>20} {:>20}", show_value(&x), show_value(&y));
+    }
+    Ok(())
+}
+
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|f| f.fract() != 0.0)
+            .map_or_else(|| n.to_string(), |f| format!("{f:.6}")),
+        Value::String(s) => s.chars().take(20).collect(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The cells of a finished sweep, with their runs and test figures.
+pub fn print_cells(store: &Store, summary: &SweepSummary) -> Result<()> {
+    println!(
+        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  test",
+        "cell", "model", "n", "backend", "seed", "run", "status"
+    );
+    for (cell, config, run) in &summary.cells {
+        let (id, status, figures) = match run {
+            Some(r) => (
+                r.id.to_string(),
+                r.status.to_string(),
+                macro_summary(&store.run_metrics(r.id)?),
+            ),
+            None => ("-".into(), "NOT RUN".into(), String::new()),
+        };
+        println!(
+            "{cell:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {figures}",
+            config.model.as_str(),
+            config.train_size,
+            config.backend_name(),
+            config.seed
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! `tagscale sweep`, `run` and `rerun`: the commands that train.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use runner::execute::{self, CellOutcome, GridFile};
+use runner::rerun::{self, Verdict};
+use runner::sweep::{SweepOptions, WorkerCommand};
+use runner::{RunOutcome, RunnerError};
+use tracking::{Claim, Status, Store};
+
+use crate::env::{self, absolute};
+use crate::progress;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The grid file (SPEC §9), e.g. experiments/scale.toml.
+    grid: PathBuf,
+    /// Worker processes running cells at once; the machine's threads are split between them.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Print the cells and their config hashes; run nothing, touch no store.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run cells whose last run FAILED again (KILLED cells are always run again).
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The grid file.
+    grid: PathBuf,
+    /// The cell to run (0-based, in `sweep --dry-run` order; what a Slurm array task passes).
+    #[arg(long)]
+    cell: usize,
+    /// Training threads (default: all of the machine's).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Run the cell even if its last run FAILED.
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+#[derive(Args)]
+pub struct RerunArgs {
+    /// The run's ID (`tagscale runs list`).
+    id: i64,
+    /// Compare every per-epoch and final metric with the original run.
+    #[arg(long)]
+    verify: bool,
+    /// Largest absolute difference still counted as reproduced (WITHIN_TOLERANCE).
+    #[arg(long, default_value_t = 1e-6)]
+    tolerance: f64,
+    /// Training threads (default: as many as the original run used; flex results depend on it).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
+    let grid = GridFile::load(&args.grid)?;
+    if args.dry_run {
+        return dry_run(&grid);
+    }
+    if args.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let store = open_store(db)?;
+    let env = env::runner_env(None)?;
+    let mut worker_args: Vec<OsString> = vec!["--quiet".into(), "--db".into(), db_for_workers(db)];
+    worker_args.extend(["run".into(), absolute(&grid.path).into_os_string()]);
+    if args.retry_failed {
+        worker_args.push("--retry-failed".into());
+    }
+    let worker = WorkerCommand {
+        program: std::env::current_exe().context("cannot locate the tagscale binary")?,
+        args: worker_args,
+        env: vec![
+            (
+                "TAGSCALE_DATA".into(),
+                env.data_root.clone().into_os_string(),
+            ),
+            (
+                "TAGSCALE_RUNS".into(),
+                env.runs_root.clone().into_os_string(),
+            ),
+        ],
+    };
+    let options = SweepOptions {
+        workers: args.workers,
+        retry_failed: args.retry_failed,
+        quiet,
+        poll: Duration::from_millis(500),
+    };
+    let interrupt = env::interrupt_flag();
+    let summary = match runner::sweep::sweep(&store, &env, &grid, &options, &worker, interrupt) {
+        Err(RunnerError::Interrupted) => {
+            bail!(
+                "sweep interrupted: running cells were stopped and marked KILLED; run the sweep again to resume"
+            )
+        }
+        other => other?,
+    };
+    for id in &summary.reaped {
+        tracing::warn!("run {id} had lost its process and was marked KILLED");
+    }
+    println!(
+        "sweep {} ({}, {} cells) in {}",
+        summary.sweep.id,
+        summary.sweep.experiment,
+        summary.cells.len(),
+        store.url()
+    );
+    crate::runs::print_cells(&store, &summary)?;
+    let unfinished = summary.unfinished();
+    if unfinished.is_empty() {
+        return Ok(());
+    }
+    for (cell, why) in &unfinished {
+        eprintln!("cell {cell}: {why}");
+    }
+    bail!(
+        "{} of {} cells did not finish (failed cells run again with --retry-failed)",
+        unfinished.len(),
+        summary.cells.len()
+    )
+}
+
+fn dry_run(grid: &GridFile) -> Result<()> {
+    let configs = grid.configs()?;
+    println!(
+        "{} cells of experiment `{}`:",
+        configs.len(),
+        grid.grid.experiment.name
+    );
+    println!(
+        "{:>4}  {:<12} {:>10}  {:<14} {:>6}  config hash",
+        "cell", "model", "train_size", "backend", "seed"
+    );
+    for (i, c) in configs.iter().enumerate() {
+        println!(
+            "{i:>4}  {:<12} {:>10}  {:<14} {:>6}  {}",
+            c.model.as_str(),
+            c.train_size,
+            c.backend_name(),
+            c.seed,
+            &c.hash()[..16]
+        );
+    }
+    Ok(())
+}
+
+pub fn run(args: RunArgs, db: &str, quiet: bool) -> Result<()> {
+    let grid = GridFile::load(&args.grid)?;
+    let store = open_store(db)?;
+    let env = env::runner_env(args.threads)?;
+    let interrupt = env::interrupt_flag();
+    let bar = progress::spinner(quiet);
+    let outcome = execute::run_cell(
+        &store,
+        &env,
+        &grid,
+        args.cell,
+        args.retry_failed,
+        interrupt,
+        &bar,
+    )?;
+    bar.finish_and_clear();
+    match outcome {
+        CellOutcome::Ran(outcome) => report_outcome(&store, &outcome),
+        CellOutcome::Skipped(Claim::Finished(id)) => {
+            println!("cell {} already FINISHED as run {id}", args.cell);
+            Ok(())
+        }
+        CellOutcome::Skipped(Claim::Held(id)) => {
+            println!(
+                "cell {} is being run by a live process (run {id})",
+                args.cell
+            );
+            Ok(())
+        }
+        CellOutcome::Skipped(Claim::Failed(id)) => bail!(
+            "cell {}: its last run ({id}) FAILED; pass --retry-failed to run it again",
+            args.cell
+        ),
+        CellOutcome::Skipped(Claim::Claimed(id)) => bail!("run {id} was claimed but not run"),
+    }
+}
+
+pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
+    let store = open_store(db)?;
+    let probe = env::runner_env(Some(1))?;
+    let plan = rerun::plan(&store, &probe, args.id)?;
+    for difference in &plan.code_differences {
+        tracing::warn!("run {} was produced by other code ({difference})", args.id);
+    }
+    let threads = args
+        .threads
+        .unwrap_or(plan.original.threads.max(1) as usize);
+    let env = runner::Env { threads, ..probe };
+    let bar = progress::spinner(quiet);
+    let outcome = rerun::rerun(&store, &env, &plan, env::interrupt_flag(), &bar)?;
+    bar.finish_and_clear();
+    report_outcome(&store, &outcome)?;
+    if args.verify {
+        let verdict = rerun::verify(&store, args.id, outcome.id, args.tolerance)?;
+        println!("{verdict}");
+        if let Verdict::Diverged { .. } = verdict {
+            bail!("run {} did not reproduce run {}", outcome.id, args.id);
+        }
+    }
+    Ok(())
+}
+
+/// One line for a finished run; an error for a failed or killed one.
+fn report_outcome(store: &Store, outcome: &RunOutcome) -> Result<()> {
+    match outcome.status {
+        Status::Finished => {
+            let figures = crate::runs::macro_summary(&store.run_metrics(outcome.id)?);
+            println!("run {} FINISHED  {figures}", outcome.id);
+            Ok(())
+        }
+        status => bail!(
+            "run {} {status}: {}",
+            outcome.id,
+            outcome.error.as_deref().unwrap_or("no error recorded")
+        ),
+    }
+}
+
+pub fn open_store(db: &str) -> Result<Store> {
+    Store::open(db).with_context(|| format!("opening the run store `{db}` (--db / TAGSCALE_DB)"))
+}
+
+/// The store URL for worker processes: relative SQLite paths made absolute.
+fn db_for_workers(db: &str) -> OsString {
+    match tracking::Location::parse(db) {
+        Ok(tracking::Location::Sqlite(path)) => absolute(&path).into_os_string(),
+        Err(_) => db.into(),
+    }
+}
