@@ -74,12 +74,11 @@ impl GridFile {
 
     /// The resolved configs of every cell, in cell order.
     pub fn configs(&self) -> Result<Vec<RunConfig>> {
-        Ok(self
-            .grid
-            .cells()?
-            .iter()
-            .map(|c| self.grid.resolve(c))
-            .collect())
+        let cells = self.grid.cells().map_err(|e| RunnerError::Grid {
+            path: self.path.clone(),
+            message: format!("`grid.backend`: {e}"),
+        })?;
+        Ok(cells.iter().map(|c| self.grid.resolve(c)).collect())
     }
 
     /// Record the grid and its cells in the store; returns the sweep id.

@@ -1,0 +1,410 @@
+//! End-to-end: the real `tagscale` binary running `experiments/smoke.toml` against a temporary
+//! SQLite store — sweeps, skips, crashes, concurrent sweeps, reruns, and bad grid files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A temporary workspace: store, data and runs directories.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tagscale"));
+        command
+            .args(args)
+            .arg("--quiet")
+            .env("TAGSCALE_DB", self.path().join("tagscale.db"))
+            .env("TAGSCALE_DATA", self.path().join("data"))
+            .env("TAGSCALE_RUNS", self.path().join("runs"))
+            .env_remove("TAGSCALE_LOG");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args)
+            .output()
+            .expect("the tagscale binary runs")
+    }
+
+    fn spawn_sweep(&self) -> Child {
+        self.command(&["sweep", smoke().to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn runs(&self) -> Vec<Value> {
+        let out = self.run(&["runs", "list", "--json"]);
+        ok(&out);
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn show(&self, id: i64) -> Value {
+        let out = self.run(&["runs", "show", &id.to_string(), "--json"]);
+        ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn smoke() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.toml")
+}
+
+const SMOKE_CELLS: usize = 6;
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn status(run: &Value) -> &str {
+    run["status"].as_str().unwrap()
+}
+
+/// Cells with their FINISHED runs: exactly one per cell.
+fn assert_one_finished_per_cell(runs: &[Value]) {
+    let mut finished: Vec<i64> = runs
+        .iter()
+        .filter(|r| status(r) == "FINISHED" && r["rerun_of"].is_null())
+        .map(|r| r["cell"].as_i64().unwrap())
+        .collect();
+    finished.sort_unstable();
+    assert_eq!(
+        finished,
+        (0..SMOKE_CELLS as i64).collect::<Vec<_>>(),
+        "{runs:#?}"
+    );
+}
+
+#[test]
+fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactly() {
+    let ws = Workspace::new();
+    let out = ws.run(&["sweep", smoke().to_str().unwrap()]);
+    ok(&out);
+    let runs = ws.runs();
+    assert_eq!(runs.len(), SMOKE_CELLS);
+    assert_one_finished_per_cell(&runs);
+    for run in &runs {
+        for key in [
+            "id",
+            "status",
+            "model",
+            "train_size",
+            "backend",
+            "seed",
+            "cell",
+            "sweep",
+        ] {
+            assert!(!run[key].is_null(), "{key} missing in {run}");
+        }
+        assert!(run["test"]["roc_auc"].as_f64().is_some(), "{run}");
+    }
+
+    // What a run records: config, code, host, hashes, epochs, metrics with CIs, artifacts.
+    let spectrogram = runs.iter().find(|r| r["model"] == "spectrogram").unwrap();
+    let id = spectrogram["id"].as_i64().unwrap();
+    let shown = ws.show(id);
+    assert_eq!(shown["config"]["model"], "spectrogram");
+    assert_eq!(shown["code"]["git_commit"].as_str().unwrap().len(), 40);
+    assert_eq!(shown["code"]["binary_sha256"].as_str().unwrap().len(), 64);
+    assert!(!shown["host"]["name"].as_str().unwrap().is_empty());
+    assert_eq!(shown["dataset_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(shown["subset_hash"].as_str().unwrap().len(), 64);
+    let epochs = shown["epoch_metrics"].as_array().unwrap();
+    assert!(
+        epochs
+            .iter()
+            .any(|m| m["split"] == "valid" && m["key"] == "loss")
+    );
+    let macro_auc = shown["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["split"] == "test" && m["key"] == "roc_auc" && m["tag"].is_null())
+        .unwrap();
+    let (low, high) = (
+        macro_auc["ci"][0].as_f64().unwrap(),
+        macro_auc["ci"][1].as_f64().unwrap(),
+    );
+    assert!(
+        low <= macro_auc["value"].as_f64().unwrap() && macro_auc["value"].as_f64().unwrap() <= high
+    );
+    let artifacts = shown["artifacts"].as_array().unwrap();
+    for name in [
+        "model",
+        "model_config",
+        "band_stats",
+        "predictions_test",
+        "log",
+    ] {
+        let artifact = artifacts
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        assert!(Path::new(artifact["path"].as_str().unwrap()).is_file());
+        assert_eq!(artifact["sha256"].as_str().unwrap().len(), 64);
+    }
+
+    // A second sweep finds everything FINISHED and runs nothing.
+    let again = ws.run(&["sweep", smoke().to_str().unwrap()]);
+    ok(&again);
+    assert_eq!(ws.runs().len(), SMOKE_CELLS);
+
+    // Rerun by ID on flex with the recorded thread count: identical metrics.
+    let rerun = ws.run(&["rerun", &id.to_string(), "--verify"]);
+    ok(&rerun);
+    assert!(
+        text(&rerun).contains("REPRODUCED_EXACT"),
+        "{}",
+        text(&rerun)
+    );
+    let after = ws.runs();
+    let new = after.last().unwrap();
+    assert_eq!(new["rerun_of"].as_i64(), Some(id));
+
+    // compare shows only what differs: the metrics and config are the same.
+    let compare = ws.run(&[
+        "runs",
+        "compare",
+        &id.to_string(),
+        &new["id"].to_string(),
+        "--json",
+    ]);
+    ok(&compare);
+    let differences: Value = serde_json::from_slice(&compare.stdout).unwrap();
+    let keys: Vec<&str> = differences["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| !k.starts_with("config.") && !k.starts_with("metrics.")),
+        "{keys:?}"
+    );
+}
+
+/// Wait until `pred` holds on the store's runs, or panic after `limit`.
+fn wait_for(
+    ws: &Workspace,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let runs = ws.runs();
+        if pred(&runs) {
+            return runs;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}: {runs:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn process_exists(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn a_sweep_killed_with_sigkill_leaves_no_worker_and_the_next_sweep_finishes_the_grid() {
+    let ws = Workspace::new();
+    let mut sweep = ws.spawn_sweep();
+    // Kill once a deep model is training (GBT cells come first and are quick).
+    let runs = wait_for(
+        &ws,
+        Duration::from_secs(300),
+        "a deep run to start",
+        |runs| {
+            runs.iter()
+                .any(|r| status(r) == "RUNNING" && r["model"] != "gbt")
+        },
+    );
+    let victim = runs
+        .iter()
+        .find(|r| status(r) == "RUNNING" && r["model"] != "gbt")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let worker_pid = ws.show(victim)["pid"].as_i64().unwrap();
+    sweep.kill().unwrap();
+    sweep.wait().unwrap();
+    // The worker dies with its sweep (no orphan training on).
+    let start = Instant::now();
+    while process_exists(worker_pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "worker {worker_pid} outlived its sweep"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = ws.run(&["sweep", smoke().to_str().unwrap()]);
+    ok(&out);
+    let runs = ws.runs();
+    assert_one_finished_per_cell(&runs);
+    let killed = runs
+        .iter()
+        .find(|r| r["id"].as_i64() == Some(victim))
+        .unwrap();
+    assert_eq!(status(killed), "KILLED", "{killed}");
+    assert!(
+        killed["error"]
+            .as_str()
+            .unwrap()
+            .contains("process is gone")
+    );
+}
+
+#[test]
+fn two_sweeps_of_one_grid_at_once_share_the_cells_without_lock_errors() {
+    let ws = Workspace::new();
+    // Build the cache first so both sweeps start training at once.
+    ok(&ws.run(&["data", "cache", smoke().to_str().unwrap()]));
+    let (a, b) = (ws.spawn_sweep(), ws.spawn_sweep());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        ok(out);
+        assert!(!text(out).contains("locked"), "{}", text(out));
+    }
+    let runs = ws.runs();
+    assert_eq!(runs.len(), SMOKE_CELLS, "a cell ran twice: {runs:#?}");
+    assert_one_finished_per_cell(&runs);
+}
+
+#[test]
+fn sigterm_marks_the_run_killed_and_the_process_exits_cleanly() {
+    let ws = Workspace::new();
+    ok(&ws.run(&["data", "cache", smoke().to_str().unwrap()]));
+    // Cell 3: the waveform model on 48 tracks, the slowest cell.
+    let child = ws
+        .command(&["run", smoke().to_str().unwrap(), "--cell", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ws, Duration::from_secs(120), "the run to start", |runs| {
+        runs.iter().any(|r| status(r) == "RUNNING")
+    });
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("KILLED"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    let runs = ws.runs();
+    assert_eq!(status(&runs[0]), "KILLED");
+    assert!(runs[0]["error"].as_str().unwrap().contains("signal"));
+}
+
+#[test]
+fn malformed_grids_say_where_and_what() {
+    let ws = Workspace::new();
+    let base = std::fs::read_to_string(smoke()).unwrap();
+    let cases = [
+        (
+            base.replace("epochs = 2", "epochs = 2\nepoch = 3"),
+            vec!["epoch", "line"],
+        ),
+        (
+            base.replace("epochs = 2", "epochs = \"two\""),
+            vec!["epochs", "line"],
+        ),
+        (
+            base.replace("backend = [\"flex\"]", "backend = [\"tpu\"]"),
+            vec!["tpu", "backend"],
+        ),
+        (
+            base.replace("backend = [\"flex\"]", "backend = [\"libtorch\"]"),
+            vec!["libtorch", "tch"],
+        ),
+        (base.replace("lr = 0.001", "lr = 5.0"), vec!["train.lr"]),
+        (base.replace("[grid]", "[grid"), vec!["line"]),
+    ];
+    for (i, (grid, expected)) in cases.iter().enumerate() {
+        let path = ws.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, grid).unwrap();
+        for args in [vec!["sweep", "--dry-run"], vec!["run", "--cell", "0"]] {
+            let mut all = args.clone();
+            all.insert(1, path.to_str().unwrap());
+            let out = ws.run(&all);
+            assert!(!out.status.success(), "case {i} {args:?} succeeded");
+            let message = text(&out);
+            assert!(
+                message.contains(path.to_str().unwrap()),
+                "case {i}: {message}"
+            );
+            for word in expected {
+                assert!(
+                    message.contains(word),
+                    "case {i}: `{word}` not in {message}"
+                );
+            }
+            assert!(!message.contains("panicked"), "{message}");
+        }
+    }
+    let out = ws.run(&["run", smoke().to_str().unwrap(), "--cell", "99"]);
+    assert!(text(&out).contains("no cell 99"), "{}", text(&out));
+    let out = ws.run(&["rerun", "12345"]);
+    assert!(
+        text(&out).contains("no run with id 12345"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn dry_run_lists_the_cells_without_touching_the_store() {
+    let ws = Workspace::new();
+    let out = ws.run(&["sweep", smoke().to_str().unwrap(), "--dry-run"]);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("6 cells"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.contains("flex")).count(), 4);
+    assert!(!ws.path().join("tagscale.db").exists());
+}
