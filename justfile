@@ -1,5 +1,16 @@
-# tagscale tasks. `just --list` shows them. Recipes for sweep / run / rerun / report are added
-# as those commands land (see the README's status section).
+# tagscale tasks. `just --list` shows them.
+
+# Run a grid: every cell not yet FINISHED (e.g. `just sweep experiments/scale.toml`).
+sweep GRID *ARGS:
+    cargo run --release -q -- sweep {{GRID}} {{ARGS}}
+
+# Run one cell of a grid.
+run GRID CELL:
+    cargo run --release -q -- run {{GRID}} --cell {{CELL}}
+
+# Re-run a logged run by its ID and verify its metrics.
+rerun ID:
+    cargo run --release -q -- rerun {{ID}} --verify
 
 # Run the whole test suite (the README's test command).
 test:
