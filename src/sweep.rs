@@ -19,9 +19,11 @@ use crate::progress;
 pub struct SweepArgs {
     /// The grid file (SPEC §9), e.g. experiments/scale.toml.
     grid: PathBuf,
-    /// Worker processes running cells at once; the machine's threads are split between them.
-    #[arg(long, default_value_t = 1)]
-    workers: usize,
+    /// Worker processes running cells at once; the machine's threads are split between them
+    /// [default: one per thread of the machine, at most one per cell — the small CPU models
+    /// gain nothing from a second thread, so parallel cells use the cores best].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Print the cells and their config hashes; run nothing, touch no store.
     #[arg(long)]
     dry_run: bool,
@@ -65,9 +67,11 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     if args.dry_run {
         return dry_run(&grid);
     }
-    if args.workers == 0 {
-        bail!("--workers must be at least 1");
-    }
+    let workers = match args.workers {
+        Some(0) => bail!("--workers must be at least 1"),
+        Some(n) => n,
+        None => env::machine_threads().min(grid.configs()?.len()).max(1),
+    };
     let store = open_store(db)?;
     let env = env::runner_env(None)?;
     let mut worker_args: Vec<OsString> = vec!["--quiet".into(), "--db".into(), db_for_workers(db)];
@@ -90,7 +94,7 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         ],
     };
     let options = SweepOptions {
-        workers: args.workers,
+        workers,
         retry_failed: args.retry_failed,
         quiet,
         poll: Duration::from_millis(500),

@@ -41,8 +41,10 @@ impl Workspace {
             .expect("the tagscale binary runs")
     }
 
-    fn spawn_sweep(&self) -> Child {
-        self.command(&["sweep", smoke().to_str().unwrap()])
+    fn spawn_sweep(&self, extra: &[&str]) -> Child {
+        let mut args = vec!["sweep", smoke().to_str().unwrap()];
+        args.extend(extra);
+        self.command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -253,7 +255,8 @@ fn process_exists(pid: i64) -> bool {
 #[test]
 fn a_sweep_killed_with_sigkill_leaves_no_worker_and_the_next_sweep_finishes_the_grid() {
     let ws = Workspace::new();
-    let mut sweep = ws.spawn_sweep();
+    // Two workers: both must die with the sweep.
+    let mut sweep = ws.spawn_sweep(&["--workers", "2"]);
     // Kill once a deep model is training (GBT cells come first and are quick).
     let runs = wait_for(
         &ws,
@@ -304,7 +307,7 @@ fn two_sweeps_of_one_grid_at_once_share_the_cells_without_lock_errors() {
     let ws = Workspace::new();
     // Build the cache first so both sweeps start training at once.
     ok(&ws.run(&["data", "cache", smoke().to_str().unwrap()]));
-    let (a, b) = (ws.spawn_sweep(), ws.spawn_sweep());
+    let (a, b) = (ws.spawn_sweep(&[]), ws.spawn_sweep(&[]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     for out in [&a, &b] {
         ok(out);

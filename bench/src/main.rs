@@ -66,6 +66,19 @@ enum Bench {
         #[arg(long)]
         tree_parallel: bool,
     },
+    /// Run store overhead: time a real sweep of GRID with the `tagscale` binary, then replay
+    /// all the store traffic of its runs (claims, starts, heartbeats, epochs, final metrics,
+    /// artifacts) and the sweep's polling into a fresh store, timed on its own.
+    StoreOverhead {
+        /// The tagscale binary.
+        #[arg(long)]
+        tagscale: PathBuf,
+        #[arg(long)]
+        grid: PathBuf,
+        /// Working directory (stores, data, runs); emptied first.
+        #[arg(long)]
+        work: PathBuf,
+    },
     /// Feature-cache build of an on-the-fly synthetic manifest (tracks/s, peak memory).
     Cache {
         #[arg(long)]
@@ -90,6 +103,11 @@ fn main() -> Result<()> {
             tracks,
             seconds,
         } => cache(out, tracks, seconds),
+        Bench::StoreOverhead {
+            tagscale,
+            grid,
+            work,
+        } => store_overhead(tagscale, grid, work),
         Bench::Gbt {
             work,
             tracks,
@@ -305,6 +323,102 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
 }
 
 /// Peak resident set size of this process (VmHWM), in MiB.
+fn store_overhead(tagscale: PathBuf, grid: PathBuf, work: PathBuf) -> Result<()> {
+    use tracking::{Claim, NewRun, ProcessId, Store};
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let swept = work.join("sweep.db");
+    let start = Instant::now();
+    let status = std::process::Command::new(&tagscale)
+        .args(["--quiet", "--db"])
+        .arg(&swept)
+        .arg("sweep")
+        .arg(&grid)
+        .env("TAGSCALE_DATA", work.join("data"))
+        .env("TAGSCALE_RUNS", work.join("runs"))
+        .status()
+        .context("running the sweep")?;
+    anyhow::ensure!(status.success(), "the sweep failed");
+    let sweep_seconds = start.elapsed().as_secs_f64();
+
+    let source = Store::open(swept.to_str().context("UTF-8 path")?)?;
+    let sweep = source.sweep(source.latest_sweep(None)?.context("no sweep recorded")?)?;
+    let runs = source.runs(Some(sweep.id))?;
+    let replay = Store::open(work.join("replay.db").to_str().context("UTF-8 path")?)?;
+    let start = Instant::now();
+    let id = replay.freeze_sweep(
+        &sweep.experiment,
+        &sweep.description,
+        &sweep.spec_toml,
+        &sweep.grid_path,
+        &sweep.cells,
+    )?;
+    let mut epochs_written = 0;
+    for run in &runs {
+        let new = NewRun {
+            cell: run.cell.map(|c| (id, c)),
+            rerun_of: None,
+            config_json: run.config_json.clone(),
+            config_hash: run.config_hash.clone(),
+            axes: run.axes.clone(),
+            threads: run.threads,
+            code: run.code.clone(),
+            host: run.host.clone(),
+            process: ProcessId::current(),
+        };
+        let Claim::Claimed(rid) = replay.claim(&new, false)? else {
+            anyhow::bail!("replayed claim of run {} did not claim", run.id);
+        };
+        replay.start(
+            rid,
+            run.dataset_hash.as_deref().unwrap_or(""),
+            run.subset_hash.as_deref().unwrap_or(""),
+            run.artifact_dir.as_deref().unwrap_or(""),
+        )?;
+        let seconds = run.ended_at.zip(run.started_at).map_or(0, |(e, s)| e - s) / 1000;
+        for _ in 0..=seconds / tracking::HEARTBEAT_EVERY.as_secs() as i64 {
+            replay.heartbeat(rid)?;
+        }
+        let metrics = source.epoch_metrics(run.id)?;
+        let mut by_epoch: std::collections::BTreeMap<i64, Vec<(&str, &str, f64)>> =
+            std::collections::BTreeMap::new();
+        for m in &metrics {
+            by_epoch
+                .entry(m.epoch)
+                .or_default()
+                .push((m.split.as_str(), m.key.as_str(), m.value));
+        }
+        for (epoch, values) in &by_epoch {
+            replay.log_epoch(rid, *epoch, values)?;
+            epochs_written += 1;
+        }
+        replay.finish(rid, &source.run_metrics(run.id)?, &source.artifacts(run.id)?)?;
+    }
+    let run_writes = start.elapsed().as_secs_f64();
+    // The sweep polls the store (reap + cell states) every 500 ms while cells run.
+    let start = Instant::now();
+    let record = replay.sweep(id)?;
+    let polls = (sweep_seconds / 0.5).ceil() as usize;
+    for _ in 0..polls {
+        replay.reap_dead()?;
+        replay.cell_runs(&record)?;
+    }
+    let polling = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "sweep_seconds": sweep_seconds,
+            "runs": runs.len(),
+            "epochs": epochs_written,
+            "run_write_seconds": run_writes,
+            "polls": polls,
+            "polling_seconds": polling,
+            "overhead_fraction": (run_writes + polling) / sweep_seconds,
+        })
+    );
+    Ok(())
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;

@@ -44,7 +44,8 @@ pub struct ModelConfig {
     pub n_tags: usize,
     /// Mel bands of the input (spectrogram model only).
     pub n_mels: usize,
-    /// Base number of front-end filters (paper: 16).
+    /// Base number of front-end filters (paper: 16); the waveform front-end's widths
+    /// (64 … 256 in the paper) scale by `nf / 16`.
     pub nf: usize,
     /// Filters of the back-end convolutions (paper: 512).
     pub backend_width: usize,

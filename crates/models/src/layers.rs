@@ -164,14 +164,25 @@ pub struct WaveformFrontEnd {
 }
 
 impl WaveformFrontEnd {
-    pub const WIDTHS: [usize; 6] = [64, 64, 128, 128, 128, 256];
+    /// The paper's widths (nf = 16): the stem, then the six pooled blocks.
+    pub const PAPER_WIDTHS: [usize; 7] = [64, 64, 64, 128, 128, 128, 256];
 
-    pub fn new(device: &Device) -> Self {
-        let mut convs = vec![ConvBn1d::new([1, 64], 3, 3, (0, 0), device)];
-        let mut channels = 64;
-        for width in Self::WIDTHS {
-            convs.push(ConvBn1d::new([channels, width], 3, 1, (0, 0), device));
-            channels = width;
+    /// Widths for `nf`: the paper's scaled by `nf / 16` (at least 1), so the same knob that
+    /// narrows the spectrogram front-end narrows this one (the paper's widths at nf = 16).
+    pub fn widths(nf: usize) -> [usize; 7] {
+        Self::PAPER_WIDTHS.map(|w| (w * nf / 16).max(1))
+    }
+
+    /// Channels handed to the back-end (256 at nf = 16).
+    pub fn output_channels(nf: usize) -> usize {
+        Self::widths(nf)[6]
+    }
+
+    pub fn new(nf: usize, device: &Device) -> Self {
+        let widths = Self::widths(nf);
+        let mut convs = vec![ConvBn1d::new([1, widths[0]], 3, 3, (0, 0), device)];
+        for pair in widths.windows(2) {
+            convs.push(ConvBn1d::new([pair[0], pair[1]], 3, 1, (0, 0), device));
         }
         Self {
             convs,
@@ -179,7 +190,7 @@ impl WaveformFrontEnd {
         }
     }
 
-    /// `[batch, 1, samples]` → `[batch, 256, steps]` (15 s → 108 steps).
+    /// `[batch, 1, samples]` → `[batch, widths[6], steps]` (15 s → 108 steps).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let (stem, blocks) = self.convs.split_at(1);
         let mut x = stem[0].forward(x);

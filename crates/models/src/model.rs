@@ -31,7 +31,10 @@ impl TaggingModel {
                 FrontEnd::Spectrogram(SpectrogramFrontEnd::new(config, device)),
                 SpectrogramFrontEnd::output_channels(config.nf),
             ),
-            Architecture::Waveform => (FrontEnd::Waveform(WaveformFrontEnd::new(device)), 256),
+            Architecture::Waveform => (
+                FrontEnd::Waveform(WaveformFrontEnd::new(config.nf, device)),
+                WaveformFrontEnd::output_channels(config.nf),
+            ),
         };
         Ok(Self {
             front,

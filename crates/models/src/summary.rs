@@ -57,13 +57,14 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
         Architecture::Waveform => {
             rows.push(row("input (samples)".into(), vec![len], 0));
             let steps = waveform_steps(len);
+            let widths = WaveformFrontEnd::widths(config.nf);
             rows.push(row(
                 "conv 3 stride 3".into(),
-                vec![64, steps[0]],
-                conv_bn_params(3, 64),
+                vec![widths[0], steps[0]],
+                conv_bn_params(3, widths[0]),
             ));
-            let mut c = 64;
-            for (w, &t) in WaveformFrontEnd::WIDTHS.into_iter().zip(&steps[1..]) {
+            let mut c = widths[0];
+            for (&w, &t) in widths[1..].iter().zip(&steps[1..]) {
                 rows.push(row(
                     "conv 3 + max-pool 3".into(),
                     vec![w, t],
