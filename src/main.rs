@@ -7,6 +7,7 @@ mod eval;
 mod features;
 mod model;
 mod progress;
+mod report;
 mod runs;
 mod sweep;
 
@@ -44,6 +45,10 @@ enum Command {
     Run(sweep::RunArgs),
     /// Re-execute a logged run from its stored config; `--verify` compares the metrics.
     Rerun(sweep::RerunArgs),
+    /// Δ-tables, learning curves and the rest of a sweep's report, from the store alone.
+    Report(report::ReportArgs),
+    /// Song-level tags of audio files with a trained run's model.
+    Tag(report::TagArgs),
     /// Query the run store.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -70,6 +75,8 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep::sweep(args, &cli.db, cli.quiet),
         Command::Run(args) => sweep::run(args, &cli.db, cli.quiet),
         Command::Rerun(args) => sweep::rerun(args, &cli.db, cli.quiet),
+        Command::Report(args) => report::report(args, &cli.db),
+        Command::Tag(args) => report::tag(args, &cli.db),
         Command::Runs(cmd) => runs::run(cmd, &cli.db),
         Command::Db(cmd) => runs::db(cmd, &cli.db),
         Command::Features(cmd) => features::run(cmd),

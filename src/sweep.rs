@@ -30,6 +30,9 @@ pub struct SweepArgs {
     /// Run cells whose last run FAILED again (KILLED cells are always run again).
     #[arg(long)]
     retry_failed: bool,
+    /// Do not write the report (reports/<experiment>/) at the end.
+    #[arg(long)]
+    no_report: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +122,10 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         store.url()
     );
     crate::runs::print_cells(&store, &summary)?;
+    if !args.no_report {
+        let dir = crate::report::write_report(&store, summary.sweep.id, None)?;
+        println!("report: {}", dir.join("index.md").display());
+    }
     let unfinished = summary.unfinished();
     if unfinished.is_empty() {
         return Ok(());

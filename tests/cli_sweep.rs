@@ -26,6 +26,7 @@ impl Workspace {
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tagscale"));
         command
+            .current_dir(self.path())
             .args(args)
             .arg("--quiet")
             .env("TAGSCALE_DB", self.path().join("tagscale.db"))
@@ -42,7 +43,8 @@ impl Workspace {
     }
 
     fn spawn_sweep(&self, extra: &[&str]) -> Child {
-        let mut args = vec!["sweep", smoke().to_str().unwrap()];
+        let grid = smoke();
+        let mut args = vec!["sweep", grid.to_str().unwrap()];
         args.extend(extra);
         self.command(&args)
             .stdout(Stdio::piped())
@@ -179,6 +181,9 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
         assert_eq!(artifact["sha256"].as_str().unwrap().len(), 64);
     }
 
+    check_report(&ws, &runs);
+    check_tagging(&ws);
+
     // A second sweep finds everything FINISHED and runs nothing.
     let again = ws.run(&["sweep", smoke().to_str().unwrap()]);
     ok(&again);
@@ -217,6 +222,149 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
             .all(|k| !k.starts_with("config.") && !k.starts_with("metrics.")),
         "{keys:?}"
     );
+}
+
+/// The sweep's report: every file, Δ = spectrogram − waveform from the store, PNGs that
+/// decode and are not blank, and byte-identical regeneration.
+fn check_report(ws: &Workspace, runs: &[Value]) {
+    let dir = ws.path().join("reports/smoke");
+    for file in [
+        "index.md",
+        "delta_table.md",
+        "delta_table.tex",
+        "delta_table.csv",
+        "learning_curves.png",
+        "learning_curves.svg",
+        "per_tag.csv",
+        "examples.md",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    let curves: Vec<_> = std::fs::read_dir(dir.join("training_curves"))
+        .unwrap()
+        .collect();
+    assert_eq!(curves.len(), 4, "one training-curve figure per deep run");
+    for png in [
+        dir.join("learning_curves.png"),
+        curves[0].as_ref().unwrap().path(),
+    ] {
+        assert_png_not_blank(&png);
+    }
+    let tex = std::fs::read_to_string(dir.join("delta_table.tex")).unwrap();
+    assert!(
+        tex.contains("\\toprule") && tex.contains("\\textbf"),
+        "{tex}"
+    );
+    let examples = std::fs::read_to_string(dir.join("examples.md")).unwrap();
+    assert!(
+        examples.contains("human labels") && examples.contains("GBT"),
+        "{examples}"
+    );
+
+    // Δ rows are spectrogram − waveform, and those are the store's figures.
+    let mut table = csv::Reader::from_path(dir.join("delta_table.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = table.records().map(|r| r.unwrap()).collect();
+    let value = |size: &str, system: &str| -> f64 {
+        rows.iter()
+            .find(|r| &r[0] == size && r[1].starts_with(system))
+            .unwrap_or_else(|| panic!("{system} at {size}"))[2]
+            .parse()
+            .unwrap()
+    };
+    for size in ["24", "48"] {
+        let stored = |model: &str| {
+            runs.iter()
+                .find(|r| r["model"] == model && r["train_size"].as_i64() == size.parse().ok())
+                .unwrap()["test"]["roc_auc"]
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(value(size, "Spectrogram"), stored("spectrogram"));
+        assert_eq!(value(size, "Waveform"), stored("waveform"));
+        let delta = value(size, "Δ");
+        assert!((delta - (stored("spectrogram") - stored("waveform"))).abs() < 1e-12);
+    }
+
+    // Regenerating from the same store gives the same bytes.
+    let again = ws.path().join("again");
+    ok(&ws.run(&["report", "--out", again.to_str().unwrap()]));
+    ok(&ws.run(&[
+        "report",
+        smoke().to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]));
+    for entry in walk(&dir) {
+        let relative = entry.strip_prefix(&dir).unwrap();
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            std::fs::read(again.join(relative)).unwrap(),
+            "{} differs",
+            relative.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn assert_png_not_blank(path: &Path) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let pixels = &buffer[..info.buffer_size()];
+    let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(3).collect();
+    assert!(distinct.len() > 20, "{} looks blank", path.display());
+    assert!(info.width >= 800 && info.height >= 300);
+}
+
+/// `tag`: sorted `tag score` lines for good files, the bad file named, exit status 1.
+fn check_tagging(ws: &Workspace) {
+    let audio = ws.path().join("audio");
+    ok(&ws.run(&[
+        "data",
+        "synth",
+        "--out",
+        audio.to_str().unwrap(),
+        "--tracks",
+        "2",
+        "--seed",
+        "3",
+    ]));
+    let wav = walk(&audio)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .unwrap();
+    let broken = ws.path().join("broken.mp3");
+    std::fs::write(&broken, b"not audio at all").unwrap();
+    let out = ws.run(&[
+        "tag",
+        wav.to_str().unwrap(),
+        broken.to_str().unwrap(),
+        "--top",
+        "5",
+    ]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let scores: Vec<f64> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().last().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 5, "{stdout}");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mp3"));
 }
 
 /// Wait until `pred` holds on the store's runs, or panic after `limit`.
@@ -399,6 +547,54 @@ fn malformed_grids_say_where_and_what() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn a_failing_cell_is_recorded_reported_by_name_and_retried_only_when_asked() {
+    let ws = Workspace::new();
+    // 70 tracks is more than the smoke corpus's training split: those cells fail.
+    let grid = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace(
+            "model = [\"gbt\", \"waveform\", \"spectrogram\"]",
+            "model = [\"gbt\", \"spectrogram\"]",
+        )
+        .replace("train_size = [24, 48]", "train_size = [24, 70]");
+    let path = ws.path().join("failing.toml");
+    std::fs::write(&path, grid).unwrap();
+    let out = ws.run(&["sweep", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("cell 1") && message.contains("larger than the training split"),
+        "{message}"
+    );
+    assert!(message.contains("--retry-failed"), "{message}");
+    let runs = ws.runs();
+    assert_eq!(
+        runs.iter().filter(|r| status(r) == "FAILED").count(),
+        2,
+        "{runs:#?}"
+    );
+    let index = std::fs::read_to_string(ws.path().join("reports/smoke/index.md")).unwrap();
+    assert!(
+        index.contains("Cells without results") && index.contains("cell 1: FAILED"),
+        "{index}"
+    );
+    let table = std::fs::read_to_string(ws.path().join("reports/smoke/delta_table.md")).unwrap();
+    assert!(
+        table.contains("failed") && table.contains("Cells without figures"),
+        "{table}"
+    );
+    // Without --retry-failed nothing runs again; with it, the failed cells do (and fail again).
+    assert!(!ws.run(&["sweep", path.to_str().unwrap()]).status.success());
+    assert_eq!(ws.runs().len(), 4);
+    assert!(
+        !ws.run(&["sweep", path.to_str().unwrap(), "--retry-failed"])
+            .status
+            .success()
+    );
+    assert_eq!(ws.runs().len(), 6);
 }
 
 #[test]

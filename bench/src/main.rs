@@ -392,7 +392,11 @@ fn store_overhead(tagscale: PathBuf, grid: PathBuf, work: PathBuf) -> Result<()>
             replay.log_epoch(rid, *epoch, values)?;
             epochs_written += 1;
         }
-        replay.finish(rid, &source.run_metrics(run.id)?, &source.artifacts(run.id)?)?;
+        replay.finish(
+            rid,
+            &source.run_metrics(run.id)?,
+            &source.artifacts(run.id)?,
+        )?;
     }
     let run_writes = start.elapsed().as_secs_f64();
     // The sweep polls the store (reap + cell states) every 500 ms while cells run.

@@ -1,5 +1,216 @@
-//! # reports — Reports for tagscale
+//! # reports — Δ-tables and learning curves from the run store
 //!
-//! Δ-tables (Markdown, LaTeX booktabs, CSV), learning curves and training curves (plotters, PNG + SVG with an embedded font), per-tag tables and qualitative examples, rendered from the run store alone (SPEC §10).
+//! Everything here is read from the store alone (SPEC §10), so a report can be regenerated at
+//! any time without re-training, and regenerating it from the same store gives the same bytes:
 //!
-//! Not built yet: the crate holds its place in the workspace (SPEC §2) until its issue lands.
+//! - `delta_table.md`, `.tex` (booktabs), `.csv`: per training-set size, GBT, waveform,
+//!   spectrogram and Δ (spectrogram − waveform); ROC-AUC, PR-AUC, RMSE; mean ± std over seeds;
+//!   the best system per size in bold; cells that failed are named, not dropped;
+//! - `learning_curves.png` / `.svg`: each metric against the training-set size (log axis), a
+//!   line per system, the seed spread shaded;
+//! - `training_curves/run-<id>.png`: loss and validation ROC-AUC per epoch of each deep run;
+//! - `per_tag.csv`: every tag's figures per cell;
+//! - `examples.md`: top tags of a few test tracks — human labels, deep model, GBT;
+//! - `index.md`: links to all of it, with the sweep id, code version and cell states.
+//!
+//! ```no_run
+//! let store = tracking::Store::open("tagscale.db")?;
+//! let sweep = store.latest_sweep(None)?.expect("a sweep");
+//! let report = reports::write(&store, sweep, "reports/scale".as_ref())?;
+//! println!("{} files in {}", report.files.len(), report.dir.display());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod data;
+pub mod error;
+pub mod examples;
+pub mod plot;
+pub mod table;
+
+use std::fmt::Write;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tracking::{Status, Store, format_time};
+
+pub use data::SweepData;
+pub use error::{ReportError, Result};
+
+/// Size of the learning-curve figure (three panels) and of a training-curve figure.
+const CURVES_SIZE: (u32, u32) = (1500, 480);
+const TRAINING_SIZE: (u32, u32) = (1100, 420);
+
+/// A written report.
+#[derive(Debug)]
+pub struct Report {
+    pub dir: PathBuf,
+    /// Every file written, relative to `dir`.
+    pub files: Vec<PathBuf>,
+}
+
+/// Write the report of `sweep` into `out` (created; its `training_curves/` is rewritten).
+pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
+    let data = SweepData::load(store, sweep)?;
+    let mut writer = Writer::new(out)?;
+    let rows = table::rows(&data);
+    writer.text("delta_table.md", &table::markdown(&rows))?;
+    writer.text("delta_table.tex", &table::latex(&rows))?;
+    writer.text("delta_table.csv", &table::csv(&rows))?;
+    writer.text("per_tag.csv", &table::per_tag_csv(&data))?;
+    let png = plot::render_png(CURVES_SIZE, &|root| plot::learning_curves(root, &data))?;
+    writer.bytes("learning_curves.png", &png)?;
+    let svg = plot::render_svg(CURVES_SIZE, &|root| plot::learning_curves(root, &data))?;
+    writer.text("learning_curves.svg", &svg)?;
+    let curves_dir = out.join("training_curves");
+    if curves_dir.exists() {
+        fs::remove_dir_all(&curves_dir).map_err(|e| io_error(&curves_dir, e))?;
+    }
+    let mut training = Vec::new();
+    for cell in data.cells.iter().filter(|c| !c.epochs.is_empty()) {
+        let Some(run) = &cell.run else { continue };
+        let title = format!(
+            "run {}: {} n={} {} seed {} ({})",
+            run.id, cell.model, cell.train_size, cell.backend, cell.seed, run.status
+        );
+        let png = plot::render_png(TRAINING_SIZE, &|root| {
+            plot::training_curves(root, &title, &cell.epochs)
+        })?;
+        let name = format!("training_curves/run-{}.png", run.id);
+        writer.bytes(&name, &png)?;
+        training.push((run.id, name));
+    }
+    writer.text("examples.md", &examples::markdown(store, &data))?;
+    writer.text(
+        "index.md",
+        &index(&data, &table::markdown(&rows), &training),
+    )?;
+    Ok(Report {
+        dir: out.to_path_buf(),
+        files: writer.files,
+    })
+}
+
+/// The report's front page.
+fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> String {
+    let sweep = &data.sweep;
+    let mut out = format!("# {} — sweep {}\n\n", sweep.experiment, sweep.id);
+    if !sweep.description.is_empty() {
+        let _ = writeln!(out, "{}\n", sweep.description);
+    }
+    let count = |s: Status| {
+        data.cells
+            .iter()
+            .filter(|c| c.run.as_ref().is_some_and(|r| r.status == s))
+            .count()
+    };
+    let not_run = data.cells.iter().filter(|c| c.run.is_none()).count();
+    let _ = writeln!(
+        out,
+        "- sweep: {} (created {})",
+        sweep.id,
+        format_time(sweep.created_at)
+    );
+    let _ = writeln!(
+        out,
+        "- grid: `{}` (sha256 {})",
+        sweep.grid_path,
+        &sweep.spec_sha256[..16]
+    );
+    let _ = writeln!(out, "- code: {}", data.code_versions().join(", "));
+    let _ = writeln!(
+        out,
+        "- cells: {} — {} finished, {} failed, {} killed, {} running or queued, {} not run",
+        data.cells.len(),
+        count(Status::Finished),
+        count(Status::Failed),
+        count(Status::Killed),
+        count(Status::Running) + count(Status::Queued),
+        not_run
+    );
+    out.push_str("\n## Files\n\n");
+    out.push_str(
+        "- Δ-table: [Markdown](delta_table.md), [LaTeX](delta_table.tex), [CSV](delta_table.csv)\n",
+    );
+    out.push_str("- Learning curves: [PNG](learning_curves.png), [SVG](learning_curves.svg)\n");
+    out.push_str("- Per-tag figures: [per_tag.csv](per_tag.csv)\n");
+    out.push_str("- Examples: [examples.md](examples.md)\n");
+    if !training.is_empty() {
+        let links: Vec<String> = training
+            .iter()
+            .map(|(id, path)| format!("[run {id}]({path})"))
+            .collect();
+        let _ = writeln!(out, "- Training curves: {}", links.join(", "));
+    }
+    out.push_str("\n## Δ-table (test set)\n\n");
+    out.push_str(delta_table);
+    out.push_str("\n![learning curves](learning_curves.png)\n\n## Cells\n\n");
+    out.push_str(
+        "| cell | model | train size | backend | seed | run | status | ROC-AUC | PR-AUC | RMSE |\n",
+    );
+    out.push_str("|---:|---|---:|---|---:|---:|---|---:|---:|---:|\n");
+    for c in &data.cells {
+        let (run, status) = c
+            .run
+            .as_ref()
+            .map_or(("-".to_string(), "not run".to_string()), |r| {
+                (r.id.to_string(), r.status.to_string())
+            });
+        let figures: Vec<String> = data::METRICS
+            .iter()
+            .map(|&m| c.macro_value(m).map_or("—".into(), |v| format!("{v:.3}")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {run} | {status} | {} | {} | {} |",
+            c.cell, c.model, c.train_size, c.backend, c.seed, figures[0], figures[1], figures[2]
+        );
+    }
+    let problems: Vec<String> = data
+        .cells
+        .iter()
+        .filter_map(|c| c.problem().map(|p| format!("- cell {}: {p}", c.cell)))
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("\n## Cells without results\n\n");
+        out.push_str(&problems.join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
+fn io_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
+    ReportError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Writes files under the report directory and remembers them.
+struct Writer {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+}
+
+impl Writer {
+    fn new(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files: Vec::new(),
+        })
+    }
+
+    fn bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+        }
+        fs::write(&path, bytes).map_err(|e| io_error(&path, e))?;
+        self.files.push(PathBuf::from(name));
+        Ok(())
+    }
+
+    fn text(&mut self, name: &str, text: &str) -> Result<()> {
+        self.bytes(name, text.as_bytes())
+    }
+}

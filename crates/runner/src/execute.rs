@@ -20,7 +20,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::figures;
 use crate::grid::Grid;
-use crate::train::{Observer, Trained, train};
+use crate::train::{Observer, train};
 
 /// Where things live and how much of the machine a run may use.
 #[derive(Debug, Clone)]
@@ -253,7 +253,11 @@ fn train_and_record(
         derive_seed(config.seed, "bootstrap", 0),
     )?;
     let predictions = dir.join("predictions_test.csv");
-    write_predictions(&predictions, &data, &trained)?;
+    write_test_table(&predictions, &data, &trained.test_predictions)?;
+    let labels = dir.join("labels_test.csv");
+    write_test_table(&labels, &data, &data.labels(&data.test))?;
+    let tags = dir.join("tags.json");
+    write_tags(&tags, &data)?;
     let mut metrics = test.to_metrics("test");
     metrics.extend(
         trained
@@ -269,6 +273,8 @@ fn train_and_record(
     );
     let mut files = trained.files.clone();
     files.push(("predictions_test".into(), predictions));
+    files.push(("labels_test".into(), labels));
+    files.push(("tags".into(), tags));
     files.push(("log".into(), dir.join("log.txt")));
     log.line(&format!(
         "test: {}",
@@ -388,26 +394,35 @@ impl RunLog {
     }
 }
 
-/// `track,<tag>...` rows of the test predictions.
-fn write_predictions(path: &Path, data: &RunData, trained: &Trained) -> Result<()> {
-    let err = |e: csv::Error| RunnerError::io(path, "cannot write predictions", e);
+/// `track,<tag>...` rows of `values` (`[test tracks, tags]`): the test predictions, or labels.
+fn write_test_table(path: &Path, data: &RunData, values: &[f32]) -> Result<()> {
+    let err = |e: csv::Error| RunnerError::io(path, "cannot write", e);
     let mut writer = csv::Writer::from_path(path).map_err(err)?;
     let mut header = vec!["track".to_string()];
     header.extend(data.tag_names.iter().cloned());
     writer.write_record(&header).map_err(err)?;
     let tags = data.n_tags();
-    for (id, row) in data
-        .ids(&data.test)
-        .iter()
-        .zip(trained.test_predictions.chunks_exact(tags))
-    {
+    for (id, row) in data.ids(&data.test).iter().zip(values.chunks_exact(tags)) {
         let mut record = vec![id.clone()];
         record.extend(row.iter().map(|v| v.to_string()));
         writer.write_record(&record).map_err(err)?;
     }
     writer
         .flush()
-        .map_err(|e| RunnerError::io(path, "cannot write predictions", e))
+        .map_err(|e| RunnerError::io(path, "cannot write", e))
+}
+
+/// The tag schema (names and kinds, in output order): what `tagscale tag` labels outputs with.
+fn write_tags(path: &Path, data: &RunData) -> Result<()> {
+    let tags: Vec<serde_json::Value> = data
+        .tag_names
+        .iter()
+        .zip(&data.kinds)
+        .map(|(name, kind)| serde_json::json!({"name": name, "kind": kind.as_str()}))
+        .collect();
+    let text = serde_json::to_string_pretty(&tags)
+        .map_err(|e| RunnerError::io(path, "cannot encode the tags", e))?;
+    fs::write(path, text).map_err(|e| RunnerError::io(path, "cannot write", e))
 }
 
 /// A file with its sha256 and size.

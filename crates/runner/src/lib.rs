@@ -19,6 +19,7 @@ pub mod execute;
 pub mod grid;
 pub mod rerun;
 pub mod sweep;
+pub mod tagger;
 pub mod train;
 
 pub use config::RunConfig;

@@ -107,19 +107,12 @@ impl<'a> DeepRun<'a> {
         let (features, train) = config.features.zip(config.train).ok_or_else(|| {
             RunnerError::StoredConfig("a deep run needs [features] and [train] sections".into())
         })?;
-        let mel = data.cache.config().mel;
-        let rows = |seconds: f64| match model_config.architecture {
-            Architecture::Spectrogram => frames_per_patch(seconds, mel.sample_rate, mel.hop_length),
-            Architecture::Waveform => samples_per_patch(seconds, mel.sample_rate),
-        };
-        let patch_len = rows(features.patch_seconds);
-        let hop_len = config.eval.hop_seconds.map_or(patch_len, |h| {
-            let rows = match model_config.architecture {
-                Architecture::Spectrogram => h * f64::from(mel.sample_rate) / mel.hop_length as f64,
-                Architecture::Waveform => h * f64::from(mel.sample_rate),
-            };
-            (rows.round() as usize).max(1)
-        });
+        let geometry = Geometry::new(
+            model_config.architecture,
+            features.patch_seconds,
+            config.eval.hop_seconds,
+            &data.cache.config().mel,
+        );
         let band_stats = match model_config.architecture {
             Architecture::Spectrogram => Some(fit_band_stats(data, model_config.n_mels)?),
             Architecture::Waveform => None,
@@ -136,8 +129,8 @@ impl<'a> DeepRun<'a> {
             model_config,
             backend: config.backend.unwrap_or(Backend::Flex),
             train,
-            patch_len,
-            hop_len,
+            patch_len: geometry.patch_len,
+            hop_len: geometry.hop_len,
             band_stats,
             classification: data
                 .kinds
@@ -325,6 +318,36 @@ impl<'a> DeepRun<'a> {
             )?);
         }
         Ok(out)
+    }
+}
+
+/// Patch and song-level hop lengths in input rows (frames, or samples for the waveform).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub patch_len: usize,
+    pub hop_len: usize,
+}
+
+impl Geometry {
+    /// `hop_seconds = None` means one patch (windows that do not overlap).
+    pub fn new(
+        architecture: Architecture,
+        patch_seconds: f64,
+        hop_seconds: Option<f64>,
+        mel: &audio_features::MelConfig,
+    ) -> Self {
+        let sr = f64::from(mel.sample_rate);
+        let (patch_len, rows_per_second) = match architecture {
+            Architecture::Spectrogram => (
+                frames_per_patch(patch_seconds, mel.sample_rate, mel.hop_length),
+                sr / mel.hop_length as f64,
+            ),
+            Architecture::Waveform => (samples_per_patch(patch_seconds, mel.sample_rate), sr),
+        };
+        let hop_len = hop_seconds.map_or(patch_len, |h| {
+            ((h * rows_per_second).round() as usize).max(1)
+        });
+        Self { patch_len, hop_len }
     }
 }
 

@@ -44,8 +44,9 @@ impl Observer for Recorder {
 }
 
 fn smoke_config(model: ModelKind) -> RunConfig {
-    let grid = Grid::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/smoke.toml"))
-        .unwrap();
+    let grid =
+        Grid::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/smoke.toml"))
+            .unwrap();
     let cell = grid
         .cells()
         .unwrap()
@@ -70,8 +71,17 @@ fn training_reports_every_epoch_and_is_deterministic() {
     };
     let (epochs, predictions) = run();
     assert!(!epochs.is_empty());
-    let keys: Vec<String> = epochs[0].iter().map(|(s, k, _)| format!("{s}/{k}")).collect();
-    for key in ["train/loss", "valid/loss", "valid/roc_auc", "valid/pr_auc", "valid/rmse"] {
+    let keys: Vec<String> = epochs[0]
+        .iter()
+        .map(|(s, k, _)| format!("{s}/{k}"))
+        .collect();
+    for key in [
+        "train/loss",
+        "valid/loss",
+        "valid/roc_auc",
+        "valid/pr_auc",
+        "valid/rmse",
+    ] {
         assert!(keys.contains(&key.to_string()), "{keys:?}");
     }
     assert_eq!(predictions.len(), data.test.len() * data.n_tags());
@@ -117,7 +127,15 @@ fn gbt_runs_predict_every_test_track_in_unit_range() {
     let data = RunData::prepare(&config, data_root.path()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let trained = train(&config, &data, out.path(), &mut Recorder::new()).unwrap();
-    assert_eq!(trained.test_predictions.len(), data.test.len() * data.n_tags());
-    assert!(trained.test_predictions.iter().all(|p| (0.0..=1.0).contains(p)));
+    assert_eq!(
+        trained.test_predictions.len(),
+        data.test.len() * data.n_tags()
+    );
+    assert!(
+        trained
+            .test_predictions
+            .iter()
+            .all(|p| (0.0..=1.0).contains(p))
+    );
     assert!(out.path().join("gbt.json").is_file());
 }

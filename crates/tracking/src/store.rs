@@ -262,6 +262,16 @@ impl Store {
         })())
     }
 
+    /// The sweep frozen from exactly this spec text, if any.
+    pub fn sweep_by_spec(&self, spec_toml: &str) -> Result<Option<i64>> {
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()));
+        let rows = self.fetch_all(
+            "SELECT id FROM sweeps WHERE spec_sha256 = $1",
+            &[Bind::Text(sha)],
+        )?;
+        rows.first().map(|r| self.db(r.try_get(0))).transpose()
+    }
+
     /// The newest sweep, optionally of one experiment.
     pub fn latest_sweep(&self, experiment: Option<&str>) -> Result<Option<i64>> {
         let rows = match experiment {

@@ -100,6 +100,8 @@ fn freezing_the_same_spec_twice_gives_the_same_sweep() {
     assert_eq!(sweep.experiment, "smoke");
     assert_eq!(store.latest_sweep(Some("smoke")).unwrap(), Some(c));
     assert_eq!(store.latest_sweep(Some("other")).unwrap(), None);
+    assert_eq!(store.sweep_by_spec("spec 2").unwrap(), Some(c));
+    assert_eq!(store.sweep_by_spec("never frozen").unwrap(), None);
     assert!(store.sweep(99).is_err());
 }
 

@@ -1,0 +1,223 @@
+//! What a report shows, read from the store: every cell of a sweep with the run that stands
+//! for it, its test figures and its epochs.
+
+use serde_json::Value;
+use tracking::{EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
+
+use crate::error::Result;
+
+/// The three figures of the study.
+pub const METRICS: [Metric; 3] = [Metric::RocAuc, Metric::PrAuc, Metric::Rmse];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    RocAuc,
+    PrAuc,
+    Rmse,
+}
+
+impl Metric {
+    /// The key in the store.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::RocAuc => "roc_auc",
+            Metric::PrAuc => "pr_auc",
+            Metric::Rmse => "rmse",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::RocAuc => "ROC-AUC",
+            Metric::PrAuc => "PR-AUC",
+            Metric::Rmse => "RMSE",
+        }
+    }
+
+    /// Whether a larger value is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Rmse)
+    }
+}
+
+/// One cell of the sweep and what it produced.
+#[derive(Debug, Clone)]
+pub struct CellResult {
+    pub cell: i64,
+    pub model: String,
+    pub train_size: i64,
+    pub backend: String,
+    pub seed: i64,
+    /// The run standing for the cell (FINISHED if any), or none.
+    pub run: Option<RunRecord>,
+    pub final_metrics: Vec<FinalMetric>,
+    pub epochs: Vec<EpochMetric>,
+}
+
+impl CellResult {
+    pub fn finished(&self) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|r| r.status == Status::Finished)
+    }
+
+    /// A test macro figure of a finished run.
+    pub fn macro_value(&self, metric: Metric) -> Option<f64> {
+        if !self.finished() {
+            return None;
+        }
+        self.final_metrics
+            .iter()
+            .find(|m| m.split == "test" && m.tag.is_none() && m.key == metric.key())
+            .map(|m| m.value)
+    }
+
+    /// Why the cell has no figures: `FAILED (run 7): …`, or `not run`.
+    pub fn problem(&self) -> Option<String> {
+        match &self.run {
+            Some(r) if r.status == Status::Finished => None,
+            Some(r) => Some(format!(
+                "{} (run {}){}",
+                r.status,
+                r.id,
+                r.error
+                    .as_deref()
+                    .map_or(String::new(), |e| format!(": {e}"))
+            )),
+            None => Some("not run".into()),
+        }
+    }
+
+    /// The label of this cell's system in tables and plots.
+    pub fn system(&self) -> String {
+        system_label(&self.model)
+    }
+}
+
+/// `GBT`, `Waveform`, `Spectrogram` (other names as they are).
+pub fn system_label(model: &str) -> String {
+    match model {
+        "gbt" => "GBT".into(),
+        "waveform" => "Waveform".into(),
+        "spectrogram" => "Spectrogram".into(),
+        other => other.into(),
+    }
+}
+
+/// A sweep with its cells.
+#[derive(Debug, Clone)]
+pub struct SweepData {
+    pub sweep: SweepRecord,
+    pub cells: Vec<CellResult>,
+}
+
+impl SweepData {
+    /// Read a sweep and everything its cells produced.
+    pub fn load(store: &Store, sweep: i64) -> Result<Self> {
+        let sweep = store.sweep(sweep)?;
+        let mut cells = Vec::new();
+        for (spec, run) in store.cell_runs(&sweep)? {
+            let config: Value = serde_json::from_str(&spec.config_json).unwrap_or(Value::Null);
+            let (final_metrics, epochs) = match &run {
+                Some(r) => (store.run_metrics(r.id)?, store.epoch_metrics(r.id)?),
+                None => (Vec::new(), Vec::new()),
+            };
+            cells.push(CellResult {
+                cell: spec.index,
+                model: config["model"].as_str().unwrap_or("?").to_string(),
+                train_size: config["train_size"].as_i64().unwrap_or(0),
+                backend: config["backend"].as_str().unwrap_or("-").to_string(),
+                seed: config["seed"].as_i64().unwrap_or(0),
+                run,
+                final_metrics,
+                epochs,
+            });
+        }
+        Ok(Self { sweep, cells })
+    }
+
+    /// Training-set sizes, ascending.
+    pub fn sizes(&self) -> Vec<i64> {
+        let mut sizes: Vec<i64> = self.cells.iter().map(|c| c.train_size).collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    /// Deep backends in the sweep, in first-seen order.
+    pub fn deep_backends(&self) -> Vec<String> {
+        let mut backends: Vec<String> = Vec::new();
+        for c in self.cells.iter().filter(|c| c.model != "gbt") {
+            if !backends.contains(&c.backend) {
+                backends.push(c.backend.clone());
+            }
+        }
+        backends
+    }
+
+    /// The systems compared: GBT, then waveform and spectrogram per backend; the label names
+    /// the backend only when the sweep has several.
+    pub fn systems(&self) -> Vec<System> {
+        let backends = self.deep_backends();
+        let mut systems = Vec::new();
+        if self.cells.iter().any(|c| c.model == "gbt") {
+            systems.push(System {
+                label: "GBT".into(),
+                model: "gbt".into(),
+                backend: None,
+            });
+        }
+        for backend in &backends {
+            for model in ["waveform", "spectrogram"] {
+                if self
+                    .cells
+                    .iter()
+                    .any(|c| c.model == model && &c.backend == backend)
+                {
+                    let mut label = system_label(model);
+                    if backends.len() > 1 {
+                        label.push_str(&format!(" [{backend}]"));
+                    }
+                    systems.push(System {
+                        label,
+                        model: model.into(),
+                        backend: Some(backend.clone()),
+                    });
+                }
+            }
+        }
+        systems
+    }
+
+    /// The cells of `system` at `size` (one per seed).
+    pub fn cells_of(&self, system: &System, size: i64) -> Vec<&CellResult> {
+        self.cells
+            .iter()
+            .filter(|c| {
+                c.model == system.model
+                    && c.train_size == size
+                    && system.backend.as_ref().is_none_or(|b| &c.backend == b)
+            })
+            .collect()
+    }
+
+    /// Distinct code versions of the sweep's runs.
+    pub fn code_versions(&self) -> Vec<String> {
+        let mut versions: Vec<String> = self
+            .cells
+            .iter()
+            .filter_map(|c| c.run.as_ref().map(|r| r.code.short()))
+            .collect();
+        versions.sort();
+        versions.dedup();
+        versions
+    }
+}
+
+/// A row of the Δ-table: one model (on one backend).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct System {
+    pub label: String,
+    pub model: String,
+    pub backend: Option<String>,
+}

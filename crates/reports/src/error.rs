@@ -1,0 +1,15 @@
+//! Errors of report generation.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] tracking::TrackingError),
+    #[error("drawing a figure failed: {0}")]
+    Plot(String),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, ReportError>;

@@ -1,0 +1,285 @@
+//! Figures with plotters: learning curves (each metric against the training-set size on a log
+//! axis, a line per system, the seed spread shaded) and per-run training curves. Text uses the
+//! DejaVu Sans font shipped in `assets/`, never the host's, so PNGs are identical everywhere.
+
+use std::ops::Range;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::data::{METRICS, SweepData};
+use crate::error::{ReportError, Result};
+
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bytes are a valid TTF compiled into the binary; a failure leaves plotters'
+        // missing-font error to surface at the first text drawn.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// One colour per system, in table order (GBT grey, then blue / orange per backend).
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(90, 90, 90),
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+];
+
+fn plot_err(e: impl std::fmt::Display) -> ReportError {
+    ReportError::Plot(e.to_string())
+}
+
+/// Render `draw` as PNG bytes.
+pub fn render_png(
+    size: (u32, u32),
+    draw: &dyn Fn(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
+    register_font();
+    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        draw(root)?;
+    }
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, size.0, size.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(plot_err)?;
+        writer.write_image_data(&rgb).map_err(plot_err)?;
+    }
+    Ok(png)
+}
+
+/// Render `draw` as SVG text.
+pub fn render_svg(
+    size: (u32, u32),
+    draw: &dyn Fn(DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+) -> Result<String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        draw(root)?;
+    }
+    Ok(svg)
+}
+
+/// A line per system with its mean ± std band: `(x, mean, std)` points.
+struct Curve {
+    label: String,
+    points: Vec<(f64, f64, f64)>,
+}
+
+/// The learning curves of a sweep: one panel per metric.
+pub fn learning_curves<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    data: &SweepData,
+) -> Result<()> {
+    register_font();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let sizes = data.sizes();
+    let (lo, hi) = (
+        *sizes.first().unwrap_or(&1) as f64,
+        *sizes.last().unwrap_or(&1) as f64,
+    );
+    let panels = root.split_evenly((1, METRICS.len()));
+    for (panel, (i, metric)) in panels.iter().zip(METRICS.iter().enumerate()) {
+        let curves: Vec<Curve> = data
+            .systems()
+            .iter()
+            .map(|system| Curve {
+                label: system.label.clone(),
+                points: sizes
+                    .iter()
+                    .filter_map(|&size| {
+                        let values: Vec<f64> = data
+                            .cells_of(system, size)
+                            .iter()
+                            .filter_map(|c| c.macro_value(*metric))
+                            .collect();
+                        metrics::mean_std(&values).map(|(m, s)| (size as f64, m, s))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let y = y_range(
+            curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| (p.1, p.2))),
+        );
+        let mut chart = ChartBuilder::on(panel)
+            .caption(metric.label(), (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(
+                (lo * 0.8..hi * 1.25)
+                    .log_scale()
+                    .with_key_points(sizes.iter().map(|&s| s as f64).collect()),
+                y,
+            )
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("training-set size (tracks, log scale)")
+            .y_desc(metric.label())
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .label_style((FAMILY, 14))
+            .draw()
+            .map_err(plot_err)?;
+        for (c, curve) in curves.iter().enumerate() {
+            draw_curve(&mut chart, curve, PALETTE[c % PALETTE.len()])?;
+        }
+        if i == 0 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .label_font((FAMILY, 14))
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.85))
+                .draw()
+                .map_err(plot_err)?;
+        }
+    }
+    root.present().map_err(plot_err)
+}
+
+type LogChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<
+        plotters::coord::combinators::WithKeyPoints<plotters::coord::combinators::LogCoord<f64>>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+fn draw_curve<DB: DrawingBackend>(
+    chart: &mut LogChart<'_, DB>,
+    curve: &Curve,
+    color: RGBColor,
+) -> Result<()> {
+    if curve.points.len() > 1 || curve.points.iter().any(|p| p.2 > 0.0) {
+        let band: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .map(|p| (p.0, p.1 + p.2))
+            .chain(curve.points.iter().rev().map(|p| (p.0, p.1 - p.2)))
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, color.mix(0.18))))
+            .map_err(plot_err)?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            curve.points.iter().map(|p| (p.0, p.1)),
+            color.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label(curve.label.clone())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    chart
+        .draw_series(
+            curve
+                .points
+                .iter()
+                .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+        )
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+/// A y range around `(value, spread)` pairs with a margin; `0..1` without any.
+fn y_range(values: impl Iterator<Item = (f64, f64)>) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (v, s) in values {
+        lo = lo.min(v - s);
+        hi = hi.max(v + s);
+    }
+    if !lo.is_finite() || !hi.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.1).max(0.01);
+    (lo - pad)..(hi + pad)
+}
+
+/// Loss (train and validation) and validation ROC-AUC per epoch of one run.
+pub fn training_curves<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    title: &str,
+    epochs: &[tracking::EpochMetric],
+) -> Result<()> {
+    register_font();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let root = root.titled(title, (FAMILY, 18)).map_err(plot_err)?;
+    let panels = root.split_evenly((1, 2));
+    let series = |split: &str, key: &str| -> Vec<(i64, f64)> {
+        epochs
+            .iter()
+            .filter(|m| m.split == split && m.key == key && m.value.is_finite())
+            .map(|m| (m.epoch + 1, m.value))
+            .collect()
+    };
+    let last = epochs.iter().map(|m| m.epoch + 1).max().unwrap_or(1);
+    let plots = [
+        (
+            "loss",
+            vec![
+                ("train", series("train", "loss")),
+                ("valid", series("valid", "loss")),
+            ],
+        ),
+        (
+            "validation ROC-AUC",
+            vec![("valid", series("valid", "roc_auc"))],
+        ),
+    ];
+    for (panel, (name, lines)) in panels.iter().zip(plots) {
+        let y = y_range(lines.iter().flat_map(|(_, l)| l.iter().map(|p| (p.1, 0.0))));
+        let mut chart = ChartBuilder::on(panel)
+            .caption(name, (FAMILY, 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d((1..last).with_key_points((1..=last).collect()), y)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(name)
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .label_style((FAMILY, 13))
+            .draw()
+            .map_err(plot_err)?;
+        for (i, (label, points)) in lines.iter().enumerate() {
+            let color = PALETTE[(i + 1) % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(*label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FAMILY, 13))
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(plot_err)?;
+    }
+    root.present().map_err(plot_err)
+}
