@@ -8,6 +8,10 @@ sweep GRID *ARGS:
 run GRID CELL:
     cargo run --release -q -- run {{GRID}} --cell {{CELL}}
 
+# Write the report of the newest sweep (or: just report --sweep 3, just report GRID.toml).
+report *ARGS:
+    cargo run --release -q -- report {{ARGS}}
+
 # Re-run a logged run by its ID and verify its metrics.
 rerun ID:
     cargo run --release -q -- rerun {{ID}} --verify
