@@ -324,6 +324,7 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
 
 /// Peak resident set size of this process (VmHWM), in MiB.
 fn store_overhead(tagscale: PathBuf, grid: PathBuf, work: PathBuf) -> Result<()> {
+    let grid = std::path::absolute(&grid)?;
     use tracking::{Claim, NewRun, ProcessId, Store};
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
@@ -334,6 +335,9 @@ fn store_overhead(tagscale: PathBuf, grid: PathBuf, work: PathBuf) -> Result<()>
         .arg(&swept)
         .arg("sweep")
         .arg(&grid)
+        .arg("--no-report")
+        .current_dir(&work)
+        .stdout(std::process::Stdio::null())
         .env("TAGSCALE_DATA", work.join("data"))
         .env("TAGSCALE_RUNS", work.join("runs"))
         .status()
