@@ -598,6 +598,50 @@ fn a_failing_cell_is_recorded_reported_by_name_and_retried_only_when_asked() {
 }
 
 #[test]
+fn rerun_refuses_a_run_whose_dataset_changed_since() {
+    let ws = Workspace::new();
+    let corpus = ws.path().join("data/mine");
+    ok(&ws.run(&[
+        "data",
+        "synth",
+        "--out",
+        corpus.to_str().unwrap(),
+        "--tracks",
+        "60",
+        "--seed",
+        "5",
+        "--seconds",
+        "2",
+    ]));
+    let grid = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace(
+            "kind = \"synth\"\ntracks = 80\nseed = 7\nseconds = 4.0",
+            "kind = \"csv\"\npath = \"mine\"",
+        )
+        .replace(
+            "model = [\"gbt\", \"waveform\", \"spectrogram\"]",
+            "model = [\"gbt\"]",
+        )
+        .replace("train_size = [24, 48]", "train_size = [16]");
+    let path = ws.path().join("mine.toml");
+    std::fs::write(&path, grid).unwrap();
+    ok(&ws.run(&["sweep", path.to_str().unwrap(), "--no-report"]));
+    let id = ws.runs()[0]["id"].as_i64().unwrap();
+    // Relabel one track: the manifest's content hash changes.
+    let manifest_path = corpus.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let label = &mut manifest["tracks"][0]["labels"][0];
+    *label = serde_json::json!(1.0 - label.as_f64().unwrap());
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let out = ws.run(&["rerun", &id.to_string(), "--verify"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("the data changed"), "{}", text(&out));
+    assert_eq!(ws.runs().len(), 1, "a refused rerun records nothing");
+}
+
+#[test]
 fn dry_run_lists_the_cells_without_touching_the_store() {
     let ws = Workspace::new();
     let out = ws.run(&["sweep", smoke().to_str().unwrap(), "--dry-run"]);
