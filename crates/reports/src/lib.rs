@@ -114,7 +114,7 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
         out,
         "- grid: `{}` (sha256 {})",
         sweep.grid_path,
-        &sweep.spec_sha256[..16]
+        sweep.spec_sha256.get(..16).unwrap_or(&sweep.spec_sha256)
     );
     let _ = writeln!(out, "- code: {}", data.code_versions().join(", "));
     let _ = writeln!(
