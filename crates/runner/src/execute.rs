@@ -57,14 +57,7 @@ pub struct GridFile {
 
 impl GridFile {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = fs::read_to_string(path).map_err(|e| RunnerError::Grid {
-            path: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
-        })?;
-        let grid = Grid::parse(&text).map_err(|message| RunnerError::Grid {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let (grid, text) = Grid::load_with_text(path)?;
         Ok(Self {
             grid,
             text,

@@ -205,14 +205,20 @@ pub struct Cell {
 impl Grid {
     /// Parse and validate a grid file; errors name the file, and the line and column or key.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with_text(path).map(|(grid, _)| grid)
+    }
+
+    /// [`Grid::load`], also returning the file's text (a sweep's identity is its text).
+    pub fn load_with_text(path: &Path) -> Result<(Self, String)> {
         let text = std::fs::read_to_string(path).map_err(|e| RunnerError::Grid {
             path: path.to_path_buf(),
             message: format!("cannot read: {e}"),
         })?;
-        Self::parse(&text).map_err(|message| RunnerError::Grid {
+        let grid = Self::parse(&text).map_err(|message| RunnerError::Grid {
             path: path.to_path_buf(),
             message,
-        })
+        })?;
+        Ok((grid, text))
     }
 
     /// Parse and validate grid text.

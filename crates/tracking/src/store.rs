@@ -174,7 +174,7 @@ impl Store {
         grid_path: &str,
         cells: &[CellSpec],
     ) -> Result<i64> {
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()));
+        let sha = spec_sha256(spec_toml);
         let now = now_ms();
         self.write(async |tx| {
             sqlx::query(
@@ -264,7 +264,7 @@ impl Store {
 
     /// The sweep frozen from exactly this spec text, if any.
     pub fn sweep_by_spec(&self, spec_toml: &str) -> Result<Option<i64>> {
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()));
+        let sha = spec_sha256(spec_toml);
         let rows = self.fetch_all(
             "SELECT id FROM sweeps WHERE spec_sha256 = $1",
             &[Bind::Text(sha)],
@@ -619,6 +619,11 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = FULL",
 ];
+
+/// A sweep's identity: the sha256 of its spec text.
+fn spec_sha256(spec_toml: &str) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()))
+}
 
 fn sqlite_url(path: &Path) -> String {
     let mut encoded = String::new();
