@@ -36,7 +36,17 @@ pub fn runner_env(threads: Option<usize>) -> Result<runner::Env> {
         runs_root: absolute(&runs_root()),
         threads: threads.unwrap_or_else(machine_threads).max(1),
         code: code_version()?,
+        scheduler_job: slurm_job(),
     })
+}
+
+/// `JOBID_TASKID` of the Slurm array task (or `JOBID` of the job) this process runs in.
+fn slurm_job() -> Option<String> {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
 }
 
 /// What this binary was built from (build.rs) and its own sha256.

@@ -30,6 +30,8 @@ pub struct Env {
     /// Threads for training (flex kernels, GBT tags); recorded with the run.
     pub threads: usize,
     pub code: CodeVersion,
+    /// The batch-scheduler job this process runs in (Slurm: `JOBID_TASKID`), if any.
+    pub scheduler_job: Option<String>,
 }
 
 /// How a run ended.
@@ -119,6 +121,7 @@ pub fn new_run(
         code: env.code.clone(),
         host: Host::current(),
         process: ProcessId::current(),
+        scheduler_job: env.scheduler_job.clone(),
     }
 }
 

@@ -17,9 +17,11 @@ pub enum TrackingError {
         source: sqlx::migrate::MigrateError,
     },
     #[error(
-        "unsupported store URL `{0}`: use a SQLite path or sqlite://PATH (PostgreSQL is not built into this version)"
+        "unsupported store URL `{0}`: use a SQLite path, sqlite://PATH or postgres://USER@HOST:PORT/DB"
     )]
     UnsupportedUrl(String),
+    #[error("cannot start the run store's async runtime: {0}")]
+    Runtime(String),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("no run with id {0} in the store")]

@@ -8,9 +8,11 @@
 //! write transaction, so concurrent sweeps never run a cell twice.
 //!
 //! SQLite is the default (WAL, a 30 s busy timeout, `BEGIN IMMEDIATE` for writes, migrations
-//! from `migrations/sqlite/` applied on open under a file lock). Queries are portable SQL with
-//! `$N` placeholders through sqlx's `Any` driver, so a PostgreSQL store needs only its own
-//! migrations.
+//! from `migrations/sqlite/` applied on open under a file lock). PostgreSQL (`postgres://…`)
+//! is the store for several hosts: the same portable queries with `$N` placeholders through
+//! sqlx's `Any` driver, its own migrations from `migrations/postgres/`, and claims serialised
+//! by a table lock instead of SQLite's single writer. [`Store::record_submission`] keeps which
+//! cells went to a batch scheduler as which job.
 //!
 //! ```no_run
 //! let store = tracking::Store::open("tagscale.db")?;
@@ -29,6 +31,6 @@ pub use error::{Result, TrackingError};
 pub use host::{Host, ProcessId};
 pub use records::{
     Artifact, CellSpec, Claim, CodeVersion, EpochMetric, FinalMetric, NewRun, RunAxes, RunRecord,
-    Status, SweepRecord, format_time, now_ms,
+    Status, Submission, SweepRecord, format_time, now_ms,
 };
 pub use store::{HEARTBEAT_EVERY, Location, Store};

@@ -105,6 +105,8 @@ pub struct NewRun {
     pub code: CodeVersion,
     pub host: Host,
     pub process: ProcessId,
+    /// The scheduler job this process runs in (Slurm: `JOBID_TASKID`), if any.
+    pub scheduler_job: Option<String>,
 }
 
 /// One row of `runs`.
@@ -132,6 +134,7 @@ pub struct RunRecord {
     pub dataset_hash: Option<String>,
     pub subset_hash: Option<String>,
     pub artifact_dir: Option<String>,
+    pub scheduler_job: Option<String>,
 }
 
 /// One value of one epoch (`split` is `train` or `valid`).
@@ -181,6 +184,21 @@ pub struct SweepRecord {
     pub grid_path: String,
     pub created_at: i64,
     pub cells: Vec<CellSpec>,
+}
+
+/// Cells of a sweep handed to a batch scheduler as one job (a Slurm job array).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: i64,
+    pub sweep: i64,
+    /// `slurm`.
+    pub executor: String,
+    pub job_id: String,
+    /// The cells submitted, which are also the array's task ids.
+    pub cells: Vec<i64>,
+    /// The batch script as submitted.
+    pub script: String,
+    pub submitted_at: i64,
 }
 
 /// The outcome of trying to claim a cell.

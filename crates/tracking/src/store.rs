@@ -7,18 +7,39 @@ use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, AssertSqlSafe, Row, SqlSafeStr};
+use sqlx::{AnyPool, AssertSqlSafe, Connection, Row, SqlSafeStr};
 
 use crate::error::{Result, TrackingError};
 use crate::host::{Host, ProcessId};
 use crate::records::*;
 
 /// The SQLite migrations, in order (SPEC §8).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "run store",
-    include_str!("../../../migrations/sqlite/0001_run_store.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "run store",
+        include_str!("../../../migrations/sqlite/0001_run_store.sql"),
+    ),
+    (
+        2,
+        "submissions",
+        include_str!("../../../migrations/sqlite/0002_submissions.sql"),
+    ),
+];
+
+/// The PostgreSQL migrations: the same tables and versions as SQLite's.
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "run store",
+        include_str!("../../../migrations/postgres/0001_run_store.sql"),
+    ),
+    (
+        2,
+        "submissions",
+        include_str!("../../../migrations/postgres/0002_submissions.sql"),
+    ),
+];
 
 /// A RUNNING run on another host is presumed dead after this long without a heartbeat.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(120);
@@ -30,11 +51,17 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL, as libpq and sqlx read it.
+    Postgres(String),
 }
 
 impl Location {
-    /// `tagscale.db`, `/abs/x.db`, `sqlite://x.db` or `sqlite:x.db`.
+    /// `tagscale.db`, `/abs/x.db`, `sqlite://x.db`, `sqlite:x.db`, or
+    /// `postgres://user@host:port/db` (also `postgresql://`).
     pub fn parse(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Location::Postgres(url.to_string()));
+        }
         let path = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -46,27 +73,76 @@ impl Location {
     }
 }
 
+/// The SQL dialect behind a store: the queries are shared, transactions and migrations are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 /// The run store.
 pub struct Store {
     runtime: tokio::runtime::Runtime,
     pool: AnyPool,
     url: String,
+    dialect: Dialect,
     stale_after: Duration,
 }
 
 impl Store {
     /// Open (creating if needed) the store at `url` and apply pending migrations. Safe when
-    /// several processes open a new database at once: migrations run under a file lock.
+    /// several processes open a new database at once: migrations run under a file lock on
+    /// SQLite and under sqlx's advisory lock on PostgreSQL.
     pub fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let Location::Sqlite(path) = Location::parse(url)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
-            .map_err(|e| io_error(&path, format!("cannot start the store's runtime: {e}")))?;
-        let lock = lock_file(&path)?;
-        let connect_url = sqlite_url(&path);
+            .map_err(|e| TrackingError::Runtime(e.to_string()))?;
+        match Location::parse(url)? {
+            Location::Sqlite(path) => Self::open_sqlite(runtime, url, &path),
+            Location::Postgres(connect_url) => Self::open_postgres(runtime, url, &connect_url),
+        }
+    }
+
+    fn open_postgres(
+        runtime: tokio::runtime::Runtime,
+        url: &str,
+        connect_url: &str,
+    ) -> Result<Self> {
+        // One direct connection first: a pool retries a refused connection until its acquire
+        // timeout, but a wrong host or port should fail at once.
+        let pool = runtime
+            .block_on(async {
+                sqlx::AnyConnection::connect(connect_url)
+                    .await?
+                    .close()
+                    .await?;
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(120))
+                    .connect(connect_url)
+                    .await
+            })
+            .map_err(|source| TrackingError::Database {
+                url: redact_password(url),
+                source,
+            })?;
+        let store = Self {
+            runtime,
+            pool,
+            url: redact_password(url),
+            dialect: Dialect::Postgres,
+            stale_after: DEFAULT_STALE_AFTER,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn open_sqlite(runtime: tokio::runtime::Runtime, url: &str, path: &Path) -> Result<Self> {
+        let lock = lock_file(path)?;
+        let connect_url = sqlite_url(path);
         let pool = runtime
             .block_on(
                 AnyPoolOptions::new()
@@ -90,11 +166,12 @@ impl Store {
             runtime,
             pool,
             url: url.to_string(),
+            dialect: Dialect::Sqlite,
             stale_after: DEFAULT_STALE_AFTER,
         };
         store.migrate()?;
         lock.unlock()
-            .map_err(|e| io_error(&path, format!("cannot release the migration lock: {e}")))?;
+            .map_err(|e| io_error(path, format!("cannot release the migration lock: {e}")))?;
         Ok(store)
     }
 
@@ -104,13 +181,22 @@ impl Store {
         self
     }
 
-    /// The URL the store was opened with.
+    /// The URL the store was opened with (a password in it replaced by `***`).
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// Whether this store is a SQLite file (unsafe to share over a network filesystem).
+    pub fn is_sqlite(&self) -> bool {
+        self.dialect == Dialect::Sqlite
+    }
+
     fn migrate(&self) -> Result<()> {
-        let migrations = SQLITE_MIGRATIONS
+        let migrations = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = migrations
             .iter()
             .map(|(version, description, sql)| {
                 Migration::new(
@@ -144,8 +230,34 @@ impl Store {
         &self,
         body: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> std::result::Result<T, sqlx::Error>,
     ) -> Result<T> {
+        self.write_with(false, body)
+    }
+
+    /// A write transaction that decides from what it reads in `runs` (claims, reaping): on
+    /// PostgreSQL it first locks `runs` against other such transactions and all writers, the
+    /// serialisation SQLite's single writer gives for free.
+    fn write_deciding<T>(
+        &self,
+        body: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> std::result::Result<T, sqlx::Error>,
+    ) -> Result<T> {
+        self.write_with(true, body)
+    }
+
+    fn write_with<T>(
+        &self,
+        lock_runs: bool,
+        body: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> std::result::Result<T, sqlx::Error>,
+    ) -> Result<T> {
         self.db(self.runtime.block_on(async {
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = match self.dialect {
+                Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                Dialect::Postgres => self.pool.begin().await?,
+            };
+            if lock_runs && self.dialect == Dialect::Postgres {
+                sqlx::query("LOCK TABLE runs IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let value = body(&mut tx).await?;
             tx.commit().await?;
             Ok(value)
@@ -314,7 +426,7 @@ impl Store {
     pub fn claim(&self, run: &NewRun, retry_failed: bool) -> Result<Claim> {
         let here = Host::current().name;
         let stale = self.stale_after.as_millis() as i64;
-        self.write(async |tx| {
+        self.write_deciding(async |tx| {
             let holders = sqlx::query(
                 "SELECT id, status, host, pid, pid_start, heartbeat_at FROM runs
                  WHERE config_hash = $1 AND rerun_of IS NULL
@@ -362,7 +474,7 @@ impl Store {
     pub fn reap_dead(&self) -> Result<Vec<i64>> {
         let here = Host::current().name;
         let stale = self.stale_after.as_millis() as i64;
-        self.write(async |tx| {
+        self.write_deciding(async |tx| {
             let rows = sqlx::query(
                 "SELECT id, status, host, pid, pid_start, heartbeat_at FROM runs
                  WHERE status IN ('QUEUED', 'RUNNING')",
@@ -515,6 +627,74 @@ impl Store {
         })
     }
 
+    // ---- scheduler submissions ---------------------------------------------------------
+
+    /// Record that `cells` of a sweep were submitted to a scheduler as job `job_id`.
+    pub fn record_submission(
+        &self,
+        sweep: i64,
+        executor: &str,
+        job_id: &str,
+        cells: &[i64],
+        script: &str,
+    ) -> Result<i64> {
+        let cells = cells
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let now = now_ms();
+        self.write(async |tx| {
+            sqlx::query(
+                "INSERT INTO submissions (sweep_id, executor, job_id, cells, script, submitted_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(sweep)
+            .bind(executor)
+            .bind(job_id)
+            .bind(&cells)
+            .bind(script)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)
+        })
+    }
+
+    /// A sweep's submissions, oldest first.
+    pub fn submissions(&self, sweep: i64) -> Result<Vec<Submission>> {
+        let rows = self.fetch_all(
+            "SELECT id, sweep_id, executor, job_id, cells, script, submitted_at FROM submissions
+             WHERE sweep_id = $1 ORDER BY id",
+            &[Bind::Int(sweep)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let cells: String = self.db(r.try_get(4))?;
+                let cells = cells
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| {
+                        c.parse::<i64>().map_err(|_| {
+                            TrackingError::Corrupt(format!("submission cell list `{cells}`"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.db((|| {
+                    Ok(Submission {
+                        id: r.try_get(0)?,
+                        sweep: r.try_get(1)?,
+                        executor: r.try_get(2)?,
+                        job_id: r.try_get(3)?,
+                        cells,
+                        script: r.try_get(5)?,
+                        submitted_at: r.try_get(6)?,
+                    })
+                })())
+            })
+            .collect()
+    }
+
     // ---- queries -----------------------------------------------------------------------
 
     /// One run.
@@ -623,6 +803,23 @@ const SQLITE_PRAGMAS: &[&str] = &[
 /// A sweep's identity: the sha256 of its spec text.
 fn spec_sha256(spec_toml: &str) -> String {
     hex::encode(<sha2::Sha256 as sha2::Digest>::digest(spec_toml.as_bytes()))
+}
+
+/// `url` with the password of its user-info part (`user:PASSWORD@`) replaced by `***`, for
+/// error messages and the URL shown to users.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 fn sqlite_url(path: &Path) -> String {
@@ -738,9 +935,10 @@ async fn insert_run(
         "INSERT INTO runs (uuid, sweep_id, cell, rerun_of, config_json, config_hash, model,
                            train_size, backend, seed, status, created_at, heartbeat_at, pid,
                            pid_start, host, cpu, gpu, threads, git_commit, git_dirty, git_diff,
-                           cargo_lock_sha256, rustc_version, cargo_features, binary_sha256)
+                           cargo_lock_sha256, rustc_version, cargo_features, binary_sha256,
+                           scheduler_job)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11, $12, $13, $14, $15,
-                 $16, $17, $18, $19, $20, $21, $22, $23, $24)
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
          RETURNING id",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -767,6 +965,7 @@ async fn insert_run(
     .bind(&run.code.rustc_version)
     .bind(&run.code.cargo_features)
     .bind(&run.code.binary_sha256)
+    .bind(run.scheduler_job.as_deref())
     .fetch_one(&mut *tx)
     .await?;
     row.try_get(0)
@@ -817,5 +1016,6 @@ fn run_record(r: &AnyRow) -> std::result::Result<Result<RunRecord>, sqlx::Error>
         dataset_hash: r.try_get("dataset_hash")?,
         subset_hash: r.try_get("subset_hash")?,
         artifact_dir: r.try_get("artifact_dir")?,
+        scheduler_job: r.try_get("scheduler_job")?,
     }))
 }

@@ -1,4 +1,5 @@
-//! The run store against real SQLite files in temporary directories.
+//! The run store against real databases: every test runs on a SQLite file in a temporary
+//! directory and on its own database of a real PostgreSQL server (testkit).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,35 +28,76 @@ fn new_run(config_hash: &str) -> NewRun {
         },
         host: Host::current(),
         process: ProcessId::current(),
+        scheduler_job: None,
     }
 }
 
-fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("t.db").to_str().unwrap()).unwrap();
-    (dir, store)
+/// A new, empty store's URL, and what keeps it alive.
+struct Fresh {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
 }
 
-#[test]
-fn opening_twice_applies_migrations_once_and_keeps_data() {
+impl Fresh {
+    fn open(&self) -> Store {
+        Store::open(&self.url).unwrap()
+    }
+}
+
+fn sqlite() -> Fresh {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("sub dir/t.db").display());
-    let id = {
-        let store = Store::open(&url).unwrap();
-        store.insert_run(&new_run("h")).unwrap()
+    Fresh {
+        url: format!("sqlite://{}", dir.path().join("sub dir/t.db").display()),
+        _dir: Some(dir),
+    }
+}
+
+fn postgres() -> Fresh {
+    Fresh {
+        url: testkit::Postgres::shared().new_database(),
+        _dir: None,
+    }
+}
+
+/// Each test body once per database: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(super::sqlite()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { super::$name(super::postgres()) })*
+        }
     };
-    let store = Store::open(&url).unwrap();
-    assert_eq!(store.run(id).unwrap().status, Status::Queued);
 }
 
-#[test]
-fn many_processes_opening_a_new_store_at_once_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = Arc::new(dir.path().join("new.db"));
+on_both_databases!(
+    opening_twice_applies_migrations_once_and_keeps_data,
+    many_processes_opening_a_new_store_at_once_all_succeed,
+    freezing_the_same_spec_twice_gives_the_same_sweep,
+    claim_or_skip_follows_the_lifecycle,
+    failed_cells_are_retried_only_when_asked,
+    a_run_whose_process_is_gone_is_killed_and_its_cell_reclaimed,
+    a_run_on_another_host_dies_only_with_a_stale_heartbeat,
+    concurrent_claims_of_one_cell_give_exactly_one_run,
+    epoch_metrics_keep_nan_as_nan,
+    reruns_never_block_their_cell_and_record_what_they_rerun,
+    sweeps_list_the_runs_of_their_cells,
+    submissions_record_which_cells_went_out_as_which_job,
+    final_metrics_come_macro_first_then_tags_in_byte_order,
+);
+
+fn opening_twice_applies_migrations_once_and_keeps_data(db: Fresh) {
+    let id = db.open().insert_run(&new_run("h")).unwrap();
+    assert_eq!(db.open().run(id).unwrap().status, Status::Queued);
+}
+
+fn many_processes_opening_a_new_store_at_once_all_succeed(db: Fresh) {
+    let url = Arc::new(db.url.clone());
     let handles: Vec<_> = (0..6)
         .map(|_| {
-            let path = Arc::clone(&path);
-            std::thread::spawn(move || Store::open(path.to_str().unwrap()).map(|_| ()))
+            let url = Arc::clone(&url);
+            std::thread::spawn(move || Store::open(&url).map(|_| ()))
         })
         .collect();
     for h in handles {
@@ -70,8 +112,20 @@ fn a_url_of_another_database_is_a_clear_error() {
 }
 
 #[test]
-fn freezing_the_same_spec_twice_gives_the_same_sweep() {
-    let (_dir, store) = temp_store();
+fn an_unreachable_postgres_server_is_a_clear_error_without_its_password() {
+    let err = Store::open("postgres://me:secret@127.0.0.1:1/nothing")
+        .err()
+        .unwrap();
+    let message = err.to_string();
+    assert!(
+        message.contains("postgres://me:***@127.0.0.1:1/nothing"),
+        "{message}"
+    );
+    assert!(!message.contains("secret"), "{message}");
+}
+
+fn freezing_the_same_spec_twice_gives_the_same_sweep(db: Fresh) {
+    let store = db.open();
     let cells = vec![
         CellSpec {
             index: 0,
@@ -105,9 +159,8 @@ fn freezing_the_same_spec_twice_gives_the_same_sweep() {
     assert!(store.sweep(99).is_err());
 }
 
-#[test]
-fn claim_or_skip_follows_the_lifecycle() {
-    let (_dir, store) = temp_store();
+fn claim_or_skip_follows_the_lifecycle(db: Fresh) {
+    let store = db.open();
     let run = new_run("h1");
     let Claim::Claimed(id) = store.claim(&run, false).unwrap() else {
         panic!("first claim must succeed")
@@ -143,9 +196,8 @@ fn claim_or_skip_follows_the_lifecycle() {
     assert_eq!(store.artifacts(id).unwrap()[0].name, "model");
 }
 
-#[test]
-fn failed_cells_are_retried_only_when_asked() {
-    let (_dir, store) = temp_store();
+fn failed_cells_are_retried_only_when_asked(db: Fresh) {
+    let store = db.open();
     let run = new_run("h2");
     let Claim::Claimed(id) = store.claim(&run, false).unwrap() else {
         panic!()
@@ -159,9 +211,8 @@ fn failed_cells_are_retried_only_when_asked() {
     assert_eq!(store.run(id).unwrap().error.as_deref(), Some("loss is NaN"));
 }
 
-#[test]
-fn a_run_whose_process_is_gone_is_killed_and_its_cell_reclaimed() {
-    let (_dir, store) = temp_store();
+fn a_run_whose_process_is_gone_is_killed_and_its_cell_reclaimed(db: Fresh) {
+    let store = db.open();
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let mut run = new_run("h3");
     run.process = ProcessId {
@@ -181,11 +232,8 @@ fn a_run_whose_process_is_gone_is_killed_and_its_cell_reclaimed() {
     ));
 }
 
-#[test]
-fn a_run_on_another_host_dies_only_with_a_stale_heartbeat() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = dir.path().join("t.db");
-    let store = Store::open(url.to_str().unwrap()).unwrap();
+fn a_run_on_another_host_dies_only_with_a_stale_heartbeat(db: Fresh) {
+    let store = db.open();
     let mut run = new_run("h4");
     run.host.name = "elsewhere".into();
     let Claim::Claimed(id) = store.claim(&run, false).unwrap() else {
@@ -193,22 +241,17 @@ fn a_run_on_another_host_dies_only_with_a_stale_heartbeat() {
     };
     assert!(store.reap_dead().unwrap().is_empty());
     std::thread::sleep(Duration::from_millis(30));
-    let impatient = Store::open(url.to_str().unwrap())
-        .unwrap()
-        .with_stale_after(Duration::from_millis(10));
+    let impatient = db.open().with_stale_after(Duration::from_millis(10));
     assert_eq!(impatient.reap_dead().unwrap(), vec![id]);
 }
 
-#[test]
-fn concurrent_claims_of_one_cell_give_exactly_one_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    Store::open(path.to_str().unwrap()).unwrap();
+fn concurrent_claims_of_one_cell_give_exactly_one_run(db: Fresh) {
+    db.open();
     let handles: Vec<_> = (0..8)
         .map(|_| {
-            let path = path.clone();
+            let url = db.url.clone();
             std::thread::spawn(move || {
-                let store = Store::open(path.to_str().unwrap()).unwrap();
+                let store = Store::open(&url).unwrap();
                 (0..5)
                     .map(|i| store.claim(&new_run(&format!("cell{i}")), false).unwrap())
                     .collect::<Vec<_>>()
@@ -226,9 +269,8 @@ fn concurrent_claims_of_one_cell_give_exactly_one_run() {
     assert_eq!(claimed, 5, "{claims:?}");
 }
 
-#[test]
-fn epoch_metrics_keep_nan_as_nan() {
-    let (_dir, store) = temp_store();
+fn epoch_metrics_keep_nan_as_nan(db: Fresh) {
+    let store = db.open();
     let id = store.insert_run(&new_run("h5")).unwrap();
     store
         .log_epoch(
@@ -245,9 +287,8 @@ fn epoch_metrics_keep_nan_as_nan() {
     assert_eq!((metrics[2].epoch, metrics[2].value), (1, 0.25));
 }
 
-#[test]
-fn reruns_never_block_their_cell_and_record_what_they_rerun() {
-    let (_dir, store) = temp_store();
+fn reruns_never_block_their_cell_and_record_what_they_rerun(db: Fresh) {
+    let store = db.open();
     let Claim::Claimed(original) = store.claim(&new_run("h6"), false).unwrap() else {
         panic!()
     };
@@ -258,9 +299,8 @@ fn reruns_never_block_their_cell_and_record_what_they_rerun() {
     assert_eq!(store.runs(None).unwrap().len(), 2);
 }
 
-#[test]
-fn sweeps_list_the_runs_of_their_cells() {
-    let (_dir, store) = temp_store();
+fn sweeps_list_the_runs_of_their_cells(db: Fresh) {
+    let store = db.open();
     let cells = vec![CellSpec {
         index: 0,
         config_json: "{}".into(),
@@ -283,4 +323,72 @@ fn sweeps_list_the_runs_of_their_cells() {
     let record = store.sweep(sweep).unwrap();
     let cell_runs = store.cell_runs(&record).unwrap();
     assert_eq!(cell_runs[0].1.as_ref().map(|r| r.id), Some(id));
+}
+
+fn submissions_record_which_cells_went_out_as_which_job(db: Fresh) {
+    let store = db.open();
+    let cells: Vec<CellSpec> = (0..3)
+        .map(|i| CellSpec {
+            index: i,
+            config_json: "{}".into(),
+            config_hash: format!("s{i}"),
+        })
+        .collect();
+    let sweep = store.freeze_sweep("e", "", "spec", "g", &cells).unwrap();
+    assert!(store.submissions(sweep).unwrap().is_empty());
+    store
+        .record_submission(sweep, "slurm", "41", &[0, 1, 2], "#!/bin/bash\n")
+        .unwrap();
+    store
+        .record_submission(sweep, "slurm", "42", &[2], "#!/bin/bash\n")
+        .unwrap();
+    let submissions = store.submissions(sweep).unwrap();
+    assert_eq!(submissions.len(), 2);
+    assert_eq!(submissions[0].cells, vec![0, 1, 2]);
+    assert_eq!(
+        (submissions[1].job_id.as_str(), &submissions[1].cells[..]),
+        ("42", &[2][..])
+    );
+    let mut run = new_run("s2");
+    run.scheduler_job = Some("42_2".into());
+    let id = store.insert_run(&run).unwrap();
+    assert_eq!(
+        store.run(id).unwrap().scheduler_job.as_deref(),
+        Some("42_2")
+    );
+}
+
+fn final_metrics_come_macro_first_then_tags_in_byte_order(db: Fresh) {
+    let store = db.open();
+    let id = store.insert_run(&new_run("order")).unwrap();
+    let metric = |tag: Option<&str>| FinalMetric {
+        split: "test".into(),
+        key: "roc_auc".into(),
+        tag: tag.map(String::from),
+        value: 0.5,
+        ci: None,
+    };
+    let tags = [
+        Some("mood_sad"),
+        Some("Zither"),
+        None,
+        Some("bass"),
+        Some("_x"),
+    ];
+    store.finish(id, &tags.map(metric), &[]).unwrap();
+    let order: Vec<Option<String>> = store
+        .run_metrics(id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.tag)
+        .collect();
+    // The same order on SQLite and PostgreSQL (bytewise, whatever the server's locale).
+    let expected = [
+        None,
+        Some("Zither"),
+        Some("_x"),
+        Some("bass"),
+        Some("mood_sad"),
+    ];
+    assert_eq!(order, expected.map(|t| t.map(String::from)));
 }
