@@ -47,7 +47,7 @@ CREATE TABLE runs (
     started_at        BIGINT,
     ended_at          BIGINT,
     heartbeat_at      BIGINT  NOT NULL,
-    error             TEXT,
+    error             TEXT COLLATE "C",
     -- The process that holds the run: with the host, enough to tell a dead one at once.
     pid               BIGINT  NOT NULL,
     pid_start         BIGINT  NOT NULL,
@@ -62,9 +62,9 @@ CREATE TABLE runs (
     rustc_version     TEXT COLLATE "C"    NOT NULL,
     cargo_features    TEXT COLLATE "C"    NOT NULL,
     binary_sha256     TEXT COLLATE "C"    NOT NULL,
-    dataset_hash      TEXT,
-    subset_hash       TEXT,
-    artifact_dir      TEXT COLLATE "C" COLLATE "C"
+    dataset_hash      TEXT COLLATE "C",
+    subset_hash       TEXT COLLATE "C",
+    artifact_dir      TEXT COLLATE "C"
 );
 -- Claim-or-skip is one atomic insert: at most one live or finished original run per config.
 -- FAILED and KILLED rows fall out of the index, so their cells can be claimed again.
@@ -89,7 +89,7 @@ CREATE TABLE run_metrics (
     run_id  BIGINT  NOT NULL REFERENCES runs (id),
     split   TEXT COLLATE "C"    NOT NULL,
     key     TEXT COLLATE "C"    NOT NULL,
-    tag     TEXT,
+    tag     TEXT COLLATE "C",
     value   DOUBLE PRECISION,
     is_nan  BIGINT  NOT NULL,
     ci_low  DOUBLE PRECISION,

@@ -13,4 +13,4 @@ CREATE TABLE submissions (
 CREATE INDEX submissions_by_sweep ON submissions (sweep_id);
 
 -- The scheduler job a run ran in (Slurm: JOBID_TASKID), NULL outside one.
-ALTER TABLE runs ADD COLUMN scheduler_job TEXT;
+ALTER TABLE runs ADD COLUMN scheduler_job TEXT COLLATE "C";
