@@ -135,13 +135,12 @@ fn become_in_child(command: &mut Command, account: Option<Account>, die_with_par
     // SAFETY: only async-signal-safe calls (setgroups, setgid, setuid, prctl) run in the child.
     unsafe {
         command.pre_exec(move || {
-            if let Some(account) = account {
-                if libc::setgroups(0, std::ptr::null()) != 0
+            if let Some(account) = account
+                && (libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(account.gid) != 0
-                    || libc::setuid(account.uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
+                    || libc::setuid(account.uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
             }
             if die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
                 return Err(std::io::Error::last_os_error());
