@@ -1,6 +1,7 @@
 //! `tagscale`: the command-line front of the workbench. Parses arguments and calls into the
 //! crates; no logic of its own lives here.
 
+mod cluster;
 mod data;
 mod env;
 mod eval;
@@ -25,7 +26,8 @@ struct Cli {
     /// Silence progress bars and informational logs (warnings and errors still print).
     #[arg(long, global = true)]
     quiet: bool,
-    /// The run store: a SQLite path or sqlite://PATH.
+    /// The run store: a SQLite path, sqlite://PATH, or postgres://USER@HOST:PORT/DB (for
+    /// several hosts and Slurm; keep the password in ~/.pgpass, not in the URL).
     #[arg(
         long,
         global = true,
@@ -39,7 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Expand a grid, skip cells already FINISHED, run the rest in worker processes.
+    /// Expand a grid, skip cells already FINISHED, run the rest in worker processes or as a
+    /// Slurm job array; `sweep status` shows where a sweep's cells stand.
     Sweep(sweep::SweepArgs),
     /// Run one cell of a grid (what a scheduler's array task calls).
     Run(sweep::RunArgs),

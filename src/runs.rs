@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use clap::Subcommand;
-use runner::sweep::SweepSummary;
+use runner::RunConfig;
+use runner::slurm::TaskState;
 use serde_json::{Value, json};
 use tracking::{FinalMetric, RunRecord, Store, format_time};
 
@@ -329,13 +330,19 @@ fn show_value(v: &Value) -> String {
     }
 }
 
-/// The cells of a finished sweep, with their runs and test figures.
-pub fn print_cells(store: &Store, summary: &SweepSummary) -> Result<()> {
+/// A sweep's cells with their runs and test figures; with `slurm`, each cell's array task and
+/// its state in Slurm.
+pub fn print_cells(
+    store: &Store,
+    cells: &[(usize, RunConfig, Option<RunRecord>)],
+    slurm: Option<&BTreeMap<i64, TaskState>>,
+) -> Result<()> {
+    let slurm_header = if slurm.is_some() { "slurm task" } else { "" };
     println!(
-        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  test",
+        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {slurm_header:<24}test",
         "cell", "model", "n", "backend", "seed", "run", "status"
     );
-    for (cell, config, run) in &summary.cells {
+    for (cell, config, run) in cells {
         let (id, status, figures) = match run {
             Some(r) => (
                 r.id.to_string(),
@@ -344,8 +351,18 @@ pub fn print_cells(store: &Store, summary: &SweepSummary) -> Result<()> {
             ),
             None => ("-".into(), "NOT RUN".into(), String::new()),
         };
+        let task = slurm.map_or(String::new(), |tasks| {
+            tasks
+                .get(&(*cell as i64))
+                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state))
+        });
+        let task = if slurm.is_some() {
+            format!("{task:<24}")
+        } else {
+            task
+        };
         println!(
-            "{cell:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {figures}",
+            "{cell:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
             config.model.as_str(),
             config.train_size,
             config.backend_name(),

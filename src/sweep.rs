@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
 use runner::execute::{self, CellOutcome, GridFile};
 use runner::rerun::{self, Verdict};
 use runner::sweep::{SweepOptions, WorkerCommand};
@@ -16,9 +16,17 @@ use crate::env::{self, absolute};
 use crate::progress;
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SweepArgs {
+    #[command(subcommand)]
+    command: Option<SweepCommand>,
     /// The grid file (SPEC §9), e.g. experiments/scale.toml.
-    grid: PathBuf,
+    #[arg(required = true)]
+    grid: Option<PathBuf>,
+    /// Where the cells run: worker processes on this machine, or a Slurm job array (one task
+    /// per cell still to run; the command returns once it is submitted).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    executor: Executor,
     /// Worker processes running cells at once; the machine's threads are split between them
     /// [default: one per thread of the machine, at most one per cell — the small CPU models
     /// gain nothing from a second thread, so parallel cells use the cores best].
@@ -33,6 +41,24 @@ pub struct SweepArgs {
     /// Do not write the report (reports/<experiment>/) at the end.
     #[arg(long)]
     no_report: bool,
+    #[command(flatten)]
+    slurm: crate::cluster::SlurmArgs,
+}
+
+#[derive(Subcommand)]
+pub enum SweepCommand {
+    /// A sweep's cells by state, from the store, with each cell's Slurm task and state when
+    /// `squeue`/`sacct` are available.
+    Status {
+        /// The sweep's ID [default: the newest sweep].
+        id: Option<i64>,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
 }
 
 #[derive(Args)]
@@ -66,9 +92,21 @@ pub struct RerunArgs {
 }
 
 pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
-    let grid = GridFile::load(&args.grid)?;
+    if let Some(SweepCommand::Status { id }) = args.command {
+        return crate::cluster::status(db, id);
+    }
+    let Some(grid_path) = &args.grid else {
+        bail!("a grid file is required: tagscale sweep GRID.toml");
+    };
+    let grid = GridFile::load(grid_path)?;
     if args.dry_run {
         return dry_run(&grid);
+    }
+    match args.executor {
+        Executor::Slurm => {
+            return crate::cluster::submit(&grid, &args.slurm, db, args.retry_failed, quiet);
+        }
+        Executor::Local => args.slurm.refuse_for_local()?,
     }
     let workers = match args.workers {
         Some(0) => bail!("--workers must be at least 1"),
@@ -121,7 +159,7 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         summary.cells.len(),
         store.url()
     );
-    crate::runs::print_cells(&store, &summary)?;
+    crate::runs::print_cells(&store, &summary.cells, None)?;
     if !args.no_report {
         let dir = crate::report::write_report(&store, summary.sweep.id, None)?;
         println!("report: {}", dir.join("index.md").display());
@@ -247,9 +285,9 @@ pub fn open_store(db: &str) -> Result<Store> {
 }
 
 /// The store URL for worker processes: relative SQLite paths made absolute.
-fn db_for_workers(db: &str) -> OsString {
+pub fn db_for_workers(db: &str) -> OsString {
     match tracking::Location::parse(db) {
         Ok(tracking::Location::Sqlite(path)) => absolute(&path).into_os_string(),
-        Err(_) => db.into(),
+        Ok(tracking::Location::Postgres(_)) | Err(_) => db.into(),
     }
 }

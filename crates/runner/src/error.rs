@@ -34,6 +34,8 @@ pub enum RunnerError {
         recorded: String,
         current: String,
     },
+    #[error("`{command}` failed: {message}")]
+    Scheduler { command: String, message: String },
     #[error("the training panicked: {0}")]
     Panic(String),
     #[error(transparent)]

@@ -9,6 +9,7 @@
 //! - [`execute`]: claim a cell, train it with a heartbeat, record results or the failure;
 //! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
 //!   the work with concurrent sweeps;
+//! - [`slurm`]: the same sweep as a Slurm job array, one task per cell still to run;
 //! - [`rerun`]: re-execute a logged run from its stored config and verify the result.
 
 pub mod config;
@@ -18,6 +19,7 @@ pub mod evaluate;
 pub mod execute;
 pub mod grid;
 pub mod rerun;
+pub mod slurm;
 pub mod sweep;
 pub mod tagger;
 pub mod train;

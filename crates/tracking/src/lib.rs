@@ -33,4 +33,4 @@ pub use records::{
     Artifact, CellSpec, Claim, CodeVersion, EpochMetric, FinalMetric, NewRun, RunAxes, RunRecord,
     Status, Submission, SweepRecord, format_time, now_ms,
 };
-pub use store::{HEARTBEAT_EVERY, Location, Store};
+pub use store::{HEARTBEAT_EVERY, Location, Store, redact_password};

@@ -807,7 +807,7 @@ fn spec_sha256(spec_toml: &str) -> String {
 
 /// `url` with the password of its user-info part (`user:PASSWORD@`) replaced by `***`, for
 /// error messages and the URL shown to users.
-fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
