@@ -1,116 +1,14 @@
 //! End-to-end: the real `tagscale` binary running `experiments/smoke.toml` against a temporary
 //! SQLite store — sweeps, skips, crashes, concurrent sweeps, reruns, and bad grid files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
-
-/// A temporary workspace: store, data and runs directories.
-struct Workspace {
-    dir: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tagscale"));
-        command
-            .current_dir(self.path())
-            .args(args)
-            .arg("--quiet")
-            .env("TAGSCALE_DB", self.path().join("tagscale.db"))
-            .env("TAGSCALE_DATA", self.path().join("data"))
-            .env("TAGSCALE_RUNS", self.path().join("runs"))
-            .env_remove("TAGSCALE_LOG");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args)
-            .output()
-            .expect("the tagscale binary runs")
-    }
-
-    fn spawn_sweep(&self, extra: &[&str]) -> Child {
-        let grid = smoke();
-        let mut args = vec!["sweep", grid.to_str().unwrap()];
-        args.extend(extra);
-        self.command(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        let out = self.run(&["runs", "list", "--json"]);
-        ok(&out);
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn show(&self, id: i64) -> Value {
-        let out = self.run(&["runs", "show", &id.to_string(), "--json"]);
-        ok(&out);
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn smoke() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/smoke.toml")
-}
-
-const SMOKE_CELLS: usize = 6;
-
-fn ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn status(run: &Value) -> &str {
-    run["status"].as_str().unwrap()
-}
-
-/// Cells with their FINISHED runs: exactly one per cell.
-fn assert_one_finished_per_cell(runs: &[Value]) {
-    let mut finished: Vec<i64> = runs
-        .iter()
-        .filter(|r| status(r) == "FINISHED" && r["rerun_of"].is_null())
-        .map(|r| r["cell"].as_i64().unwrap())
-        .collect();
-    finished.sort_unstable();
-    assert_eq!(
-        finished,
-        (0..SMOKE_CELLS as i64).collect::<Vec<_>>(),
-        "{runs:#?}"
-    );
-}
 
 #[test]
 fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactly() {
@@ -365,39 +263,6 @@ fn check_tagging(ws: &Workspace) {
     assert_eq!(scores.len(), 5, "{stdout}");
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mp3"));
-}
-
-/// Wait until `pred` holds on the store's runs, or panic after `limit`.
-fn wait_for(
-    ws: &Workspace,
-    limit: Duration,
-    what: &str,
-    pred: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let runs = ws.runs();
-        if pred(&runs) {
-            return runs;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out waiting for {what}: {runs:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn process_exists(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
 }
 
 #[test]

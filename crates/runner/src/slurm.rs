@@ -180,7 +180,12 @@ pub fn submit(script_path: &Path) -> Result<String> {
         .arg("--parsable")
         .arg(script_path)
         .output()
-        .map_err(|e| scheduler("sbatch", format!("cannot run it (is Slurm installed?): {e}")))?;
+        .map_err(|e| {
+            scheduler(
+                "sbatch",
+                format!("cannot run it (is Slurm installed?): {e}"),
+            )
+        })?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(scheduler(
@@ -267,8 +272,10 @@ pub fn task_states(submissions: &[Submission]) -> Option<BTreeMap<i64, TaskState
                 record(&line.replace('|', " "));
             }
         }
-        if let Some(out) = run_quietly("squeue", &["-h", "-r", "-o", "%i %T", "-t", "all", "-j", job])
-        {
+        if let Some(out) = run_quietly(
+            "squeue",
+            &["-h", "-r", "-o", "%i %T", "-t", "all", "-j", job],
+        ) {
             any_answer = true;
             for line in out.lines() {
                 record(line);
