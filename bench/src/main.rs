@@ -369,6 +369,7 @@ fn store_overhead(tagscale: PathBuf, grid: PathBuf, work: PathBuf) -> Result<()>
             code: run.code.clone(),
             host: run.host.clone(),
             process: ProcessId::current(),
+            scheduler_job: run.scheduler_job.clone(),
         };
         let Claim::Claimed(rid) = replay.claim(&new, false)? else {
             anyhow::bail!("replayed claim of run {} did not claim", run.id);
