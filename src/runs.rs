@@ -196,6 +196,9 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
             run.host.name, run.host.cpu, run.threads
         ),
     );
+    if let Some(job) = &run.scheduler_job {
+        line("slurm task", job.clone());
+    }
     line("dataset", run.dataset_hash.clone().unwrap_or_default());
     line("subset", run.subset_hash.clone().unwrap_or_default());
     line("artifacts", run.artifact_dir.clone().unwrap_or_default());
