@@ -99,11 +99,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(quiet: bool) {
-    // symphonia logs its own parsing chatter; its failures reach the user as our errors.
+    // symphonia logs its own parsing chatter and sqlx relays PostgreSQL notices ("relation
+    // already exists, skipping"); their failures reach the user as our errors.
     let default = if quiet {
-        "warn,symphonia=off"
+        "warn,symphonia=off,sqlx=warn"
     } else {
-        "info,symphonia=off"
+        "info,symphonia=off,sqlx=warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TAGSCALE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
