@@ -158,6 +158,55 @@ fn a_slurm_job_array_runs_every_cell_and_resubmission_runs_only_what_was_cancell
     assert!(third.contains("nothing to submit"), "{third}");
 }
 
+#[test]
+fn a_slurm_time_limit_ends_the_run_killed_and_sbatch_errors_are_reported() {
+    let slurm = Slurm::shared();
+    let ws = Workspace::with_db(&Postgres::shared().new_database());
+    // One waveform cell that would train for hours: only the time limit can end it.
+    let endless = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace("epochs = 2", "epochs = 100000")
+        .replace("patience = 1", "patience = 100000")
+        .replace(
+            r#"model = ["gbt", "waveform", "spectrogram"]"#,
+            r#"model = ["waveform"]"#,
+        )
+        .replace("train_size = [24, 48]", "train_size = [24]");
+    let grid = ws.path().join("endless.toml");
+    std::fs::write(&grid, endless).unwrap();
+    let submit = |extra: &[&str]| {
+        let mut args = vec!["sweep", grid.to_str().unwrap(), "--executor", "slurm"];
+        args.extend(extra);
+        ws.command(&args)
+            .env("SLURM_CONF", slurm.conf())
+            .output()
+            .unwrap()
+    };
+
+    let refused = submit(&["--partition", "nosuch"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("invalid partition"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!status_text(&ws, slurm).contains("slurm job"));
+
+    ok(&submit(&["--time", "1"]));
+    let runs = wait_for(
+        &ws,
+        Duration::from_secs(300),
+        "the 1-minute time limit to end the run",
+        |runs| runs.len() == 1 && status(&runs[0]) == "KILLED",
+    );
+    assert!(
+        runs[0]["error"].as_str().unwrap().contains("signal"),
+        "{runs:#?}"
+    );
+    let shown = status_text(&ws, slurm);
+    assert!(shown.contains("KILLED 1"), "{shown}");
+}
+
 fn is_running_deep_run(run: &Value) -> bool {
     status(run) == "RUNNING" && run["model"] != "gbt"
 }
