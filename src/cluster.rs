@@ -38,7 +38,8 @@ pub struct SlurmArgs {
     /// A further sbatch option, verbatim (repeatable): --sbatch-arg=--account=lab.
     #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
     sbatch_args: Vec<String>,
-    /// Print the batch script instead of submitting it.
+    /// Print the batch script instead of submitting it (the grid is still frozen in the store,
+    /// which tells the cells still to run).
     #[arg(long)]
     print_script: bool,
     /// Accept a SQLite store although compute nodes would share it over a network filesystem,
