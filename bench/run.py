@@ -169,27 +169,35 @@ def torch_lib_env():
 
 
 def bench_gbt(rust_bin):
-    """Per-tag GBT vs LightGBM on the same descriptors (2 000 synthetic tracks)."""
+    """Per-tag GBT vs LightGBM on the same descriptors (2 000 synthetic tracks): each side at its
+    default bins (the target), and LightGBM at our bin count too, to show the per-bin cost."""
     work = os.path.join(WORK, "gbt")
     os.makedirs(work, exist_ok=True)
     tags = json_line([rust_bin, "gbt", "--work", work, "--tracks", "2000"])
     trees = json_line([rust_bin, "gbt", "--work", work, "--tracks", "2000", "--tree-parallel"])
-    ref = json_line([PY, os.path.join(HERE, "reference", "gbt_lightgbm.py"), work])
+    lightgbm = os.path.join(HERE, "reference", "gbt_lightgbm.py")
+    ref = json_line([PY, lightgbm, work])
+    ref_same_bins = json_line([PY, lightgbm, work, str(tags["bins"] - 1)])
     with open(os.path.join(WORK, "gbt_per_tag.json"), "w") as f:
         json.dump(tags["per_tag"], f, indent=1)
     rows = []
-    for label, ours in (("threads across tags", tags), ("threads inside trees", trees)):
-        ratio = ref["fit_seconds"] / ours["fit_seconds"]
-        auc_gap = ours["macro_roc_auc"] - ref["macro_roc_auc"]
+    cases = (
+        ("threads across tags", tags, ref, ">= 1x, ROC-AUC >= -0.01"),
+        ("threads inside trees", trees, ref, ">= 1x, ROC-AUC >= -0.01"),
+        ("threads across tags, LightGBM at the same bin count", tags, ref_same_bins, "- (context)"),
+    )
+    for label, ours, theirs, target in cases:
+        ratio = theirs["fit_seconds"] / ours["fit_seconds"]
+        auc_gap = ours["macro_roc_auc"] - theirs["macro_roc_auc"]
         rows.append({
             "section": "GBT",
             "work": f"GBT fit of all 27 tags, {ours['tracks']['train']} tracks x {ours['features']} descriptors, {label}",
-            "reference": ref["library"],
-            "ours": f"{ours['fit_seconds']:.2f} s, ROC-AUC {ours['macro_roc_auc']:.4f}",
-            "theirs": f"{ref['fit_seconds']:.2f} s, ROC-AUC {ref['macro_roc_auc']:.4f}",
+            "reference": f"{theirs['library']}, {theirs['max_bin']} bins",
+            "ours": f"{ours['fit_seconds']:.2f} s, {ours['bins']} bins, ROC-AUC {ours['macro_roc_auc']:.4f}",
+            "theirs": f"{theirs['fit_seconds']:.2f} s, ROC-AUC {theirs['macro_roc_auc']:.4f}",
             "ratio": f"{ratio:.2f}x LightGBM's speed, ROC-AUC {auc_gap:+.4f}",
-            "target": ">= 1x, ROC-AUC >= -0.01",
-            "met": ratio >= 1.0 and auc_gap >= -0.01,
+            "target": target,
+            "met": (ratio >= 1.0 and auc_gap >= -0.01) if target.startswith(">=") else "-",
         })
     return rows
 
@@ -257,7 +265,7 @@ def write_results(rows, info):
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        met = "yes" if r["met"] else "**no**"
+        met = r["met"] if r["met"] == "-" else ("yes" if r["met"] else "**no**")
         lines.append(
             f"| {r['work']} | {r['reference']} | {r['ours']} | {r['theirs']} | "
             f"{r['ratio']} | {r['target']} | {met} |"

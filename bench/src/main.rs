@@ -65,6 +65,9 @@ enum Bench {
         /// Put the threads inside each tag's trees instead of across tags.
         #[arg(long)]
         tree_parallel: bool,
+        /// Histogram bins per feature [default: baseline-gbt's default].
+        #[arg(long)]
+        bins: Option<u16>,
     },
     /// Run store overhead: time a real sweep of GRID with the `tagscale` binary, then replay
     /// all the store traffic of its runs (claims, starts, heartbeats, epochs, final metrics,
@@ -113,7 +116,8 @@ fn main() -> Result<()> {
             tracks,
             seconds,
             tree_parallel,
-        } => gbt(work, tracks, seconds, tree_parallel),
+            bins,
+        } => gbt(work, tracks, seconds, tree_parallel, bins),
         Bench::TrainStep {
             model,
             patch_seconds,
@@ -225,7 +229,13 @@ fn print_throughput(bench: &str, tracks: usize, seconds: f64, start: Instant) ->
     }))
 }
 
-fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Result<()> {
+fn gbt(
+    work: PathBuf,
+    tracks: usize,
+    seconds: f64,
+    tree_parallel: bool,
+    bins: Option<u16>,
+) -> Result<()> {
     use datasets::{Split, TagKind};
     let manifest = synth::manifest(&synth_config(tracks, seconds))?;
     let config = FeatureConfig::with_mels(96);
@@ -269,9 +279,11 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
     } else {
         baseline_gbt::Parallelism::Tags
     };
+    let defaults = baseline_gbt::GbtConfig::default();
     let gbt_config = baseline_gbt::GbtConfig {
         parallelism,
-        ..Default::default()
+        bins: bins.unwrap_or(defaults.bins),
+        ..defaults
     };
     let start = Instant::now();
     let model = baseline_gbt::GbtModel::fit(
@@ -315,6 +327,7 @@ fn gbt(work: PathBuf, tracks: usize, seconds: f64, tree_parallel: bool) -> Resul
         "features": n_features,
         "fit_seconds": fit_seconds,
         "parallelism": if tree_parallel { "trees" } else { "tags" },
+        "bins": gbt_config.bins,
         "macro_roc_auc": e.macro_roc_auc,
         "macro_pr_auc": e.macro_pr_auc,
         "macro_rmse": e.macro_rmse,
