@@ -72,6 +72,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    models::keep_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.quiet);
     let result = match cli.command {

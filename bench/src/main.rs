@@ -94,6 +94,7 @@ enum Bench {
 }
 
 fn main() -> Result<()> {
+    models::keep_freed_memory();
     match Cli::parse().bench {
         Bench::Logmel { clip, repeats } => logmel(clip, repeats),
         Bench::Corpus {

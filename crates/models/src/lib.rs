@@ -24,6 +24,6 @@ pub mod model;
 pub mod summary;
 
 pub use config::{Architecture, ModelConfig};
-pub use device::Backend;
+pub use device::{Backend, keep_freed_memory};
 pub use error::{ModelError, Result};
 pub use model::{TaggingModel, input_tensor, input_width};
