@@ -107,18 +107,20 @@ impl std::fmt::Display for Backend {
 }
 
 /// Make the C allocator keep freed memory for reuse: call once at the start of a process that
-/// trains. Each training step allocates and frees tensors of many MiB; glibc returns blocks
-/// over 128 KiB to the kernel at once (munmap) and gets fresh zeroed pages for the next step,
-/// which cost ~10 % of a flex step in page faults. Keeping up to 32 MiB blocks on the heap, and
-/// not trimming it, made the spectrogram step ~20 % faster (bench/RESULTS.md). No effect (and
-/// nothing to do) outside glibc.
+/// trains. Each training step allocates and frees tensors of many MiB; by default glibc serves
+/// blocks over 128 KiB with mmap and returns them to the kernel when freed, so every step
+/// faults in (and the kernel zeroes) fresh pages for the same buffers. Serving everything from
+/// the heap and never trimming it made flex steps 15–100 % faster here (3 s and 15 s patches;
+/// bench/RESULTS.md) for ~13 % more peak memory. Nothing to do outside glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before the threads that
-    // allocate heavily exist, and glibc serialises it with allocations anyway.
+    // SAFETY: mallopt only changes allocator parameters; called first thing in main, before
+    // the threads that allocate heavily exist (glibc serialises it with allocations anyway).
     unsafe {
-        // 32 MiB is glibc's largest mmap threshold on 64-bit; trim only above 2 GiB free.
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        // No mmap'd blocks at all: even the 32 MiB maximum threshold leaves a 15 s batch's
+        // tensors to mmap. Large requests of worker threads fall back to the main heap.
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        // Trim only above 2 GiB free, and grow the heap in 256 MiB steps.
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
