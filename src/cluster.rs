@@ -10,7 +10,7 @@ use clap::Args;
 use runner::execute::GridFile;
 use runner::slurm::{self, SlurmOptions, TaskCommand};
 use runner::{RunConfig, RunnerError};
-use tracking::{Status, Store, format_time};
+use tracking::{Status, StatusCounts, Store, format_time};
 
 use crate::env::{self, absolute};
 use crate::sweep::{db_for_workers, open_store};
@@ -94,7 +94,7 @@ pub fn submit(
     refuse_sqlite(db, args.allow_sqlite)?;
     let options = args.options()?;
     let store = open_store(db)?;
-    let env = env::runner_env(Some(options.cpus_per_task))?;
+    let (data_root, runs_root) = (absolute(&env::data_root()), absolute(&env::runs_root()));
     let id = grid.freeze(&store)?;
     let sweep = store.sweep(id)?;
     for run in store.reap_dead()? {
@@ -109,14 +109,14 @@ pub fn submit(
         );
         return status(db, Some(id));
     }
-    let log_dir = env.runs_root.join("slurm").join(format!("sweep-{id}"));
+    let log_dir = runs_root.join("slurm").join(format!("sweep-{id}"));
     let task = TaskCommand {
         program: std::env::current_exe().context("cannot locate the tagscale binary")?,
         grid: absolute(&grid.path),
         db: db_for_workers(db).to_string_lossy().into_owned(),
         env: vec![
-            ("TAGSCALE_DATA".into(), env.data_root.clone().into()),
-            ("TAGSCALE_RUNS".into(), env.runs_root.clone().into()),
+            ("TAGSCALE_DATA".into(), data_root.clone().into()),
+            ("TAGSCALE_RUNS".into(), runs_root.into()),
         ],
         retry_failed,
     };
@@ -127,7 +127,7 @@ pub fn submit(
     }
     // The tasks would race to build the cache; build it once here, as a local sweep does.
     let bar = crate::progress::bar(0, "cache", quiet);
-    runner::sweep::prepare_cache_with(grid, &env, &bar)?;
+    runner::sweep::prepare_cache_with(grid, &data_root, &bar)?;
     bar.finish_and_clear();
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create {}", log_dir.display()))?;
@@ -238,28 +238,21 @@ fn cells_with_configs(store: &Store, sweep: &tracking::SweepRecord) -> Result<Ve
 
 /// `FINISHED 4 · RUNNING 1 · NOT RUN 1`.
 fn count_line(cells: &[CellRow]) -> String {
-    let statuses = [
+    let counts = StatusCounts::of(cells.iter().map(|(_, _, run)| run.as_ref()));
+    let mut parts: Vec<String> = [
         Status::Finished,
         Status::Running,
         Status::Queued,
         Status::Failed,
         Status::Killed,
-    ];
-    let mut parts: Vec<String> = statuses
-        .iter()
-        .map(|s| {
-            let n = cells
-                .iter()
-                .filter(|(_, _, r)| r.as_ref().is_some_and(|r| r.status == *s))
-                .count();
-            (s, n)
-        })
-        .filter(|(_, n)| *n > 0)
-        .map(|(s, n)| format!("{s} {n}"))
-        .collect();
-    let not_run = cells.iter().filter(|(_, _, r)| r.is_none()).count();
-    if not_run > 0 {
-        parts.push(format!("NOT RUN {not_run}"));
+    ]
+    .into_iter()
+    .map(|s| (s, counts.get(s)))
+    .filter(|(_, n)| *n > 0)
+    .map(|(s, n)| format!("{s} {n}"))
+    .collect();
+    if counts.not_run > 0 {
+        parts.push(format!("NOT RUN {}", counts.not_run));
     }
     parts.join(" · ")
 }

@@ -355,15 +355,11 @@ pub fn print_cells(
             None => ("-".into(), "NOT RUN".into(), String::new()),
         };
         let task = slurm.map_or(String::new(), |tasks| {
-            tasks
+            let task = tasks
                 .get(&(*cell as i64))
-                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state))
-        });
-        let task = if slurm.is_some() {
+                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state));
             format!("{task:<24}")
-        } else {
-            task
-        };
+        });
         println!(
             "{cell:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
             config.model.as_str(),

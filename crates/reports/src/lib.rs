@@ -31,7 +31,7 @@ use std::fmt::Write;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tracking::{Status, Store, format_time};
+use tracking::{StatusCounts, Store, format_time};
 
 pub use data::SweepData;
 pub use error::{ReportError, Result};
@@ -97,13 +97,7 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     if !sweep.description.is_empty() {
         let _ = writeln!(out, "{}\n", sweep.description);
     }
-    let count = |s: Status| {
-        data.cells
-            .iter()
-            .filter(|c| c.run.as_ref().is_some_and(|r| r.status == s))
-            .count()
-    };
-    let not_run = data.cells.iter().filter(|c| c.run.is_none()).count();
+    let counts = StatusCounts::of(data.cells.iter().map(|c| c.run.as_ref()));
     let _ = writeln!(
         out,
         "- sweep: {} (created {})",
@@ -121,11 +115,11 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
         out,
         "- cells: {} — {} finished, {} failed, {} killed, {} running or queued, {} not run",
         data.cells.len(),
-        count(Status::Finished),
-        count(Status::Failed),
-        count(Status::Killed),
-        count(Status::Running) + count(Status::Queued),
-        not_run
+        counts.finished,
+        counts.failed,
+        counts.killed,
+        counts.running + counts.queued,
+        counts.not_run
     );
     out.push_str("\n## Files\n\n");
     out.push_str(

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -179,13 +179,14 @@ pub fn sweep(
 
 /// Build the grid's feature cache once, before workers start (they would race to build it).
 fn prepare_cache(grid: &GridFile, env: &Env, display: &Display) -> Result<()> {
-    prepare_cache_with(grid, env, &display.add(ProgressBar::no_length()))
+    prepare_cache_with(grid, &env.data_root, &display.add(ProgressBar::no_length()))
 }
 
-/// The same, showing progress on `bar` (also what a Slurm submission does before submitting).
-pub fn prepare_cache_with(grid: &GridFile, env: &Env, bar: &ProgressBar) -> Result<()> {
-    let manifest = manifest(&grid.grid, &env.data_root)?;
-    let dir = cache_dir(&grid.grid, &manifest, &env.data_root);
+/// The same under `data_root`, showing progress on `bar` (also what a Slurm submission does
+/// before submitting).
+pub fn prepare_cache_with(grid: &GridFile, data_root: &Path, bar: &ProgressBar) -> Result<()> {
+    let manifest = manifest(&grid.grid, data_root)?;
+    let dir = cache_dir(&grid.grid, &manifest, data_root);
     bar.set_length(manifest.tracks.len() as u64);
     bar.set_style(bar_style(
         "{msg:>12} [{bar:30}] {pos}/{len} tracks (ETA {eta})",

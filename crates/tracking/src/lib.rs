@@ -31,6 +31,6 @@ pub use error::{Result, TrackingError};
 pub use host::{Host, ProcessId};
 pub use records::{
     Artifact, CellSpec, Claim, CodeVersion, EpochMetric, FinalMetric, NewRun, RunAxes, RunRecord,
-    Status, Submission, SweepRecord, format_time, now_ms,
+    Status, StatusCounts, Submission, SweepRecord, format_time, now_ms,
 };
 pub use store::{HEARTBEAT_EVERY, Location, Store, redact_password};

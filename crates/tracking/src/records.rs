@@ -186,6 +186,46 @@ pub struct SweepRecord {
     pub cells: Vec<CellSpec>,
 }
 
+/// How many of a sweep's cells stand at each status (a cell's run, or none yet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub queued: usize,
+    pub running: usize,
+    pub finished: usize,
+    pub failed: usize,
+    pub killed: usize,
+    pub not_run: usize,
+}
+
+impl StatusCounts {
+    /// Count the runs standing for cells (`None`: the cell has no run).
+    pub fn of<'a>(runs: impl IntoIterator<Item = Option<&'a RunRecord>>) -> Self {
+        let mut counts = Self::default();
+        for run in runs {
+            match run.map(|r| r.status) {
+                None => counts.not_run += 1,
+                Some(Status::Queued) => counts.queued += 1,
+                Some(Status::Running) => counts.running += 1,
+                Some(Status::Finished) => counts.finished += 1,
+                Some(Status::Failed) => counts.failed += 1,
+                Some(Status::Killed) => counts.killed += 1,
+            }
+        }
+        counts
+    }
+
+    /// The count of one status.
+    pub fn get(&self, status: Status) -> usize {
+        match status {
+            Status::Queued => self.queued,
+            Status::Running => self.running,
+            Status::Finished => self.finished,
+            Status::Failed => self.failed,
+            Status::Killed => self.killed,
+        }
+    }
+}
+
 /// Cells of a sweep handed to a batch scheduler as one job (a Slurm job array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Submission {
@@ -252,6 +292,53 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00");
         assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00:00");
         assert_eq!(format_time(1_795_522_994_000), "2026-11-24 12:23:14");
+    }
+
+    #[test]
+    fn status_counts_count_each_cell_once() {
+        let run = |status| RunRecord {
+            id: 1,
+            uuid: String::new(),
+            sweep: None,
+            cell: None,
+            rerun_of: None,
+            config_json: String::new(),
+            config_hash: String::new(),
+            axes: RunAxes {
+                model: "gbt".into(),
+                train_size: 1,
+                backend: "-".into(),
+                seed: 1,
+            },
+            status,
+            created_at: 0,
+            started_at: None,
+            ended_at: None,
+            heartbeat_at: 0,
+            error: None,
+            pid: 0,
+            host: Host {
+                name: String::new(),
+                cpu: String::new(),
+                gpu: String::new(),
+            },
+            threads: 1,
+            code: CodeVersion::default(),
+            dataset_hash: None,
+            subset_hash: None,
+            artifact_dir: None,
+            scheduler_job: None,
+        };
+        let runs = [
+            run(Status::Finished),
+            run(Status::Finished),
+            run(Status::Killed),
+        ];
+        let counts = StatusCounts::of([Some(&runs[0]), None, Some(&runs[1]), Some(&runs[2])]);
+        assert_eq!(counts.get(Status::Finished), 2);
+        assert_eq!(counts.get(Status::Killed), 1);
+        assert_eq!((counts.running, counts.queued, counts.failed), (0, 0, 0));
+        assert_eq!(counts.not_run, 1);
     }
 
     #[test]
