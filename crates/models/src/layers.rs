@@ -8,9 +8,10 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
 };
 use burn::prelude::*;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::sigmoid;
 
 use crate::config::ModelConfig;
+use crate::fused::relu_batch_norm;
 
 /// He / variance-scaling initialisation on fan-in: N(0, 2 / fan_in).
 fn he() -> Initializer {
@@ -72,7 +73,7 @@ impl ConvBn1d {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let x = pad_time(x, (self.pad_before, self.pad_after));
-        self.bn.forward(relu(self.conv.forward(x)))
+        relu_batch_norm(&self.bn, self.conv.forward(x))
     }
 }
 
@@ -118,7 +119,7 @@ impl TimbralBranch {
         }
         // [batch·frames, filters, freq_out] has the channels on axis 1, as BN expects, and BN's
         // statistics over (batch·frames, freq_out) are those over (batch, frames, freq_out).
-        let y = self.bn.forward(relu(y)).max_dim(2);
+        let y = relu_batch_norm(&self.bn, y).max_dim(2);
         y.reshape([batch, frames, filters])
     }
 }
@@ -299,8 +300,10 @@ impl BackEnd {
             ],
             1,
         );
-        let hidden = relu(self.dense.forward(self.dropout.forward(summary)));
-        let hidden = self.dense_bn.forward(hidden);
+        let hidden = relu_batch_norm(
+            &self.dense_bn,
+            self.dense.forward(self.dropout.forward(summary)),
+        );
         sigmoid(self.output.forward(self.dropout.forward(hidden)))
     }
 }
@@ -309,6 +312,7 @@ impl BackEnd {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+    use burn::tensor::activation::relu;
 
     /// The branch as SPEC §5 writes it, with Burn's own conv2d: the reference for the matmul.
     fn reference(branch: &TimbralBranch, x: Tensor<3>) -> Tensor<3> {

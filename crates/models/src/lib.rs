@@ -19,6 +19,7 @@
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod layers;
 pub mod model;
 pub mod summary;

@@ -1,0 +1,481 @@
+//! ReLU → batch norm in training mode as one operation on flex.
+//!
+//! Every convolution of the paper is followed by ReLU and batch norm. Burn's default
+//! `batch_norm_train` and its backward are built from generic tensor ops: two transposes per
+//! direction and about twenty single-threaded passes over the activation. On the
+//! spectrogram model's timbral maps (tens of MB per branch) that cost more than the
+//! convolutions. Here ReLU, the statistics and the normalisation are one parallel pass
+//! each way (statistics, then output; gradient sums, then input gradient), with the exact
+//! training-mode gradient through the batch statistics.
+//!
+//! It is a Burn backend extension implemented for flex and for autodiff over flex; other
+//! backends keep Burn's own ops (see [`relu_batch_norm`]).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, DispatchDevice, Flex, TensorMetadata, backend_extension,
+};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use rayon::prelude::*;
+
+/// The fused operation, per backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait ReluBatchNormOps: Backend {
+    /// `batch_norm_train(relu(x))` over `[batch, channels, ...]`: the output, and the batch
+    /// mean and biased variance of `relu(x)` per channel (what the running statistics take).
+    fn relu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients for `x`, `gamma` and `beta` given the output's gradient. The default is
+    /// Burn's unfused batch-norm backward, masked by the ReLU.
+    fn relu_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let activated = Self::relu(x);
+        let grads = Self::batch_norm_train_backward(
+            activated.clone(),
+            gamma,
+            mean,
+            variance,
+            epsilon,
+            output_grad,
+        );
+        (
+            Self::relu_backward(activated, grads.x_grad),
+            grads.gamma_grad,
+            grads.beta_grad,
+        )
+    }
+}
+
+/// `bn(relu(x))`, fused when training on flex with autodiff; Burn's ops everywhere else
+/// (inference, libtorch), which give the same values.
+pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    let fused = device.is_autodiff()
+        && matches!(
+            device.clone().inner().as_dispatch(),
+            DispatchDevice::Flex(_)
+        );
+    if !(fused && bn.training.is_enabled()) {
+        return bn.forward(relu(x));
+    }
+    let (output, mean, variance) =
+        <burn::backend::Dispatch as ReluBatchNormOps>::relu_batch_norm_train(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+        );
+    let (mean, variance) = (
+        Tensor::<1>::from_dispatch(mean),
+        Tensor::<1>::from_dispatch(variance),
+    );
+    // The running statistics, exactly as `BatchNorm::forward` updates them.
+    let momentum = bn.momentum;
+    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let value = state
+            .value_sync()
+            .to_device(&device)
+            .mul_scalar(1.0 - momentum)
+            .add(batch.detach().mul_scalar(momentum));
+        state.update(value.detach());
+    };
+    running(&bn.running_mean, mean);
+    running(&bn.running_var, variance);
+    Tensor::from_dispatch(output)
+}
+
+/// A contiguous f32 tensor viewed as `[rows, channels, inner]`.
+struct Planes {
+    data: FlexTensor,
+    shape: burn::tensor::Shape,
+    channels: usize,
+    inner: usize,
+}
+
+impl Planes {
+    fn new(tensor: FlexTensor) -> Self {
+        let data = tensor.to_contiguous();
+        let shape = data.shape();
+        let channels = shape[1];
+        let inner = shape.iter().skip(2).product::<usize>();
+        Self {
+            data,
+            shape,
+            channels,
+            inner,
+        }
+    }
+
+    fn values(&self) -> &[f32] {
+        self.data.storage::<f32>()
+    }
+
+    fn row_len(&self) -> usize {
+        self.channels * self.inner
+    }
+
+    /// Elements per channel.
+    fn count(&self) -> f64 {
+        (self.shape.num_elements() / self.channels) as f64
+    }
+}
+
+fn vector(tensor: FlexTensor) -> Vec<f32> {
+    tensor.to_contiguous().storage::<f32>().to_vec()
+}
+
+fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// Rows per parallel task: enough work to amortise the per-channel partial sums.
+fn rows_per_task(row_len: usize) -> usize {
+    (16_384 / row_len.max(1)).max(1)
+}
+
+/// Per-channel sums of `f(index, value)` pairs over all rows, in f64, in parallel over rows.
+/// `f` returns the two terms to add for one element.
+fn channel_sums<F>(planes: &Planes, other: Option<&[f32]>, f: F) -> (Vec<f64>, Vec<f64>)
+where
+    F: Fn(f32, f32) -> (f32, f32) + Sync,
+{
+    let (channels, inner, row_len) = (planes.channels, planes.inner, planes.row_len());
+    let values = planes.values();
+    let chunk = rows_per_task(row_len) * row_len;
+    let zeros = || (vec![0.0f64; channels], vec![0.0f64; channels]);
+    values
+        .par_chunks(chunk)
+        .enumerate()
+        .map(|(task, rows)| {
+            let mut sums = zeros();
+            let offset = task * chunk;
+            for (r, row) in rows.chunks_exact(row_len).enumerate() {
+                let other_row = other.map(|o| &o[offset + r * row_len..][..row_len]);
+                for c in 0..channels {
+                    let xs = &row[c * inner..(c + 1) * inner];
+                    let (a, b) = match other_row {
+                        Some(o) => lane_sums(xs, &o[c * inner..(c + 1) * inner], &f),
+                        None => lane_sums(xs, xs, &f),
+                    };
+                    sums.0[c] += f64::from(a);
+                    sums.1[c] += f64::from(b);
+                }
+            }
+            sums
+        })
+        .reduce(zeros, |mut a, b| {
+            for c in 0..channels {
+                a.0[c] += b.0[c];
+                a.1[c] += b.1[c];
+            }
+            a
+        })
+}
+
+/// Sums of `f(x, y)` over paired slices, in eight independent lanes so it vectorises.
+fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f32, f32) {
+    let mut a = [0.0f32; 8];
+    let mut b = [0.0f32; 8];
+    let (xc, yc) = (xs.chunks_exact(8), ys.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (x8, y8) in xc.zip(yc) {
+        for i in 0..8 {
+            let (p, q) = f(x8[i], y8[i]);
+            a[i] += p;
+            b[i] += q;
+        }
+    }
+    for (i, (&x, &y)) in xr.iter().zip(yr).enumerate() {
+        let (p, q) = f(x, y);
+        a[i] += p;
+        b[i] += q;
+    }
+    (a.iter().sum(), b.iter().sum())
+}
+
+/// `out[i] = g(channel, x[i], y[i])` over all elements, in parallel over rows.
+fn map_channels<G>(planes: &Planes, other: Option<&[f32]>, g: G) -> Vec<f32>
+where
+    G: Fn(usize, f32, f32) -> f32 + Sync,
+{
+    let (inner, row_len) = (planes.inner, planes.row_len());
+    let values = planes.values();
+    let mut out = vec![0.0f32; values.len()];
+    let chunk = rows_per_task(row_len) * row_len;
+    out.par_chunks_mut(chunk)
+        .zip(values.par_chunks(chunk))
+        .enumerate()
+        .for_each(|(task, (out_rows, rows))| {
+            let others = other.map(|o| &o[task * chunk..][..rows.len()]);
+            for (r, (out_row, row)) in out_rows
+                .chunks_exact_mut(row_len)
+                .zip(rows.chunks_exact(row_len))
+                .enumerate()
+            {
+                let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
+                for (c, (o, xs)) in segments.enumerate() {
+                    match others {
+                        Some(ys) => {
+                            let ys = &ys[r * row_len + c * inner..][..inner];
+                            for ((o, &x), &y) in o.iter_mut().zip(xs).zip(ys) {
+                                *o = g(c, x, y);
+                            }
+                        }
+                        None => {
+                            for (o, &x) in o.iter_mut().zip(xs) {
+                                *o = g(c, x, 0.0);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    out
+}
+
+impl ReluBatchNormOps for Flex {
+    fn relu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let planes = Planes::new(x);
+        let count = planes.count();
+        let (sum, sum_sq) = channel_sums(&planes, None, |x, _| {
+            let r = x.max(0.0);
+            (r, r * r)
+        });
+        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+        let variance: Vec<f64> = sum_sq
+            .iter()
+            .zip(&mean)
+            .map(|(s, m)| (s / count - m * m).max(0.0))
+            .collect();
+        let (gamma, beta) = (vector(gamma), vector(beta));
+        let scale: Vec<f32> = (0..planes.channels)
+            .map(|c| (f64::from(gamma[c]) / (variance[c] + epsilon).sqrt()) as f32)
+            .collect();
+        let shift: Vec<f32> = (0..planes.channels)
+            .map(|c| (f64::from(beta[c]) - mean[c] * f64::from(scale[c])) as f32)
+            .collect();
+        let out = map_channels(&planes, None, |c, x, _| x.max(0.0) * scale[c] + shift[c]);
+        let channels = planes.channels;
+        let as_f32 = |v: Vec<f64>| v.into_iter().map(|m| m as f32).collect::<Vec<f32>>();
+        (
+            flex_tensor(out, planes.shape.clone()),
+            flex_tensor(as_f32(mean), [channels]),
+            flex_tensor(as_f32(variance), [channels]),
+        )
+    }
+
+    fn relu_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let planes = Planes::new(x);
+        let grad = output_grad.to_contiguous();
+        let grad = grad.storage::<f32>();
+        let count = planes.count();
+        // Σ g and Σ g·relu(x) per channel.
+        let (sum_g, sum_gr) = channel_sums(&planes, Some(grad), |x, g| (g, g * x.max(0.0)));
+        let (gamma, mean, variance) = (vector(gamma), vector(mean), vector(variance));
+        let channels = planes.channels;
+        let mut grad_gamma = vec![0.0f32; channels];
+        let mut grad_beta = vec![0.0f32; channels];
+        // grad_x = [x > 0] · (k_g·g + k_r·relu(x) + k_0) per channel; see the module docs of
+        // Burn's batch_norm_train_backward for the unfused form.
+        let mut k_g = vec![0.0f32; channels];
+        let mut k_r = vec![0.0f32; channels];
+        let mut k_0 = vec![0.0f32; channels];
+        for c in 0..channels {
+            let inv_std = 1.0 / (f64::from(variance[c]) + epsilon).sqrt();
+            let m = f64::from(mean[c]);
+            // Σ g·x̂ with x̂ = (relu(x) − mean)·inv_std.
+            let sum_g_xhat = inv_std * (sum_gr[c] - m * sum_g[c]);
+            grad_beta[c] = sum_g[c] as f32;
+            grad_gamma[c] = sum_g_xhat as f32;
+            let a = f64::from(gamma[c]) * inv_std;
+            let (mean_g, mean_g_xhat) = (sum_g[c] / count, sum_g_xhat / count);
+            k_g[c] = a as f32;
+            k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
+            k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
+        }
+        let grad_x = map_channels(&planes, Some(grad), |c, x, g| {
+            if x > 0.0 {
+                k_g[c] * g + k_r[c] * x + k_0[c]
+            } else {
+                0.0
+            }
+        });
+        (
+            flex_tensor(grad_x, planes.shape.clone()),
+            flex_tensor(grad_gamma, [channels]),
+            flex_tensor(grad_beta, [channels]),
+        )
+    }
+}
+
+impl<B: Backend + ReluBatchNormOps, C: CheckpointStrategy> ReluBatchNormOps for Autodiff<B, C> {
+    fn relu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        #[derive(Debug)]
+        struct ReluBatchNormBackward;
+
+        impl<B: Backend + ReluBatchNormOps> Backward<B, 3> for ReluBatchNormBackward {
+            /// The input, gamma, the batch statistics and epsilon.
+            type State = (
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                f64,
+            );
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_gamma, node_beta] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, gamma, mean, variance, epsilon) = ops.state;
+                let (grad_x, grad_gamma, grad_beta) =
+                    B::relu_batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, grad_x);
+                }
+                if let Some(node) = node_gamma {
+                    grads.register::<B>(node.id, grad_gamma);
+                }
+                if let Some(node) = node_beta {
+                    grads.register::<B>(node.id, grad_beta);
+                }
+            }
+        }
+
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        let (output, mean, variance) =
+            B::relu_batch_norm_train(x.clone(), gamma.clone(), beta, epsilon);
+        let output = match ReluBatchNormBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((x, gamma, mean.clone(), variance.clone(), epsilon), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        (output, Self::from_inner(mean), Self::from_inner(variance))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::Distribution;
+
+    fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    fn check<const D: usize>(shape: [usize; D]) {
+        let device = Device::flex().autodiff();
+        device.seed(11);
+        let channels = shape[1];
+        let mut bn = BatchNormConfig::new(channels)
+            .with_epsilon(1e-3)
+            .with_momentum(0.01)
+            .init(&device);
+        // Gammas of both signs and non-zero betas, so every term of the gradient matters.
+        bn.gamma = Param::from_tensor(Tensor::random(
+            [channels],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+        bn.beta = Param::from_tensor(Tensor::random(
+            [channels],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+        let x = Tensor::<D>::random(shape, Distribution::Normal(0.3, 1.0), &device).require_grad();
+        let weights = Tensor::<D>::random(shape, Distribution::Default, &device);
+
+        let fused = relu_batch_norm(&bn, x.clone());
+        let fused_stats = (bn.running_mean.value_sync(), bn.running_var.value_sync());
+        let reference = bn.forward(relu(x.clone()));
+        assert!(
+            max_diff(fused.clone(), reference.clone()) < 1e-4,
+            "{shape:?}: outputs differ"
+        );
+
+        let g_fused = (fused * weights.clone()).sum().backward();
+        let g_ref = (reference * weights).sum().backward();
+        let grad = |t: &Tensor<D>, g| t.grad(g).expect("x has a gradient");
+        let dx = max_diff(grad(&x, &g_fused), grad(&x, &g_ref));
+        assert!(dx < 1e-4, "{shape:?}: input gradients differ by {dx}");
+        for (param, name) in [(&bn.gamma, "gamma"), (&bn.beta, "beta")] {
+            let (a, b) = (param.grad(&g_fused).unwrap(), param.grad(&g_ref).unwrap());
+            let d = (a - b).abs().max().into_scalar::<f32>();
+            assert!(d < 1e-3, "{shape:?}: {name} gradients differ by {d}");
+        }
+        // One step from (0, 1) with momentum 0.01 towards the batch statistics of relu(x).
+        let flat = relu(x.detach())
+            .swap_dims(0, 1)
+            .reshape([channels as i64, -1]);
+        let (batch_var, batch_mean) = flat.var_mean_bias(1);
+        let expect_mean = batch_mean.reshape([channels]) * 0.01;
+        let expect_var = batch_var.reshape([channels]) * 0.01 + 0.99;
+        assert!(
+            max_diff(fused_stats.0, expect_mean) < 1e-5,
+            "{shape:?}: running mean"
+        );
+        assert!(
+            max_diff(fused_stats.1, expect_var) < 1e-5,
+            "{shape:?}: running variance"
+        );
+    }
+
+    #[test]
+    fn fused_relu_batch_norm_matches_burns_ops_in_values_gradients_and_running_stats() {
+        check([16, 5]);
+        check([4, 3, 37]);
+        check([3, 2, 4, 5]);
+        check([40, 7, 1]);
+    }
+}
