@@ -167,6 +167,23 @@ where
         .map(|(task, rows)| {
             let mut sums = zeros();
             let offset = task * chunk;
+            if inner == 1 {
+                // Channels-last rows: accumulate across rows, vectorised over channels.
+                let (mut a, mut b) = (vec![0.0f32; channels], vec![0.0f32; channels]);
+                for (r, row) in rows.chunks_exact(row_len).enumerate() {
+                    let ys = other.map_or(row, |o| &o[offset + r * row_len..][..row_len]);
+                    for c in 0..channels {
+                        let (p, q) = f(row[c], ys[c]);
+                        a[c] += p;
+                        b[c] += q;
+                    }
+                }
+                for c in 0..channels {
+                    sums.0[c] = f64::from(a[c]);
+                    sums.1[c] = f64::from(b[c]);
+                }
+                return sums;
+            }
             for (r, row) in rows.chunks_exact(row_len).enumerate() {
                 let other_row = other.map(|o| &o[offset + r * row_len..][..row_len]);
                 for c in 0..channels {
@@ -225,6 +242,19 @@ where
         .enumerate()
         .for_each(|(task, (out_rows, rows))| {
             let others = other.map(|o| &o[task * chunk..][..rows.len()]);
+            if inner == 1 {
+                for (r, (out_row, row)) in out_rows
+                    .chunks_exact_mut(row_len)
+                    .zip(rows.chunks_exact(row_len))
+                    .enumerate()
+                {
+                    let ys = others.map_or(row, |o| &o[r * row_len..][..row_len]);
+                    for (c, ((o, &x), &y)) in out_row.iter_mut().zip(row).zip(ys).enumerate() {
+                        *o = g(c, x, y);
+                    }
+                }
+                return;
+            }
             for (r, (out_row, row)) in out_rows
                 .chunks_exact_mut(row_len)
                 .zip(rows.chunks_exact(row_len))

@@ -77,6 +77,91 @@ impl ConvBn1d {
     }
 }
 
+/// Conv1d → ReLU → BN on channels-last `[batch, time, channels]`, unpadded.
+///
+/// Burn's conv1d on flex transposes its input to channels-last, builds im2col tiles and
+/// computes the weight gradient as a convolution whose output is only `kernel` wide, which
+/// runs on narrow GEMM kernels. Kept channels-last, the convolution is a sum of `kernel`
+/// matmuls of the flattened `[batch·time, channels]` rows, each shifted by one row (rows that
+/// would straddle two clips are computed and dropped), so the forward pass and both gradients
+/// are large GEMMs on views without copies. A stride equal to the kernel (the waveform stem)
+/// is one matmul of reshaped rows. The weights stay in Burn's `Conv1d` layout.
+#[derive(Module, Debug)]
+pub struct ConvBnTime {
+    conv: Conv1d,
+    bn: BatchNorm,
+}
+
+impl ConvBnTime {
+    /// `stride` must be 1 or equal to `kernel`.
+    pub fn new(channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> Self {
+        debug_assert!(stride == 1 || stride == kernel);
+        Self {
+            conv: Conv1dConfig::new(channels[0], channels[1], kernel)
+                .with_stride(stride)
+                .with_initializer(he())
+                .init(device),
+            bn: batch_norm(channels[1], device),
+        }
+    }
+
+    /// `[batch, time, in]` → `[batch, steps, out]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, time, channels_in] = x.dims();
+        let [channels_out, _, kernel] = self.conv.weight.dims();
+        let weight = self.conv.weight.val();
+        let (y, steps) = if self.conv.stride == kernel && kernel > 1 {
+            let steps = time / kernel;
+            // Rows of `kernel` consecutive samples × channels, ordered (tap, channel).
+            let rows = x
+                .narrow(1, 0, steps * kernel)
+                .reshape([batch * steps, kernel * channels_in]);
+            let taps = weight
+                .permute([2, 1, 0])
+                .reshape([kernel * channels_in, channels_out]);
+            (rows.matmul(taps), steps)
+        } else {
+            let steps = time - kernel + 1;
+            let rows = x.reshape([batch * time, channels_in]);
+            let span = batch * time - (kernel - 1);
+            let shifted = (0..kernel).map(|j| {
+                let tap = weight
+                    .clone()
+                    .narrow(2, j, 1)
+                    .reshape([channels_out, channels_in])
+                    .transpose();
+                rows.clone().narrow(0, j, span).matmul(tap)
+            });
+            let y = shifted
+                .reduce(|a, b| a + b)
+                .expect("a kernel has at least one tap")
+                .pad(
+                    [(0, kernel - 1), (0, 0)],
+                    burn::tensor::ops::PadMode::Constant(0.0),
+                )
+                .reshape([batch, time, channels_out])
+                .narrow(1, 0, steps)
+                .reshape([batch * steps, channels_out]);
+            (y, steps)
+        };
+        let y = match &self.conv.bias {
+            Some(bias) => y + bias.val().unsqueeze_dim(0),
+            None => y,
+        };
+        relu_batch_norm(&self.bn, y).reshape([batch, steps, channels_out])
+    }
+}
+
+/// Max-pool channels-last `[batch, time, channels]` over time, window = stride = `size`
+/// (a trailing partial window is dropped, as Burn's MaxPool1d does). Viewed as a
+/// one-channel image `[batch, 1, time, channels]`, a `size × 1` 2-D pool needs no transpose.
+fn max_pool_time(x: Tensor<3>, size: usize) -> Tensor<3> {
+    let image: Tensor<4> = x.unsqueeze_dim(1);
+    let options = burn::tensor::ops::MaxPoolOptions::new([size, 1]);
+    let pooled = burn::tensor::module::max_pool2d(image, options);
+    pooled.squeeze_dim(1)
+}
+
 /// One timbral branch: Conv2d over [time, frequency] (time zero-padded to keep its length,
 /// valid in frequency) → ReLU → BN → max over the remaining frequency.
 ///
@@ -211,12 +296,12 @@ impl SpectrogramFrontEnd {
     }
 }
 
-/// The sample-level front-end (Lee et al. 2017): a strided conv, then six conv + max-pool ×3.
+/// The sample-level front-end (Lee et al. 2017): a strided conv, then six conv + max-pool ×3,
+/// computed channels-last (see [`ConvBnTime`]).
 #[derive(Module, Debug)]
 pub struct WaveformFrontEnd {
     /// The strided stem first, then the six pooled blocks.
-    convs: Vec<ConvBn1d>,
-    pool: MaxPool1d,
+    convs: Vec<ConvBnTime>,
 }
 
 impl WaveformFrontEnd {
@@ -236,24 +321,22 @@ impl WaveformFrontEnd {
 
     pub fn new(nf: usize, device: &Device) -> Self {
         let widths = Self::widths(nf);
-        let mut convs = vec![ConvBn1d::new([1, widths[0]], 3, 3, (0, 0), device)];
+        let mut convs = vec![ConvBnTime::new([1, widths[0]], 3, 3, device)];
         for pair in widths.windows(2) {
-            convs.push(ConvBn1d::new([pair[0], pair[1]], 3, 1, (0, 0), device));
+            convs.push(ConvBnTime::new([pair[0], pair[1]], 3, 1, device));
         }
-        Self {
-            convs,
-            pool: MaxPool1dConfig::new(3).with_stride(3).init(),
-        }
+        Self { convs }
     }
 
     /// `[batch, 1, samples]` → `[batch, widths[6], steps]` (15 s → 108 steps).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, _, samples] = x.dims();
         let (stem, blocks) = self.convs.split_at(1);
-        let mut x = stem[0].forward(x);
+        let mut x = stem[0].forward(x.reshape([batch, samples, 1]));
         for block in blocks {
-            x = self.pool.forward(block.forward(x));
+            x = max_pool_time(block.forward(x), 3);
         }
-        x
+        x.swap_dims(1, 2)
     }
 }
 
@@ -355,5 +438,65 @@ mod tests {
                 "{kernel_time}x{kernel_freq}: weight gradients differ by {diff}"
             );
         }
+    }
+
+    /// Burn's channels-first conv1d → ReLU → BN: the reference for [`ConvBnTime`].
+    fn reference_time(layer: &ConvBnTime, x: Tensor<3>) -> Tensor<3> {
+        let y = layer.conv.forward(x.swap_dims(1, 2));
+        layer.bn.forward(relu(y)).swap_dims(1, 2)
+    }
+
+    #[test]
+    fn channels_last_conv_matches_burns_conv1d_in_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        for (channels, kernel, stride, time) in
+            [([3, 5], 3, 1, 20), ([1, 4], 3, 3, 31), ([2, 3], 7, 1, 9)]
+        {
+            let layer = ConvBnTime::new(channels, kernel, stride, &device);
+            let x = Tensor::<3>::random(
+                [3, time, channels[0]],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            )
+            .require_grad();
+            let (ours, theirs) = (layer.forward(x.clone()), reference_time(&layer, x.clone()));
+            assert_eq!(ours.dims(), theirs.dims());
+            let diff = max_abs_diff(ours.clone(), theirs.clone());
+            assert!(
+                diff < 1e-4,
+                "{channels:?} k{kernel}: outputs differ by {diff}"
+            );
+
+            let weights = Tensor::<3>::random(ours.dims(), Distribution::Default, &device);
+            let g1 = (ours * weights.clone()).sum().backward();
+            let g2 = (theirs * weights).sum().backward();
+            let dx = max_abs_diff(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            assert!(
+                dx < 1e-4,
+                "{channels:?} k{kernel}: input gradients differ by {dx}"
+            );
+            let w = &layer.conv.weight;
+            let dw = (w.grad(&g1).unwrap() - w.grad(&g2).unwrap())
+                .abs()
+                .max()
+                .into_scalar::<f32>();
+            assert!(
+                dw < 1e-3,
+                "{channels:?} k{kernel}: weight gradients differ by {dw}"
+            );
+        }
+    }
+
+    #[test]
+    fn channels_last_max_pool_matches_burns_max_pool1d() {
+        let device = Device::flex();
+        let x = Tensor::<3>::random([2, 3, 17], Distribution::Normal(0.0, 1.0), &device);
+        let theirs = MaxPool1dConfig::new(3)
+            .with_stride(3)
+            .init()
+            .forward(x.clone());
+        let ours = max_pool_time(x.swap_dims(1, 2), 3).swap_dims(1, 2);
+        assert_eq!(max_abs_diff(ours, theirs), 0.0);
     }
 }
