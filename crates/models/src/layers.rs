@@ -3,7 +3,6 @@
 //! He (fan-in) initialisation.
 
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool1d, MaxPool1dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
 };
@@ -77,7 +76,8 @@ impl ConvBn1d {
     }
 }
 
-/// Conv1d → ReLU → BN on channels-last `[batch, time, channels]`, unpadded.
+/// Conv1d → ReLU → BN on channels-last `[batch, time, channels]`, with explicit (possibly
+/// asymmetric) zero padding of time.
 ///
 /// Burn's conv1d on flex transposes its input to channels-last, builds im2col tiles and
 /// computes the weight gradient as a convolution whose output is only `kernel` wide, which
@@ -90,11 +90,19 @@ impl ConvBn1d {
 pub struct ConvBnTime {
     conv: Conv1d,
     bn: BatchNorm,
+    pad_before: usize,
+    pad_after: usize,
 }
 
 impl ConvBnTime {
     /// `stride` must be 1 or equal to `kernel`.
-    pub fn new(channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> Self {
+    pub fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        pad: (usize, usize),
+        device: &Device,
+    ) -> Self {
         debug_assert!(stride == 1 || stride == kernel);
         Self {
             conv: Conv1dConfig::new(channels[0], channels[1], kernel)
@@ -102,11 +110,19 @@ impl ConvBnTime {
                 .with_initializer(he())
                 .init(device),
             bn: batch_norm(channels[1], device),
+            pad_before: pad.0,
+            pad_after: pad.1,
         }
     }
 
     /// `[batch, time, in]` → `[batch, steps, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = if self.pad_before + self.pad_after > 0 {
+            let pad = [(self.pad_before, self.pad_after), (0, 0)];
+            x.pad(pad, burn::tensor::ops::PadMode::Constant(0.0))
+        } else {
+            x
+        };
         let [batch, time, channels_in] = x.dims();
         let [channels_out, _, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
@@ -285,14 +301,16 @@ impl SpectrogramFrontEnd {
         29 * nf
     }
 
-    /// `[batch, frames, n_mels]` → `[batch, 29·nf, frames]`.
+    /// `[batch, frames, n_mels]` → channels-last `[batch, frames, 29·nf]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         // The energy envelope: mean over all mel bands, as a 1-channel sequence.
         let envelope: Tensor<3> = x.clone().mean_dim(2).swap_dims(1, 2);
         let timbral = self.timbral.iter().map(|b| b.forward(x.clone())).collect();
-        let mut maps = vec![Tensor::cat(timbral, 2).swap_dims(1, 2)];
-        maps.extend(self.temporal.iter().map(|b| b.forward(envelope.clone())));
-        Tensor::cat(maps, 1)
+        let mut maps = vec![Tensor::cat(timbral, 2)];
+        // The temporal branches are small; Burn's conv1d serves them (channels-first).
+        let temporal = self.temporal.iter().map(|b| b.forward(envelope.clone()));
+        maps.extend(temporal.map(|m| m.swap_dims(1, 2)));
+        Tensor::cat(maps, 2)
     }
 }
 
@@ -321,14 +339,14 @@ impl WaveformFrontEnd {
 
     pub fn new(nf: usize, device: &Device) -> Self {
         let widths = Self::widths(nf);
-        let mut convs = vec![ConvBnTime::new([1, widths[0]], 3, 3, device)];
+        let mut convs = vec![ConvBnTime::new([1, widths[0]], 3, 3, (0, 0), device)];
         for pair in widths.windows(2) {
-            convs.push(ConvBnTime::new([pair[0], pair[1]], 3, 1, device));
+            convs.push(ConvBnTime::new([pair[0], pair[1]], 3, 1, (0, 0), device));
         }
         Self { convs }
     }
 
-    /// `[batch, 1, samples]` → `[batch, widths[6], steps]` (15 s → 108 steps).
+    /// `[batch, 1, samples]` → channels-last `[batch, steps, widths[6]]` (15 s → 108 steps).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [batch, _, samples] = x.dims();
         let (stem, blocks) = self.convs.split_at(1);
@@ -336,7 +354,7 @@ impl WaveformFrontEnd {
         for block in blocks {
             x = max_pool_time(block.forward(x), 3);
         }
-        x.swap_dims(1, 2)
+        x
     }
 }
 
@@ -344,10 +362,9 @@ impl WaveformFrontEnd {
 /// global max ‖ mean over time, then dropout → dense → ReLU → BN → dropout → dense → sigmoid.
 #[derive(Module, Debug)]
 pub struct BackEnd {
-    conv1: ConvBn1d,
-    conv2: ConvBn1d,
-    conv3: ConvBn1d,
-    pool: MaxPool1d,
+    conv1: ConvBnTime,
+    conv2: ConvBnTime,
+    conv3: ConvBnTime,
     dropout: Dropout,
     dense: Linear,
     dense_bn: BatchNorm,
@@ -359,10 +376,9 @@ impl BackEnd {
         let w = config.backend_width;
         let linear = |i, o| LinearConfig::new(i, o).with_initializer(he()).init(device);
         Self {
-            conv1: ConvBn1d::new([channels_in, w], 7, 1, (0, 0), device),
-            conv2: ConvBn1d::new([w, w], 7, 1, (3, 3), device),
-            conv3: ConvBn1d::new([w, w], 7, 1, (3, 3), device),
-            pool: MaxPool1dConfig::new(2).with_stride(2).init(),
+            conv1: ConvBnTime::new([channels_in, w], 7, 1, (0, 0), device),
+            conv2: ConvBnTime::new([w, w], 7, 1, (3, 3), device),
+            conv3: ConvBnTime::new([w, w], 7, 1, (3, 3), device),
             dropout: DropoutConfig::new(config.dropout).init(),
             dense: linear(2 * w, config.dense_units),
             dense_bn: batch_norm(config.dense_units, device),
@@ -370,16 +386,16 @@ impl BackEnd {
         }
     }
 
-    /// `[batch, channels, time]` → tag probabilities `[batch, n_tags]`.
+    /// Channels-last `[batch, time, channels]` → tag probabilities `[batch, n_tags]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let x1 = self.conv1.forward(x);
         let x2 = self.conv2.forward(x1.clone()) + x1;
-        let pooled = self.pool.forward(x2);
+        let pooled = max_pool_time(x2, 2);
         let x3 = self.conv3.forward(pooled.clone()) + pooled;
         let summary: Tensor<2> = Tensor::cat(
             vec![
-                x3.clone().max_dim(2).squeeze_dim(2),
-                x3.mean_dim(2).squeeze_dim(2),
+                x3.clone().max_dim(1).squeeze_dim(1),
+                x3.mean_dim(1).squeeze_dim(1),
             ],
             1,
         );
@@ -394,6 +410,7 @@ impl BackEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::nn::pool::MaxPool1dConfig;
     use burn::tensor::Distribution;
     use burn::tensor::activation::relu;
 
@@ -442,7 +459,8 @@ mod tests {
 
     /// Burn's channels-first conv1d → ReLU → BN: the reference for [`ConvBnTime`].
     fn reference_time(layer: &ConvBnTime, x: Tensor<3>) -> Tensor<3> {
-        let y = layer.conv.forward(x.swap_dims(1, 2));
+        let pad = (layer.pad_before, layer.pad_after);
+        let y = layer.conv.forward(pad_time(x.swap_dims(1, 2), pad));
         layer.bn.forward(relu(y)).swap_dims(1, 2)
     }
 
@@ -450,10 +468,13 @@ mod tests {
     fn channels_last_conv_matches_burns_conv1d_in_values_and_gradients() {
         let device = Device::flex().autodiff();
         device.seed(5);
-        for (channels, kernel, stride, time) in
-            [([3, 5], 3, 1, 20), ([1, 4], 3, 3, 31), ([2, 3], 7, 1, 9)]
-        {
-            let layer = ConvBnTime::new(channels, kernel, stride, &device);
+        let cases = [
+            ([3, 5], 3, 1, (0, 0), 20),
+            ([1, 4], 3, 3, (0, 0), 31),
+            ([2, 3], 7, 1, (3, 3), 9),
+        ];
+        for (channels, kernel, stride, pad, time) in cases {
+            let layer = ConvBnTime::new(channels, kernel, stride, pad, &device);
             let x = Tensor::<3>::random(
                 [3, time, channels[0]],
                 Distribution::Normal(0.0, 1.0),
