@@ -125,3 +125,12 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
     }
 }
+
+/// Whether `device` is flex (with or without autodiff). The models compute some layers
+/// differently there (see the crate README); elsewhere Burn's own layers are faster.
+pub fn is_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use crate::config::ModelConfig;
+use crate::device::is_flex;
 use crate::fused::relu_batch_norm;
 
 /// He / variance-scaling initialisation on fan-in: N(0, 2 / fan_in).
@@ -117,6 +118,20 @@ impl ConvBnTime {
 
     /// `[batch, time, in]` → `[batch, steps, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if is_flex(&x.device()) {
+            self.forward_matmul(x)
+        } else {
+            self.forward_burn(x)
+        }
+    }
+
+    /// Burn's conv1d, channels-first: faster where convolutions are native (libtorch).
+    fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
+        let x = pad_time(x.swap_dims(1, 2), (self.pad_before, self.pad_after));
+        relu_batch_norm(&self.bn, self.conv.forward(x)).swap_dims(1, 2)
+    }
+
+    fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
         let x = if self.pad_before + self.pad_after > 0 {
             let pad = [(self.pad_before, self.pad_after), (0, 0)];
             x.pad(pad, burn::tensor::ops::PadMode::Constant(0.0))
@@ -206,6 +221,21 @@ impl TimbralBranch {
 
     /// `[batch, frames, freq]` → `[batch, frames, filters]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if is_flex(&x.device()) {
+            self.forward_matmul(x)
+        } else {
+            self.forward_burn(x)
+        }
+    }
+
+    /// Burn's conv2d: faster where convolutions are native (libtorch).
+    fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
+        let image: Tensor<4> = pad_frames(x, self.pad_time).unsqueeze_dim(1);
+        let y = relu_batch_norm(&self.bn, self.conv.forward(image));
+        y.max_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2)
+    }
+
+    fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
         let [batch, frames, freq] = x.dims();
         let [filters, _, kernel_time, kernel_freq] = self.conv.weight.dims();
         let freq_out = freq - kernel_freq + 1;
@@ -412,16 +442,6 @@ mod tests {
     use super::*;
     use burn::nn::pool::MaxPool1dConfig;
     use burn::tensor::Distribution;
-    use burn::tensor::activation::relu;
-
-    /// The branch as SPEC §5 writes it, with Burn's own conv2d: the reference for the matmul.
-    fn reference(branch: &TimbralBranch, x: Tensor<3>) -> Tensor<3> {
-        let p = branch.pad_time;
-        let image: Tensor<4> = x.unsqueeze_dim(1);
-        let image = image.pad([(p, p), (0, 0)], burn::tensor::ops::PadMode::Constant(0.0));
-        let y = branch.bn.forward(relu(branch.conv.forward(image)));
-        y.max_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2)
-    }
 
     fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
         (a - b).abs().max().into_scalar::<f32>()
@@ -434,8 +454,8 @@ mod tests {
         for (kernel_time, kernel_freq) in [(7, 21), (3, 9), (1, 24), (5, 5)] {
             let branch = TimbralBranch::new(4, kernel_time, kernel_freq, &device);
             let x = Tensor::<3>::random([3, 11, 24], Distribution::Normal(0.0, 1.0), &device);
-            let ours = branch.forward(x.clone());
-            let theirs = reference(&branch, x);
+            let ours = branch.forward_matmul(x.clone());
+            let theirs = branch.forward_burn(x);
             assert_eq!(ours.dims(), [3, 11, 4]);
             let diff = max_abs_diff(ours.clone(), theirs.clone());
             assert!(
@@ -457,13 +477,6 @@ mod tests {
         }
     }
 
-    /// Burn's channels-first conv1d → ReLU → BN: the reference for [`ConvBnTime`].
-    fn reference_time(layer: &ConvBnTime, x: Tensor<3>) -> Tensor<3> {
-        let pad = (layer.pad_before, layer.pad_after);
-        let y = layer.conv.forward(pad_time(x.swap_dims(1, 2), pad));
-        layer.bn.forward(relu(y)).swap_dims(1, 2)
-    }
-
     #[test]
     fn channels_last_conv_matches_burns_conv1d_in_values_and_gradients() {
         let device = Device::flex().autodiff();
@@ -481,7 +494,10 @@ mod tests {
                 &device,
             )
             .require_grad();
-            let (ours, theirs) = (layer.forward(x.clone()), reference_time(&layer, x.clone()));
+            let (ours, theirs) = (
+                layer.forward_matmul(x.clone()),
+                layer.forward_burn(x.clone()),
+            );
             assert_eq!(ours.dims(), theirs.dims());
             let diff = max_abs_diff(ours.clone(), theirs.clone());
             assert!(
