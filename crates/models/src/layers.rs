@@ -43,40 +43,6 @@ fn pad_time(x: Tensor<3>, (before, after): (usize, usize)) -> Tensor<3> {
     }
 }
 
-/// Conv1d → ReLU → BN, with explicit (possibly asymmetric) zero padding of time.
-#[derive(Module, Debug)]
-pub struct ConvBn1d {
-    conv: Conv1d,
-    bn: BatchNorm,
-    pad_before: usize,
-    pad_after: usize,
-}
-
-impl ConvBn1d {
-    pub fn new(
-        channels: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        pad: (usize, usize),
-        device: &Device,
-    ) -> Self {
-        Self {
-            conv: Conv1dConfig::new(channels[0], channels[1], kernel)
-                .with_stride(stride)
-                .with_initializer(he())
-                .init(device),
-            bn: batch_norm(channels[1], device),
-            pad_before: pad.0,
-            pad_after: pad.1,
-        }
-    }
-
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = pad_time(x, (self.pad_before, self.pad_after));
-        relu_batch_norm(&self.bn, self.conv.forward(x))
-    }
-}
-
 /// Conv1d → ReLU → BN on channels-last `[batch, time, channels]`, with explicit (possibly
 /// asymmetric) zero padding of time.
 ///
@@ -118,7 +84,11 @@ impl ConvBnTime {
 
     /// `[batch, time, in]` → `[batch, steps, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        if is_flex(&x.device()) {
+        // One input channel and a long kernel (the temporal branches) would be hundreds of
+        // one-wide matmuls; Burn's direct small-channel convolution suits those.
+        let [_, channels_in, kernel] = self.conv.weight.dims();
+        let one_matmul = self.conv.stride == kernel;
+        if is_flex(&x.device()) && (channels_in > 1 || one_matmul) {
             self.forward_matmul(x)
         } else {
             self.forward_burn(x)
@@ -306,7 +276,7 @@ fn toeplitz(weight: Tensor<4>, freq: usize) -> Tensor<2> {
 #[derive(Module, Debug)]
 pub struct SpectrogramFrontEnd {
     timbral: Vec<TimbralBranch>,
-    temporal: Vec<ConvBn1d>,
+    temporal: Vec<ConvBnTime>,
 }
 
 impl SpectrogramFrontEnd {
@@ -321,7 +291,7 @@ impl SpectrogramFrontEnd {
         }
         let temporal = [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)]
             .into_iter()
-            .map(|(k, filters)| ConvBn1d::new([1, filters], k, 1, tf_same_padding(k), device))
+            .map(|(k, filters)| ConvBnTime::new([1, filters], k, 1, tf_same_padding(k), device))
             .collect();
         Self { timbral, temporal }
     }
@@ -334,12 +304,10 @@ impl SpectrogramFrontEnd {
     /// `[batch, frames, n_mels]` → channels-last `[batch, frames, 29·nf]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         // The energy envelope: mean over all mel bands, as a 1-channel sequence.
-        let envelope: Tensor<3> = x.clone().mean_dim(2).swap_dims(1, 2);
+        let envelope: Tensor<3> = x.clone().mean_dim(2);
         let timbral = self.timbral.iter().map(|b| b.forward(x.clone())).collect();
         let mut maps = vec![Tensor::cat(timbral, 2)];
-        // The temporal branches are small; Burn's conv1d serves them (channels-first).
-        let temporal = self.temporal.iter().map(|b| b.forward(envelope.clone()));
-        maps.extend(temporal.map(|m| m.swap_dims(1, 2)));
+        maps.extend(self.temporal.iter().map(|b| b.forward(envelope.clone())));
         Tensor::cat(maps, 2)
     }
 }
@@ -485,6 +453,7 @@ mod tests {
             ([3, 5], 3, 1, (0, 0), 20),
             ([1, 4], 3, 3, (0, 0), 31),
             ([2, 3], 7, 1, (3, 3), 9),
+            ([1, 3], 8, 1, (3, 4), 20),
         ];
         for (channels, kernel, stride, pad, time) in cases {
             let layer = ConvBnTime::new(channels, kernel, stride, pad, &device);
