@@ -145,8 +145,8 @@ fn rows_per_task(row_len: usize) -> usize {
     (16_384 / row_len.max(1)).max(1)
 }
 
-/// Per-channel sums of `f(index, value)` pairs over all rows, in f64, in parallel over rows.
-/// `f` returns the two terms to add for one element.
+/// Per channel, the sums of the two terms `f(x, y)` returns for each element (`y` from
+/// `other`, or `x` again), in f64, in parallel over rows.
 fn channel_sums<F>(planes: &Planes, other: Option<&[f32]>, f: F) -> (Vec<f64>, Vec<f64>)
 where
     F: Fn(f32, f32) -> (f32, f32) + Sync,
@@ -192,7 +192,11 @@ where
             }
             sums
         })
-        .reduce(zeros, |mut a, b| {
+        // Partial sums combined in chunk order, not in the order threads finish, so a rerun
+        // gives bit-identical statistics whatever the thread count.
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(zeros(), |mut a, b| {
             for c in 0..channels {
                 a.0[c] += b.0[c];
                 a.1[c] += b.1[c];
