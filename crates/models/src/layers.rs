@@ -34,12 +34,13 @@ pub fn tf_same_padding(kernel: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
-/// Zero-pad the last dimension of a 3-D tensor.
+/// Zero-pad the time axis of channels-last `[batch, time, channels]`.
 fn pad_time(x: Tensor<3>, (before, after): (usize, usize)) -> Tensor<3> {
     if before == 0 && after == 0 {
         x
     } else {
-        x.pad([(before, after)], burn::tensor::ops::PadMode::Constant(0.0))
+        let pad = [(before, after), (0, 0)];
+        x.pad(pad, burn::tensor::ops::PadMode::Constant(0.0))
     }
 }
 
@@ -97,17 +98,12 @@ impl ConvBnTime {
 
     /// Burn's conv1d, channels-first: faster where convolutions are native (libtorch).
     fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = pad_time(x.swap_dims(1, 2), (self.pad_before, self.pad_after));
+        let x = pad_time(x, (self.pad_before, self.pad_after)).swap_dims(1, 2);
         relu_batch_norm(&self.bn, self.conv.forward(x)).swap_dims(1, 2)
     }
 
     fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = if self.pad_before + self.pad_after > 0 {
-            let pad = [(self.pad_before, self.pad_after), (0, 0)];
-            x.pad(pad, burn::tensor::ops::PadMode::Constant(0.0))
-        } else {
-            x
-        };
+        let x = pad_time(x, (self.pad_before, self.pad_after));
         let [batch, time, channels_in] = x.dims();
         let [channels_out, _, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
@@ -125,17 +121,16 @@ impl ConvBnTime {
             let steps = time - kernel + 1;
             let rows = x.reshape([batch * time, channels_in]);
             let span = batch * time - (kernel - 1);
-            let shifted = (0..kernel).map(|j| {
+            let shifted = |j: usize| {
                 let tap = weight
                     .clone()
                     .narrow(2, j, 1)
                     .reshape([channels_out, channels_in])
                     .transpose();
                 rows.clone().narrow(0, j, span).matmul(tap)
-            });
-            let y = shifted
-                .reduce(|a, b| a + b)
-                .expect("a kernel has at least one tap")
+            };
+            let y = (1..kernel)
+                .fold(shifted(0), |sum, j| sum + shifted(j))
                 .pad(
                     [(0, kernel - 1), (0, 0)],
                     burn::tensor::ops::PadMode::Constant(0.0),
@@ -200,7 +195,7 @@ impl TimbralBranch {
 
     /// Burn's conv2d: faster where convolutions are native (libtorch).
     fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
-        let image: Tensor<4> = pad_frames(x, self.pad_time).unsqueeze_dim(1);
+        let image: Tensor<4> = pad_time(x, (self.pad_time, self.pad_time)).unsqueeze_dim(1);
         let y = relu_batch_norm(&self.bn, self.conv.forward(image));
         y.max_dim(3).squeeze_dim::<3>(3).swap_dims(1, 2)
     }
@@ -209,8 +204,9 @@ impl TimbralBranch {
         let [batch, frames, freq] = x.dims();
         let [filters, _, kernel_time, kernel_freq] = self.conv.weight.dims();
         let freq_out = freq - kernel_freq + 1;
-        let windows = unfold_time(pad_frames(x, self.pad_time), kernel_time, frames)
-            .reshape([batch * frames, kernel_time * freq]);
+        let padded = pad_time(x, (self.pad_time, self.pad_time));
+        let windows =
+            unfold_time(padded, kernel_time, frames).reshape([batch * frames, kernel_time * freq]);
         let bands = toeplitz(self.conv.weight.val(), freq);
         let mut y = windows
             .matmul(bands)
@@ -222,18 +218,6 @@ impl TimbralBranch {
         // statistics over (batch·frames, freq_out) are those over (batch, frames, freq_out).
         let y = relu_batch_norm(&self.bn, y).max_dim(2);
         y.reshape([batch, frames, filters])
-    }
-}
-
-/// Zero-pad the frames axis of `[batch, frames, freq]` by `pad` on both sides.
-fn pad_frames(x: Tensor<3>, pad: usize) -> Tensor<3> {
-    if pad == 0 {
-        x
-    } else {
-        x.pad(
-            [(pad, pad), (0, 0)],
-            burn::tensor::ops::PadMode::Constant(0.0),
-        )
     }
 }
 
