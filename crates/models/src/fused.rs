@@ -478,8 +478,7 @@ mod tests {
         let dx = max_diff(grad(&x, &g_fused), grad(&x, &g_ref));
         assert!(dx < 1e-4, "{shape:?}: input gradients differ by {dx}");
         for (param, name) in [(&bn.gamma, "gamma"), (&bn.beta, "beta")] {
-            let (a, b) = (param.grad(&g_fused).unwrap(), param.grad(&g_ref).unwrap());
-            let d = (a - b).abs().max().into_scalar::<f32>();
+            let d = max_diff(param.grad(&g_fused).unwrap(), param.grad(&g_ref).unwrap());
             assert!(d < 1e-3, "{shape:?}: {name} gradients differ by {d}");
         }
         // One step from (0, 1) with momentum 0.01 towards the batch statistics of relu(x).

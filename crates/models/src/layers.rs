@@ -395,7 +395,7 @@ mod tests {
     use burn::nn::pool::MaxPool1dConfig;
     use burn::tensor::Distribution;
 
-    fn max_abs_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
+    fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
         (a - b).abs().max().into_scalar::<f32>()
     }
 
@@ -421,7 +421,7 @@ mod tests {
             let grad_theirs = (theirs * weights).sum().backward();
             let w = &branch.conv.weight;
             let (g1, g2) = (w.grad(&grad_ours).unwrap(), w.grad(&grad_theirs).unwrap());
-            let diff = (g1 - g2).abs().max().into_scalar::<f32>();
+            let diff = max_abs_diff(g1, g2);
             assert!(
                 diff < 1e-3,
                 "{kernel_time}x{kernel_freq}: weight gradients differ by {diff}"
@@ -467,10 +467,7 @@ mod tests {
                 "{channels:?} k{kernel}: input gradients differ by {dx}"
             );
             let w = &layer.conv.weight;
-            let dw = (w.grad(&g1).unwrap() - w.grad(&g2).unwrap())
-                .abs()
-                .max()
-                .into_scalar::<f32>();
+            let dw = max_abs_diff(w.grad(&g1).unwrap(), w.grad(&g2).unwrap());
             assert!(
                 dw < 1e-3,
                 "{channels:?} k{kernel}: weight gradients differ by {dw}"
