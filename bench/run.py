@@ -230,6 +230,49 @@ def bench_train_steps(rust_bin, tch_bin):
     return rows
 
 
+def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=(1, 2, 3)):
+    """Recipe parity: one main-job cell trained by tagscale and by the independent PyTorch
+    script of the same recipe on the same exported data, over three seeds."""
+    grid = os.path.join(ROOT, "experiments", "scale.toml")
+    work = os.path.join(WORK, "recipe")
+    os.makedirs(work, exist_ok=True)
+    ours, theirs = [], []
+    for seed in seeds:
+        data = os.path.join(work, f"data-{seed}")
+        ours.append(json_line([rust_bin, "recipe", "--grid", grid, "--model", model,
+                               "--train-size", str(train_size), "--seed", str(seed),
+                               "--data", data, "--work", work]))
+        theirs.append(json_line([PY, os.path.join(HERE, "reference", "recipe_torch.py"), data, str(seed)]))
+        print(f"recipe seed {seed}: tagscale {ours[-1]}\n  PyTorch {theirs[-1]}", flush=True)
+
+    def stat(runs, key, digits=3):
+        values = [r[key] for r in runs if r[key] is not None]
+        if not values:
+            return "-"
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+    def summary(runs):
+        return (f"ROC-AUC {stat(runs, 'test_roc_auc')}, PR-AUC {stat(runs, 'test_pr_auc')}, "
+                f"RMSE {stat(runs, 'test_rmse')}; {stat(runs, 'seconds_per_step')} s/step, "
+                f"{stat(runs, 'steps', 0)} steps")
+
+    gap = (sum(r["test_roc_auc"] for r in ours) - sum(r["test_roc_auc"] for r in theirs)) / len(seeds)
+    speed = (sum(r["seconds_per_step"] for r in theirs) / sum(r["seconds_per_step"] for r in ours))
+    return [{
+        "section": "Recipe",
+        "work": f"main-job cell trained to early stopping: {model}, {train_size} tracks "
+                f"(experiments/scale.toml), seeds {', '.join(map(str, seeds))}, same exported data",
+        "reference": theirs[0]["library"] + " (bench/reference/recipe_torch.py)",
+        "ours": summary(ours),
+        "theirs": summary(theirs),
+        "ratio": f"ROC-AUC {gap:+.3f}; {speed:.2f}x PyTorch's step speed",
+        "target": "figures within the seeds' spread",
+        "met": "-",
+    }]
+
+
 def machine():
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -275,16 +318,48 @@ def write_results(rows, info):
         f.write("\n".join(lines))
 
 
+def write_section(title, rows, info):
+    """Replace (or append) the `## title` section of RESULTS.md: rows measured in a run of
+    their own (`bench/run.py --only recipe`), dated separately."""
+    path = os.path.join(HERE, "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    head = f"## {title}"
+    before, _, rest = text.partition(head)
+    after = rest[rest.find("\n## "):] if "\n## " in rest else ""
+    lines = [
+        head,
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
+        f"machine: {info['cpu']}, {info['cores']} cores; both sides with the machine's threads",
+        "",
+        "| work | reference | tagscale | reference figures | difference | target | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r['work']} | {r['reference']} | {r['ours']} | {r['theirs']} | {r['ratio']} | "
+              f"{r['target']} | {r['met']} |" for r in rows]
+    with open(path, "w") as f:
+        f.write(before.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" + after)
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     ensure_venv()
     rust_bin = build_rust()
+    if sys.argv[1:] == ["--only", "recipe"]:
+        rows = bench_recipe(rust_bin)
+        write_section("Recipe parity", rows, machine())
+        for r in rows:
+            print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
+        return
     rows = [bench_logmel(rust_bin)]
     rows += bench_corpus_and_cache(rust_bin)
     rows += bench_gbt(rust_bin)
     rows += bench_store(rust_bin)
     rows += bench_train_steps(rust_bin, build_rust_tch())
+    recipe = bench_recipe(rust_bin)
     write_results(rows, machine())
+    write_section("Recipe parity", recipe, machine())
+    rows += recipe
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")
     print("wrote bench/RESULTS.md")

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use runner::RunConfig;
 use runner::slurm::TaskState;
 use serde_json::{Value, json};
-use tracking::{FinalMetric, RunRecord, Store, format_time};
+use tracking::{FinalMetric, RunRecord, Store, format_time, keys};
 
 use crate::sweep::open_store;
 
@@ -180,6 +180,20 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     if let Some(e) = &run.error {
         line("error", e.clone());
     }
+    let summary = |key: &str| {
+        metrics
+            .iter()
+            .find(|m| m.split == keys::split::TRAIN && m.tag.is_none() && m.key == key)
+            .map(|m| m.value)
+    };
+    if let Some(stopped_early) = summary(keys::training::STOPPED_EARLY) {
+        let [evaluations, steps] =
+            [keys::training::EVALUATIONS, keys::training::STEPS].map(|k| summary(k).unwrap_or(0.0));
+        line(
+            "stopped",
+            keys::training::describe_stop(stopped_early, evaluations, steps),
+        );
+    }
     line(
         "code",
         format!(
@@ -205,7 +219,7 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
     line("config hash", run.config_hash.clone());
     println!("config:\n{}", serde_json::to_string_pretty(&config)?);
     if !epochs.is_empty() {
-        println!("epochs:");
+        println!("evaluations (train/step is the step each was made at):");
         let mut by_epoch: BTreeMap<i64, Vec<String>> = BTreeMap::new();
         for m in &epochs {
             by_epoch

@@ -7,10 +7,16 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use testkit::{Postgres, Slurm};
+use testkit::{Postgres, Service, Slurm, available};
 
 #[test]
 fn sweeps_on_postgresql_share_cells_report_and_rerun_exactly() {
+    if !available(
+        "sweeps_on_postgresql_share_cells_report_and_rerun_exactly",
+        &[Service::Postgres],
+    ) {
+        return;
+    }
     let ws = Workspace::with_db(&Postgres::shared().new_database());
     let grid = smoke();
     ok(&ws.run(&["data", "cache", grid.to_str().unwrap()]));
@@ -90,6 +96,12 @@ fn the_slurm_executor_refuses_a_sqlite_store_unless_allowed() {
 
 #[test]
 fn a_slurm_job_array_runs_every_cell_and_resubmission_runs_only_what_was_cancelled() {
+    if !available(
+        "a_slurm_job_array_runs_every_cell_and_resubmission_runs_only_what_was_cancelled",
+        &[Service::Postgres, Service::Slurm],
+    ) {
+        return;
+    }
     let slurm = Slurm::shared();
     let ws = Workspace::with_db(&Postgres::shared().new_database());
     let grid = smoke();
@@ -160,6 +172,12 @@ fn a_slurm_job_array_runs_every_cell_and_resubmission_runs_only_what_was_cancell
 
 #[test]
 fn a_slurm_time_limit_ends_the_run_killed_and_sbatch_errors_are_reported() {
+    if !available(
+        "a_slurm_time_limit_ends_the_run_killed_and_sbatch_errors_are_reported",
+        &[Service::Postgres, Service::Slurm],
+    ) {
+        return;
+    }
     let slurm = Slurm::shared();
     let ws = Workspace::with_db(&Postgres::shared().new_database());
     // One waveform cell that would train for hours: only the time limit can end it.

@@ -50,6 +50,25 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
             .iter()
             .any(|m| m["split"] == "valid" && m["key"] == "loss")
     );
+    // Evaluations are recorded by step, and the run says why it stopped.
+    assert!(
+        epochs.iter().any(|m| m["split"] == "train"
+            && m["key"] == "step"
+            && m["value"].as_f64() > Some(0.0))
+    );
+    let final_value = |split: &str, key: &str| {
+        shown["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["split"] == split && m["key"] == key && m["tag"].is_null())
+            .and_then(|m| m["value"].as_f64())
+    };
+    assert!(final_value("train", "stopped_early").is_some());
+    assert!(final_value("train", "steps").is_some_and(|s| s >= 1.0));
+    assert!(final_value("test_prior", "rmse").is_some());
+    let plain = ws.run(&["runs", "show", &id.to_string()]);
+    assert!(text(&plain).contains("stopped"), "{}", text(&plain));
     let macro_auc = shown["metrics"]
         .as_array()
         .unwrap()
@@ -181,7 +200,16 @@ fn check_report(ws: &Workspace, runs: &[Value]) {
         assert_eq!(value(size, "Waveform"), stored("waveform"));
         let delta = value(size, "Δ");
         assert!((delta - (stored("spectrogram") - stored("waveform"))).abs() < 1e-12);
+        // The constant label-prior row: chance ROC-AUC.
+        assert_eq!(value(size, "Constant (training mean)"), 0.5);
     }
+    let index = std::fs::read_to_string(dir.join("index.md")).unwrap();
+    assert!(
+        index.contains("| stopped |")
+            && (index.contains("early stop at evaluation")
+                || index.contains("step budget reached")),
+        "{index}"
+    );
 
     // Regenerating from the same store gives the same bytes.
     let again = ws.path().join("again");
@@ -380,6 +408,15 @@ fn malformed_grids_say_where_and_what() {
             vec!["libtorch", "tch"],
         ),
         (base.replace("lr = 0.001", "lr = 5.0"), vec!["train.lr"]),
+        // At 1.5 s the waveform back-end's last convolution would see one time step.
+        (
+            base.replace("patch_seconds = 3.2", "patch_seconds = 1.5"),
+            vec!["features.patch_seconds", "waveform", "at least 8", "3.15"],
+        ),
+        (
+            base.replace("epochs = 2", "max_steps = 0"),
+            vec!["train.max_steps"],
+        ),
         (base.replace("[grid]", "[grid"), vec!["line"]),
     ];
     for (i, (grid, expected)) in cases.iter().enumerate() {

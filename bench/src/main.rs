@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use datasets::cache::FeatureConfig;
 use datasets::synth::{self, SynthConfig};
 
+mod recipe;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -82,6 +84,26 @@ enum Bench {
         #[arg(long)]
         work: PathBuf,
     },
+    /// Recipe parity: train one deep cell of GRID with this project (test figures and
+    /// seconds per step as JSON), after writing its data (the subset's, validation and test
+    /// tracks as the model sees them, labels, and the recipe) into DATA for
+    /// `reference/recipe_torch.py`.
+    Recipe {
+        #[arg(long)]
+        grid: PathBuf,
+        #[arg(long)]
+        model: runner::ModelKind,
+        #[arg(long)]
+        train_size: usize,
+        #[arg(long)]
+        seed: u64,
+        /// Where the exported data goes (emptied first).
+        #[arg(long)]
+        data: PathBuf,
+        /// Corpora and caches (`TAGSCALE_DATA`).
+        #[arg(long)]
+        work: PathBuf,
+    },
     /// Feature-cache build of an on-the-fly synthetic manifest (tracks/s, peak memory).
     Cache {
         #[arg(long)]
@@ -119,6 +141,14 @@ fn main() -> Result<()> {
             tree_parallel,
             bins,
         } => gbt(work, tracks, seconds, tree_parallel, bins),
+        Bench::Recipe {
+            grid,
+            model,
+            train_size,
+            seed,
+            data,
+            work,
+        } => recipe::run(&grid, model, train_size, seed, &data, &work),
         Bench::TrainStep {
             model,
             patch_seconds,

@@ -10,7 +10,7 @@ use crate::error::{ModelError, Result};
 pub enum Architecture {
     /// Musically motivated log-mel front-end, input `[batch, frames, n_mels]`.
     Spectrogram,
-    /// Sample-level waveform front-end, input `[batch, samples]` at 16 kHz.
+    /// Sample-level waveform front-end, input `[batch, 1, samples]` at 16 kHz.
     Waveform,
 }
 
@@ -104,14 +104,62 @@ impl ModelConfig {
         if steps < 8 {
             return Err(ModelError::Config(format!(
                 "an input of {len} {} is too short for the {} model",
-                match self.architecture {
-                    Architecture::Spectrogram => "frames",
-                    Architecture::Waveform => "samples",
-                },
+                self.architecture.input_unit(),
                 self.architecture.as_str()
             )));
         }
         Ok(steps)
+    }
+
+    /// Time steps the back-end's last convolution sees for an input of `len` frames or
+    /// samples: after its valid 7-wide conv1 and its ×2 pooling.
+    pub fn backend_steps(&self, len: usize) -> Result<usize> {
+        Ok((self.frontend_steps(len)? - 6) / 2)
+    }
+
+    /// Refuse an input length whose back-end would see fewer than [`MIN_BACKEND_STEPS`]
+    /// steps: there the global max and mean pool a handful of values (at one step they are
+    /// the same value) and the back-end's batch norm normalises a few numbers per batch.
+    pub fn check_geometry(&self, len: usize) -> Result<usize> {
+        let steps = self.backend_steps(len).unwrap_or(0);
+        if steps < MIN_BACKEND_STEPS {
+            return Err(ModelError::Config(format!(
+                "an input of {len} {} leaves the {} model's back-end {steps} time steps after \
+                 its pooling (at least {MIN_BACKEND_STEPS} are needed)",
+                self.architecture.input_unit(),
+                self.architecture.as_str()
+            )));
+        }
+        Ok(steps)
+    }
+
+    /// The shortest input (frames or samples) that passes [`ModelConfig::check_geometry`].
+    pub fn min_input_len(&self) -> usize {
+        // Steps grow monotonically with the input: bisect.
+        let (mut low, mut high) = (1usize, 1usize << 24);
+        while low < high {
+            let mid = (low + high) / 2;
+            if self.check_geometry(mid).is_ok() {
+                high = mid;
+            } else {
+                low = mid + 1;
+            }
+        }
+        low
+    }
+}
+
+/// The fewest time steps the back-end's last convolution may see (see
+/// [`ModelConfig::check_geometry`]).
+pub const MIN_BACKEND_STEPS: usize = 8;
+
+impl Architecture {
+    /// What one input row is: a log-mel frame or a sample.
+    pub fn input_unit(self) -> &'static str {
+        match self {
+            Architecture::Spectrogram => "frames",
+            Architecture::Waveform => "samples",
+        }
     }
 }
 

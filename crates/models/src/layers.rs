@@ -1,7 +1,8 @@
 //! The paper's building blocks (SPEC §5): every convolution is conv → ReLU → batch norm with
-//! TensorFlow's batch-norm defaults (eps 1e-3, momentum 0.99 = 0.01 in Burn's convention) and
-//! He (fan-in) initialisation.
+//! TensorFlow's batch-norm defaults (eps 1e-3, momentum 0.99 = 0.01 in Burn's convention), He
+//! (fan-in) initialisation of the weights and zero biases (TensorFlow's convention).
 
+use burn::module::Param;
 use burn::nn::conv::{Conv1d, Conv1dConfig, Conv2d, Conv2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
@@ -19,6 +20,13 @@ fn he() -> Initializer {
         gain: std::f64::consts::SQRT_2,
         fan_out_only: false,
     }
+}
+
+/// Burn's layer configs initialise biases with the weights' initializer: with He init a
+/// 3-tap stem's biases get a std of ~0.8 against a signal of ~0.1, and channels whose bias is
+/// negative never fire through the ReLU. TensorFlow, the paper's framework, starts biases at 0.
+fn zero_bias(bias: Option<Param<Tensor<1>>>, device: &Device) -> Option<Param<Tensor<1>>> {
+    bias.map(|b| Initializer::Zeros.init(b.shape(), device))
 }
 
 fn batch_norm(features: usize, device: &Device) -> BatchNorm {
@@ -72,11 +80,13 @@ impl ConvBnTime {
         device: &Device,
     ) -> Self {
         debug_assert!(stride == 1 || stride == kernel);
+        let mut conv = Conv1dConfig::new(channels[0], channels[1], kernel)
+            .with_stride(stride)
+            .with_initializer(he())
+            .init(device);
+        conv.bias = zero_bias(conv.bias, device);
         Self {
-            conv: Conv1dConfig::new(channels[0], channels[1], kernel)
-                .with_stride(stride)
-                .with_initializer(he())
-                .init(device),
+            conv,
             bn: batch_norm(channels[1], device),
             pad_before: pad.0,
             pad_after: pad.1,
@@ -175,10 +185,12 @@ pub struct TimbralBranch {
 
 impl TimbralBranch {
     pub fn new(filters: usize, kernel_time: usize, kernel_freq: usize, device: &Device) -> Self {
+        let mut conv = Conv2dConfig::new([1, filters], [kernel_time, kernel_freq])
+            .with_initializer(he())
+            .init(device);
+        conv.bias = zero_bias(conv.bias, device);
         Self {
-            conv: Conv2dConfig::new([1, filters], [kernel_time, kernel_freq])
-                .with_initializer(he())
-                .init(device),
+            conv,
             bn: batch_norm(filters, device),
             pad_time: (kernel_time - 1) / 2,
         }
@@ -256,6 +268,9 @@ fn toeplitz(weight: Tensor<4>, freq: usize) -> Tensor<2> {
         .reshape([kernel_time * freq, filters * freq_out])
 }
 
+/// Std of the output layer's initial weights.
+pub const OUTPUT_WEIGHT_STD: f64 = 0.01;
+
 /// The musically motivated front-end: 6 timbral + 4 temporal branches, concatenated.
 #[derive(Module, Debug)]
 pub struct SpectrogramFrontEnd {
@@ -278,6 +293,13 @@ impl SpectrogramFrontEnd {
             .map(|(k, filters)| ConvBnTime::new([1, filters], k, 1, tf_same_padding(k), device))
             .collect();
         Self { timbral, temporal }
+    }
+
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let timbral = self.timbral.iter_mut().map(|b| &mut b.bn);
+        timbral
+            .chain(self.temporal.iter_mut().map(|b| &mut b.bn))
+            .collect()
     }
 
     /// Channels handed to the back-end: 14·nf (timbral) + 15·nf (temporal) = 29·nf (464).
@@ -312,6 +334,10 @@ impl WaveformFrontEnd {
     /// narrows the spectrogram front-end narrows this one (the paper's widths at nf = 16).
     pub fn widths(nf: usize) -> [usize; 7] {
         Self::PAPER_WIDTHS.map(|w| (w * nf / 16).max(1))
+    }
+
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        self.convs.iter_mut().map(|c| &mut c.bn).collect()
     }
 
     /// Channels handed to the back-end (256 at nf = 16).
@@ -356,16 +382,62 @@ pub struct BackEnd {
 impl BackEnd {
     pub fn new(channels_in: usize, config: &ModelConfig, device: &Device) -> Self {
         let w = config.backend_width;
-        let linear = |i, o| LinearConfig::new(i, o).with_initializer(he()).init(device);
+        let linear = |i, o, initializer| {
+            let mut layer = LinearConfig::new(i, o)
+                .with_initializer(initializer)
+                .init(device);
+            layer.bias = zero_bias(layer.bias, device);
+            layer
+        };
         Self {
             conv1: ConvBnTime::new([channels_in, w], 7, 1, (0, 0), device),
             conv2: ConvBnTime::new([w, w], 7, 1, (3, 3), device),
             conv3: ConvBnTime::new([w, w], 7, 1, (3, 3), device),
             dropout: DropoutConfig::new(config.dropout).init(),
-            dense: linear(2 * w, config.dense_units),
+            dense: linear(2 * w, config.dense_units, he()),
             dense_bn: batch_norm(config.dense_units, device),
-            output: linear(config.dense_units, config.n_tags),
+            // Its input is batch-normalised (unit variance), so He weights would start the
+            // logits with a std of ~1.4 and every output far from the labels; small weights
+            // start each output at its bias (see `TaggingModel::with_output_prior`).
+            output: linear(
+                config.dense_units,
+                config.n_tags,
+                Initializer::Normal {
+                    mean: 0.0,
+                    std: OUTPUT_WEIGHT_STD,
+                },
+            ),
         }
+    }
+
+    /// Start every output at `prior` (per tag, in (0, 1)): the output bias becomes its logit.
+    pub fn set_output_prior(&mut self, prior: &[f32]) {
+        let device = self.output.weight.val().device();
+        let logits: Vec<f32> = prior
+            .iter()
+            .map(|&p| {
+                let p = p.clamp(1e-3, 1.0 - 1e-3);
+                (p / (1.0 - p)).ln()
+            })
+            .collect();
+        let n = logits.len();
+        self.output.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(logits, [n]),
+            &device,
+        )));
+    }
+
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut norms = Vec::new();
+        for conv in [&mut self.conv1, &mut self.conv2, &mut self.conv3] {
+            norms.push(&mut conv.bn);
+        }
+        norms.push(&mut self.dense_bn);
+        norms
+    }
+
+    pub fn dropout_mut(&mut self) -> &mut Dropout {
+        &mut self.dropout
     }
 
     /// Channels-last `[batch, time, channels]` → tag probabilities `[batch, n_tags]`.

@@ -24,7 +24,7 @@ pub mod layers;
 pub mod model;
 pub mod summary;
 
-pub use config::{Architecture, ModelConfig};
+pub use config::{Architecture, MIN_BACKEND_STEPS, ModelConfig};
 pub use device::{Backend, keep_freed_memory};
 pub use error::{ModelError, Result};
 pub use model::{TaggingModel, input_tensor, input_width};

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use audio_features::patch;
+use burn::nn::BatchNorm;
 use burn::prelude::*;
 
 use crate::config::{Architecture, ModelConfig};
@@ -42,6 +43,88 @@ impl TaggingModel {
         })
     }
 
+    /// Start every output at the label prior (per tag, e.g. each tag's training mean): the
+    /// output bias becomes its logit, so an untrained model predicts the prior and its MSE
+    /// starts at the constant predictor's rather than far above it.
+    pub fn with_output_prior(mut self, config: &ModelConfig, prior: &[f32]) -> Result<Self> {
+        if prior.len() != config.n_tags || prior.iter().any(|p| !p.is_finite()) {
+            return Err(ModelError::Shape {
+                got: vec![prior.len()],
+                expected: format!("{} finite tag priors", config.n_tags),
+            });
+        }
+        self.back.set_output_prior(prior);
+        Ok(self)
+    }
+
+    /// Every batch-norm layer, front-end first, in a fixed order.
+    fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut norms = match &mut self.front {
+            FrontEnd::Spectrogram(f) => f.batch_norms_mut(),
+            FrontEnd::Waveform(f) => f.batch_norms_mut(),
+        };
+        norms.extend(self.back.batch_norms_mut());
+        norms
+    }
+
+    /// Population statistics for every batch-norm layer ("PreciseBN", Wu & Johnson 2021, §3):
+    /// each layer's mean and variance over all of `batches` (training-mode forward passes with
+    /// frozen weights and no dropout) replace its running averages, which after a few hundred
+    /// steps at momentum 0.01 are still far from the statistics the weights produce. The
+    /// variance is the population one, E[batch variance + batch mean²] − mean², weighted by
+    /// batch size. The model must be on an autodiff device (batch norm's training mode); its
+    /// weights are left untouched. Returns the number of patches seen (0 leaves the
+    /// statistics as they were).
+    pub fn estimate_batch_norm_statistics<I>(&mut self, batches: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = Tensor<3>>,
+    {
+        // A probe with momentum 1 leaves each batch's own statistics in the running state.
+        let mut probe = self.clone().no_grad();
+        probe.back.dropout_mut().prob = 0.0;
+        for bn in probe.batch_norms_mut() {
+            bn.momentum = 1.0;
+        }
+        let mut sums: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut patches = 0usize;
+        for x in batches {
+            let rows = x.dims()[0];
+            drop(probe.forward(x));
+            let weight = rows as f64;
+            for (i, bn) in probe.batch_norms_mut().into_iter().enumerate() {
+                let mean = values(bn.running_mean.value_sync())?;
+                let var = values(bn.running_var.value_sync())?;
+                if sums.len() <= i {
+                    sums.push((vec![0.0; mean.len()], vec![0.0; mean.len()]));
+                }
+                let (mean_sum, square_sum) = &mut sums[i];
+                for (c, (&m, &v)) in mean.iter().zip(&var).enumerate() {
+                    let m = f64::from(m);
+                    mean_sum[c] += weight * m;
+                    square_sum[c] += weight * (f64::from(v) + m * m);
+                }
+            }
+            patches += rows;
+        }
+        if patches == 0 {
+            return Ok(0);
+        }
+        let total = patches as f64;
+        for (bn, (mean_sum, square_sum)) in self.batch_norms_mut().into_iter().zip(sums) {
+            let device = bn.gamma.val().device();
+            let mean: Vec<f64> = mean_sum.iter().map(|s| s / total).collect();
+            let var: Vec<f32> = square_sum
+                .iter()
+                .zip(&mean)
+                .map(|(s, m)| (s / total - m * m).max(0.0) as f32)
+                .collect();
+            let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+            set_running(&bn.running_mean, mean, &device);
+            set_running(&bn.running_var, var, &device);
+        }
+        Ok(patches)
+    }
+
     /// Trainable parameters: what the paper counts (Burn's `num_params` also counts the
     /// batch-norm running statistics).
     pub fn trainable_params(&self) -> usize {
@@ -71,20 +154,43 @@ impl TaggingModel {
         batch_size: usize,
         device: &Device,
     ) -> Result<Vec<f32>> {
+        let mut songs = self.predict_songs(config, &[track], patch_len, hop, batch_size, device)?;
+        Ok(songs.pop().unwrap_or_default())
+    }
+
+    /// [`TaggingModel::predict_song`] of several tracks at once: their windows are batched
+    /// together, so tracks of a few windows each do not each pay for a nearly empty batch.
+    pub fn predict_songs(
+        &self,
+        config: &ModelConfig,
+        tracks: &[&[f32]],
+        patch_len: usize,
+        hop: usize,
+        batch_size: usize,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
         let width = input_width(config);
-        let rows = track.len() / width;
-        if rows == 0 {
-            return Err(ModelError::Shape {
-                got: vec![track.len()],
-                expected: format!("at least one row of {width} values"),
-            });
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for (t, track) in tracks.iter().enumerate() {
+            let rows = track.len() / width;
+            if rows == 0 {
+                return Err(ModelError::Shape {
+                    got: vec![track.len()],
+                    expected: format!("at least one row of {width} values"),
+                });
+            }
+            windows.extend(
+                patch::window_starts(rows, patch_len, hop)
+                    .into_iter()
+                    .map(|s| (t, s)),
+            );
         }
-        let starts = patch::window_starts(rows, patch_len, hop);
-        let mut sum = vec![0.0f64; config.n_tags];
-        for chunk in starts.chunks(batch_size.max(1)) {
+        let mut sums = vec![vec![0.0f64; config.n_tags]; tracks.len()];
+        let mut counts = vec![0usize; tracks.len()];
+        for chunk in windows.chunks(batch_size.max(1)) {
             let data: Vec<f32> = chunk
                 .iter()
-                .flat_map(|&s| patch::take_rows(track, width, s, patch_len))
+                .flat_map(|&(t, s)| patch::take_rows(tracks[t], width, s, patch_len))
                 .collect();
             let x = input_tensor(config, data, chunk.len(), patch_len, device)?;
             let out = self
@@ -95,15 +201,17 @@ impl TaggingModel {
                     got: vec![],
                     expected: format!("f32 outputs ({e:?})"),
                 })?;
-            for row in out.chunks_exact(config.n_tags) {
-                for (s, v) in sum.iter_mut().zip(row) {
+            for (row, &(t, _)) in out.chunks_exact(config.n_tags).zip(chunk) {
+                for (s, v) in sums[t].iter_mut().zip(row) {
                     *s += f64::from(*v);
                 }
+                counts[t] += 1;
             }
         }
-        Ok(sum
+        Ok(sums
             .iter()
-            .map(|s| (s / starts.len() as f64) as f32)
+            .zip(counts)
+            .map(|(sum, n)| sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect())
             .collect())
     }
 
@@ -140,6 +248,23 @@ impl TaggingModel {
             .map_err(|e| err(format!("cannot load the weights: {e:?}")))?;
         Ok((model, config))
     }
+}
+
+fn values(tensor: Tensor<1>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| ModelError::Shape {
+            got: vec![],
+            expected: format!("f32 batch-norm statistics ({e:?})"),
+        })
+}
+
+/// Replace a running statistic in place (the state is shared with the model's clones).
+fn set_running(state: &burn::module::RunningState<Tensor<1>>, value: Vec<f32>, device: &Device) {
+    let n = value.len();
+    state.update(Tensor::from_data(TensorData::new(value, [n]), device));
+    drop(state.value_sync());
 }
 
 /// Counts parameter elements, skipping the batch-norm running statistics (buffers).

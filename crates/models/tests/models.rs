@@ -205,3 +205,102 @@ fn unavailable_backends_name_the_feature_to_enable() {
         assert!(err.contains("--features cuda"), "{err}");
     }
 }
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn precise_batch_norm_makes_inference_match_training_mode_on_the_same_batch() {
+    for (architecture, len) in [
+        (Architecture::Spectrogram, 64),
+        (Architecture::Waveform, 24_000),
+    ] {
+        let device = device().autodiff();
+        device.seed(11);
+        let plain = self::device();
+        let config = small(architecture, 5);
+        let mut model = TaggingModel::new(&config, &device).unwrap();
+        let batch = 6;
+        let data = values(batch * len * models::input_width(&config), 5);
+        let x = |device: &Device| input_tensor(&config, data.clone(), batch, len, device).unwrap();
+        let y = Tensor::<2>::from_data(TensorData::new(vec![0.7; batch * 5], [batch, 5]), &device);
+        let mut optim = AdamConfig::new().init();
+        for _ in 0..3 {
+            let loss = (model.forward(x(&device)) - y.clone())
+                .powi_scalar(2)
+                .mean();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model, grads);
+        }
+        // Training mode normalises by the batch's own statistics; it depends on the weights only.
+        let training_mode = to_vec(model.forward(x(&device)));
+        let ema = to_vec(model.valid().forward(x(&plain)));
+        assert!(
+            max_abs_diff(&training_mode, &ema) > 1e-2,
+            "{architecture:?}: after 3 steps the running averages should still be far off"
+        );
+
+        let seen = model.estimate_batch_norm_statistics([x(&device)]).unwrap();
+        assert_eq!(seen, batch);
+        let precise = to_vec(model.valid().forward(x(&plain)));
+        let diff = max_abs_diff(&training_mode, &precise);
+        assert!(
+            diff < 1e-4,
+            "{architecture:?}: precise BN differs by {diff}"
+        );
+        assert_eq!(
+            to_vec(model.forward(x(&device))),
+            training_mode,
+            "{architecture:?}: the estimation must not touch the weights"
+        );
+        model.estimate_batch_norm_statistics([x(&device)]).unwrap();
+        assert_eq!(
+            to_vec(model.valid().forward(x(&plain))),
+            precise,
+            "{architecture:?}: the estimation must be reproducible"
+        );
+    }
+}
+
+#[test]
+fn untrained_models_start_at_the_label_prior() {
+    let device = device().autodiff();
+    device.seed(4);
+    let config = small(Architecture::Spectrogram, 3);
+    let prior = [0.05, 0.5, 0.8];
+    let model = TaggingModel::new(&config, &device)
+        .unwrap()
+        .with_output_prior(&config, &prior)
+        .unwrap();
+    let x = input_tensor(&config, values(4 * 64 * 32, 8), 4, 64, &device).unwrap();
+    for row in to_vec(model.forward(x)).chunks(3) {
+        for (p, q) in row.iter().zip(prior) {
+            assert!((p - q).abs() < 0.02, "output {p} vs prior {q}");
+        }
+    }
+    assert!(
+        TaggingModel::new(&config, &device)
+            .unwrap()
+            .with_output_prior(&config, &[0.5])
+            .is_err()
+    );
+}
+
+#[test]
+fn geometry_guard_needs_eight_back_end_steps_after_pooling() {
+    let waveform = small(Architecture::Waveform, 3);
+    // 1.5 s: the front-end leaves 9 steps, the back-end's last conv sees 1.
+    assert_eq!(waveform.backend_steps(24_000).unwrap(), 1);
+    let err = waveform.check_geometry(24_000).unwrap_err();
+    assert!(err.to_string().contains("at least 8"), "{err}");
+    assert!(waveform.check_geometry(64_000).unwrap() >= 8);
+    let min = waveform.min_input_len();
+    assert!(waveform.check_geometry(min).is_ok());
+    assert!(waveform.check_geometry(min - 1).is_err());
+    let spectrogram = small(Architecture::Spectrogram, 3);
+    assert_eq!(spectrogram.min_input_len(), 22);
+}

@@ -2,6 +2,7 @@
 //! for it, its test figures and its epochs.
 
 use serde_json::Value;
+use tracking::keys::{split, training};
 use tracking::{EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
 
 use crate::error::Result;
@@ -63,13 +64,36 @@ impl CellResult {
 
     /// A test macro figure of a finished run.
     pub fn macro_value(&self, metric: Metric) -> Option<f64> {
+        self.summary_value(split::TEST, metric.key())
+    }
+
+    /// The constant label-prior predictor's test macro figure (what the run recorded beside
+    /// its own).
+    pub fn prior_value(&self, metric: Metric) -> Option<f64> {
+        self.summary_value(split::TEST_PRIOR, metric.key())
+    }
+
+    /// A macro (untagged) final value of a finished run.
+    fn summary_value(&self, split: &str, key: &str) -> Option<f64> {
         if !self.finished() {
             return None;
         }
         self.final_metrics
             .iter()
-            .find(|m| m.split == "test" && m.tag.is_none() && m.key == metric.key())
+            .find(|m| m.split == split && m.tag.is_none() && m.key == key)
             .map(|m| m.value)
+    }
+
+    /// Why a finished deep run stopped training (`None` for GBT, unfinished runs, and runs
+    /// logged before stop reasons were recorded).
+    pub fn stop_reason(&self) -> Option<String> {
+        let value = |key| self.summary_value(split::TRAIN, key);
+        let stopped_early = value(training::STOPPED_EARLY)?;
+        Some(training::describe_stop(
+            stopped_early,
+            value(training::EVALUATIONS).unwrap_or(0.0),
+            value(training::STEPS).unwrap_or(0.0),
+        ))
     }
 
     /// Why the cell has no figures: `FAILED (run 7): …`, or `not run`.

@@ -8,10 +8,12 @@
 //!   the best system per size in bold; cells that failed are named, not dropped;
 //! - `learning_curves.png` / `.svg`: each metric against the training-set size (log axis), a
 //!   line per system, the seed spread shaded;
-//! - `training_curves/run-<id>.png`: loss and validation ROC-AUC per epoch of each deep run;
+//! - `training_curves/run-<id>.png`: loss and validation ROC-AUC per evaluation (by step) of
+//!   each deep run;
 //! - `per_tag.csv`: every tag's figures per cell;
 //! - `examples.md`: top tags of a few test tracks — human labels, deep model, GBT;
-//! - `index.md`: links to all of it, with the sweep id, code version and cell states.
+//! - `index.md`: links to all of it, with the sweep id, code version, cell states and why each
+//!   deep run stopped training.
 //!
 //! ```no_run
 //! let store = tracking::Store::open("tagscale.db")?;
@@ -139,9 +141,9 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     out.push_str(delta_table);
     out.push_str("\n![learning curves](learning_curves.png)\n\n## Cells\n\n");
     out.push_str(
-        "| cell | model | train size | backend | seed | run | status | ROC-AUC | PR-AUC | RMSE |\n",
+        "| cell | model | train size | backend | seed | run | status | stopped | ROC-AUC | PR-AUC | RMSE |\n",
     );
-    out.push_str("|---:|---|---:|---|---:|---:|---|---:|---:|---:|\n");
+    out.push_str("|---:|---|---:|---|---:|---:|---|---|---:|---:|---:|\n");
     for c in &data.cells {
         let (run, status) = c
             .run
@@ -153,9 +155,10 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
             .iter()
             .map(|&m| c.macro_value(m).map_or("—".into(), |v| format!("{v:.3}")))
             .collect();
+        let stopped = c.stop_reason().unwrap_or_else(|| "—".into());
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {run} | {status} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {run} | {status} | {stopped} | {} | {} | {} |",
             c.cell, c.model, c.train_size, c.backend, c.seed, figures[0], figures[1], figures[2]
         );
     }

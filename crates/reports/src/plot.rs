@@ -212,7 +212,8 @@ fn y_range(values: impl Iterator<Item = (f64, f64)>) -> Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// Loss (train and validation) and validation ROC-AUC per epoch of one run.
+/// Loss (train and validation) and validation ROC-AUC per evaluation of one run, against the
+/// training step (the evaluation's number for runs logged before steps were recorded).
 pub fn training_curves<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     title: &str,
@@ -222,14 +223,25 @@ pub fn training_curves<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(plot_err)?;
     let root = root.titled(title, (FAMILY, 18)).map_err(plot_err)?;
     let panels = root.split_evenly((1, 2));
+    let step_of = |evaluation: i64| {
+        epochs
+            .iter()
+            .find(|m| m.epoch == evaluation && m.split == "train" && m.key == "step")
+            .map_or(evaluation + 1, |m| m.value as i64)
+    };
     let series = |split: &str, key: &str| -> Vec<(i64, f64)> {
         epochs
             .iter()
             .filter(|m| m.split == split && m.key == key && m.value.is_finite())
-            .map(|m| (m.epoch + 1, m.value))
+            .map(|m| (step_of(m.epoch), m.value))
             .collect()
     };
-    let last = epochs.iter().map(|m| m.epoch + 1).max().unwrap_or(1);
+    let last = epochs
+        .iter()
+        .map(|m| step_of(m.epoch))
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let plots = [
         (
             "loss",
@@ -250,11 +262,11 @@ pub fn training_curves<DB: DrawingBackend>(
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(55)
-            .build_cartesian_2d((1..last).with_key_points((1..=last).collect()), y)
+            .build_cartesian_2d(0..last, y)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
-            .x_desc("epoch")
+            .x_desc("step")
             .y_desc(name)
             .y_label_formatter(&|y| format!("{y:.3}"))
             .label_style((FAMILY, 13))

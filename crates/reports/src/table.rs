@@ -19,6 +19,8 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowKind {
     System(System),
+    /// The constant prediction of each tag's training mean: the floor a model must clear.
+    Prior,
     /// Δ = spectrogram − waveform on one backend.
     Delta {
         backend: String,
@@ -52,6 +54,18 @@ pub fn rows(data: &SweepData) -> Vec<Row> {
             })
             .collect();
         mark_best(&mut group);
+        if let Some(entry) = prior_entry(data, size) {
+            group.insert(
+                0,
+                Row {
+                    size,
+                    label: PRIOR_LABEL.into(),
+                    kind: RowKind::Prior,
+                    entry,
+                    best: vec![false; METRICS.len()],
+                },
+            );
+        }
         for backend in &backends {
             let find = |model: &str| {
                 group.iter().find(|r| {
@@ -92,6 +106,38 @@ pub fn rows(data: &SweepData) -> Vec<Row> {
         rows.extend(group);
     }
     rows
+}
+
+/// The reference row's label.
+pub const PRIOR_LABEL: &str = "Constant (training mean)";
+
+/// The label prior's figures at `size`: one value per seed (every cell of a seed and size
+/// trains on the same subset), from the runs that recorded it.
+fn prior_entry(data: &SweepData, size: i64) -> Option<Entry> {
+    let mut seeds = Vec::new();
+    let mut per_seed = Vec::new();
+    for cell in data.cells.iter().filter(|c| c.train_size == size) {
+        if seeds.contains(&cell.seed) || cell.prior_value(Metric::Rmse).is_none() {
+            continue;
+        }
+        seeds.push(cell.seed);
+        per_seed.push(cell);
+    }
+    if per_seed.is_empty() {
+        return None;
+    }
+    let values = METRICS
+        .iter()
+        .map(|&m| {
+            let v: Vec<f64> = per_seed.iter().filter_map(|c| c.prior_value(m)).collect();
+            metrics::mean_std(&v)
+        })
+        .collect();
+    Some(Entry {
+        values,
+        seeds: per_seed.len(),
+        problems: Vec::new(),
+    })
 }
 
 fn entry(data: &SweepData, system: &System, size: i64) -> Entry {

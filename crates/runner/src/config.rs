@@ -3,14 +3,15 @@
 //! the deep models' epochs does not invalidate finished GBT runs.
 
 use baseline_gbt::GbtConfig;
-use models::{Architecture, Backend, ModelConfig};
+use models::{Backend, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RunnerError};
-use crate::grid::{Cell, DatasetSpec, EvalSpec, Features, Grid, ModelKind, ModelWidths, Train};
+use crate::grid::{Cell, DatasetSpec, EvalSpec, Features, Grid, ModelKind, ModelWidths, TrainPlan};
 
 /// Version of the resolved-config layout; part of every config hash.
-pub const CONFIG_VERSION: u32 = 1;
+/// Version 2: step budgets and batch-norm statistics ([`TrainPlan`]), half-patch song hop.
+pub const CONFIG_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +28,7 @@ pub struct RunConfig {
     /// Deep models only.
     pub features: Option<Features>,
     pub widths: Option<ModelWidths>,
-    pub train: Option<Train>,
+    pub train: Option<TrainPlan>,
     /// GBT only.
     pub gbt: Option<GbtConfig>,
 }
@@ -47,7 +48,7 @@ impl Grid {
             eval: self.eval,
             features: deep.then_some(self.features),
             widths: deep.then_some(self.model),
-            train: deep.then_some(self.train),
+            train: deep.then(|| self.train.plan(cell.train_size, self.largest_train_size())),
             gbt: (!deep).then_some(GbtConfig {
                 seed: cell.seed,
                 ..self.gbt
@@ -66,7 +67,20 @@ impl RunConfig {
 
     /// Read a stored config back.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| RunnerError::StoredConfig(e.to_string()))
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let bad = |e: serde_json::Error| RunnerError::StoredConfig(e.to_string());
+        let Versioned { version } = serde_json::from_str(text).map_err(bad)?;
+        if version != CONFIG_VERSION {
+            return Err(RunnerError::StoredConfig(format!(
+                "config layout version {version}, but this tagscale reads version \
+                 {CONFIG_VERSION} (version 1 is the training recipe before step budgets and \
+                 PreciseBN): use the binary of the run's recorded commit"
+            )));
+        }
+        serde_json::from_str(text).map_err(bad)
     }
 
     /// sha256 of the canonical JSON.
@@ -82,16 +96,16 @@ impl RunConfig {
 
     /// The Burn model of a deep run.
     pub fn model_config(&self, n_tags: usize) -> Result<ModelConfig> {
-        let (architecture, features, widths) = match (self.model, self.features, self.widths) {
-            (ModelKind::Spectrogram, Some(f), Some(w)) => (Architecture::Spectrogram, f, w),
-            (ModelKind::Waveform, Some(f), Some(w)) => (Architecture::Waveform, f, w),
-            _ => {
-                return Err(RunnerError::StoredConfig(format!(
-                    "a {:?} run needs [features] and [model] sections",
-                    self.model
-                )));
-            }
-        };
+        let (architecture, features, widths) =
+            match (self.model.architecture(), self.features, self.widths) {
+                (Some(a), Some(f), Some(w)) => (a, f, w),
+                _ => {
+                    return Err(RunnerError::StoredConfig(format!(
+                        "a {:?} run needs [features] and [model] sections",
+                        self.model
+                    )));
+                }
+            };
         let config = ModelConfig {
             architecture,
             n_tags,

@@ -172,6 +172,29 @@ impl RunData {
             .collect()
     }
 
+    /// Each tag's mean label over the training subset (the label prior; values that are not
+    /// finite are left out here and fail the training loss instead).
+    pub fn label_prior(&self) -> Vec<f32> {
+        let tags = self.n_tags();
+        let mut sums = vec![(0.0f64, 0usize); tags];
+        for row in self.labels(&self.train).chunks_exact(tags.max(1)) {
+            for ((sum, count), &v) in sums.iter_mut().zip(row) {
+                if v.is_finite() {
+                    (*sum, *count) = (*sum + f64::from(v), *count + 1);
+                }
+            }
+        }
+        sums.iter()
+            .map(|&(sum, count)| (sum / count.max(1) as f64) as f32)
+            .collect()
+    }
+
+    /// The label prior as a constant prediction for each of `tracks` (`[tracks, tags]`).
+    pub fn label_prior_predictions(&self, tracks: &[usize]) -> Vec<f32> {
+        let prior = self.label_prior();
+        tracks.iter().flat_map(|_| prior.iter().copied()).collect()
+    }
+
     /// Row-major `[tracks, descriptors]` of `tracks` (all usable by construction).
     pub fn descriptors(&self, tracks: &[usize]) -> Vec<f32> {
         tracks

@@ -11,13 +11,12 @@ pub enum RunnerError {
     #[error("stored run config cannot be used: {0}")]
     StoredConfig(String),
     #[error(
-        "training diverged: the {what} loss is {value} at epoch {epoch}{batch} (lower `train.lr`, or check the data)"
+        "training diverged: the {what} loss is {value} at step {step} (lower `train.lr`, or check the data)"
     )]
     Diverged {
         what: &'static str,
         value: f32,
-        epoch: usize,
-        batch: String,
+        step: usize,
     },
     #[error("interrupted by a signal")]
     Interrupted,

@@ -10,6 +10,7 @@ use std::sync::{Mutex, mpsc};
 use datasets::split::derive_seed;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
+use tracking::keys::split;
 use tracking::{
     Artifact, CellSpec, Claim, CodeVersion, FinalMetric, Host, NewRun, ProcessId, RunAxes, Status,
     Store,
@@ -236,7 +237,6 @@ fn train_and_record(
                 log,
                 interrupt,
                 progress,
-                epochs: config.train.map_or(0, |t| t.epochs),
             };
             train(config, &data, dir, &mut observer)
         })
@@ -254,7 +254,18 @@ fn train_and_record(
     write_test_table(&labels, &data, &data.labels(&data.test))?;
     let tags = dir.join("tags.json");
     write_tags(&tags, &data)?;
-    let mut metrics = test.to_metrics("test");
+    if let Some(stop) = trained.stop {
+        log.line(&format!("training stopped: {stop}"));
+    }
+    let prior = data.label_prior_predictions(&data.test);
+    let prior = figures(&data, &data.test, &prior, 0, 0)?;
+    let mut metrics = test.to_metrics(split::TEST);
+    metrics.extend(
+        prior
+            .to_metrics(split::TEST_PRIOR)
+            .into_iter()
+            .filter(|m| m.tag.is_none()),
+    );
     metrics.extend(
         trained
             .summary
@@ -331,28 +342,24 @@ struct StoreObserver<'a> {
     log: &'a RunLog,
     interrupt: &'a AtomicBool,
     progress: &'a ProgressBar,
-    epochs: usize,
 }
 
 impl Observer for StoreObserver<'_> {
-    fn epoch(&mut self, epoch: usize, values: &[(&str, &str, f64)]) -> Result<()> {
-        self.store.log_epoch(self.id, epoch as i64, values)?;
+    fn evaluation(&mut self, evaluation: usize, values: &[(&str, &str, f64)]) -> Result<()> {
+        self.store.log_epoch(self.id, evaluation as i64, values)?;
         let shown = values
             .iter()
             .map(|(split, key, v)| format!("{split}/{key} {v:.4}"))
             .collect::<Vec<_>>()
             .join(", ");
-        self.log.line(&format!("epoch {}: {shown}", epoch + 1));
+        self.log
+            .line(&format!("evaluation {}: {shown}", evaluation + 1));
         Ok(())
     }
 
-    fn batch(&mut self, epoch: usize, batch: usize, batches: usize) {
-        self.progress.set_message(format!(
-            "run {} epoch {}/{} batch {batch}/{batches}",
-            self.id,
-            epoch + 1,
-            self.epochs
-        ));
+    fn step(&mut self, step: usize, max_steps: usize) {
+        self.progress
+            .set_message(format!("run {} step {step}/{max_steps}", self.id));
     }
 
     fn interrupted(&self) -> bool {

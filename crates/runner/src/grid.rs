@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use baseline_gbt::GbtConfig;
-use models::Backend;
+use models::{Architecture, Backend, ModelConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RunnerError};
+use crate::train::Geometry;
 
 /// A whole grid file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,24 +113,108 @@ pub enum Loss {
     BceMse,
 }
 
+/// Batch-norm statistics used at evaluation (validation, test, saved checkpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BnStats {
+    /// Population statistics re-estimated over training patches before every evaluation
+    /// (PreciseBN, Wu & Johnson 2021).
+    Precise,
+    /// The running averages kept during training at momentum 0.01 (the paper's TensorFlow
+    /// default); far from converged after a few hundred steps.
+    Ema,
+}
+
+/// The grid's `[train]` section as written. How long a run trains: `max_steps` Adam steps, or
+/// `epochs` passes over the cell's subset, or the fewer of the two when both are given
+/// (neither: 30 epochs). Validation every `eval_every` steps (default: one epoch of the grid's
+/// largest cell with `max_steps`, one epoch of the cell with `epochs` alone); early stopping
+/// after `patience` evaluations without a better validation loss. [`Grid::resolve`] turns it
+/// into a cell's [`TrainPlan`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Train {
-    pub epochs: usize,
+    pub epochs: Option<usize>,
+    pub max_steps: Option<usize>,
+    pub eval_every: Option<usize>,
     pub patience: usize,
     pub batch_size: usize,
     pub lr: f64,
     pub loss: Loss,
+    pub bn_stats: BnStats,
+    /// Training patches (one per track, at most this many) over which `"precise"` estimates
+    /// the batch-norm statistics.
+    pub bn_patches: usize,
 }
+
+/// Epochs when a grid gives neither `epochs` nor `max_steps`.
+pub const DEFAULT_EPOCHS: usize = 30;
 
 impl Default for Train {
     fn default() -> Self {
         Self {
-            epochs: 30,
+            epochs: None,
+            max_steps: None,
+            eval_every: None,
             patience: 5,
             batch_size: 16,
             lr: 0.001,
             loss: Loss::Mse,
+            bn_stats: BnStats::Precise,
+            bn_patches: 4096,
+        }
+    }
+}
+
+/// One deep cell's training, resolved: what a run records and follows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainPlan {
+    /// The step budget.
+    pub max_steps: usize,
+    /// Steps between validations (the last step is always evaluated).
+    pub eval_every: usize,
+    /// Evaluations without a better validation loss before stopping.
+    pub patience: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub loss: Loss,
+    pub bn_stats: BnStats,
+    pub bn_patches: usize,
+}
+
+impl TrainPlan {
+    /// Steps in one pass over `tracks` training tracks.
+    pub fn steps_per_epoch(&self, tracks: usize) -> usize {
+        tracks.div_ceil(self.batch_size).max(1)
+    }
+}
+
+impl Train {
+    /// The plan of a cell with `train_size` tracks in a grid whose largest cell has
+    /// `largest` tracks.
+    pub fn plan(&self, train_size: usize, largest: usize) -> TrainPlan {
+        let per_epoch = |n: usize| n.div_ceil(self.batch_size).max(1);
+        let epoch_steps = self.epochs.map(|e| e * per_epoch(train_size));
+        let max_steps = match (self.max_steps, epoch_steps) {
+            (Some(s), Some(e)) => s.min(e),
+            (Some(s), None) => s,
+            (None, Some(e)) => e,
+            (None, None) => DEFAULT_EPOCHS * per_epoch(train_size),
+        };
+        let eval_every = self.eval_every.unwrap_or(match self.max_steps {
+            Some(_) => per_epoch(largest),
+            None => per_epoch(train_size),
+        });
+        TrainPlan {
+            max_steps,
+            eval_every: eval_every.min(max_steps),
+            patience: self.patience,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            loss: self.loss,
+            bn_stats: self.bn_stats,
+            bn_patches: self.bn_patches,
         }
     }
 }
@@ -138,7 +223,7 @@ impl Default for Train {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvalSpec {
-    /// Hop of the song-level moving window, in seconds; `None` = one patch (no overlap).
+    /// Hop of the song-level moving window, in seconds; `None` = half a patch (SPEC §3).
     pub hop_seconds: Option<f64>,
     /// Bootstrap resamples for the 95 % intervals of the test figures.
     pub bootstrap: usize,
@@ -163,12 +248,31 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
+    /// The Burn architecture of a deep model; `None` for GBT.
+    pub fn architecture(self) -> Option<Architecture> {
+        match self {
+            ModelKind::Gbt => None,
+            ModelKind::Waveform => Some(Architecture::Waveform),
+            ModelKind::Spectrogram => Some(Architecture::Spectrogram),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Gbt => "gbt",
             ModelKind::Waveform => "waveform",
             ModelKind::Spectrogram => "spectrogram",
         }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        [ModelKind::Gbt, ModelKind::Waveform, ModelKind::Spectrogram]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown model {s:?} (expected gbt, waveform or spectrogram)"))
     }
 }
 
@@ -292,7 +396,28 @@ impl Grid {
             (0.0..1.0).contains(&self.model.dropout),
             "must be within [0, 1)",
         )?;
-        range("train.epochs", self.train.epochs >= 1, "must be at least 1")?;
+        range(
+            "train.epochs",
+            self.train.epochs.is_none_or(|e| e >= 1),
+            "must be at least 1",
+        )?;
+        range(
+            "train.max_steps",
+            self.train
+                .max_steps
+                .is_none_or(|s| (1..=100_000_000).contains(&s)),
+            "must be within 1..=100000000",
+        )?;
+        range(
+            "train.eval_every",
+            self.train.eval_every.is_none_or(|s| s >= 1),
+            "must be at least 1",
+        )?;
+        range(
+            "train.bn_patches",
+            (1..=1_000_000).contains(&self.train.bn_patches),
+            "must be within 1..=1000000",
+        )?;
         range(
             "train.patience",
             self.train.patience >= 1,
@@ -331,6 +456,7 @@ impl Grid {
             !self.grid.model.is_empty(),
             "must list at least one model",
         )?;
+        self.check_geometry()?;
         range(
             "grid.train_size",
             !self.grid.train_size.is_empty() && self.grid.train_size.iter().all(|&n| n >= 2),
@@ -347,6 +473,36 @@ impl Grid {
             "must list at least one seed",
         )?;
         Ok(())
+    }
+
+    /// Refuse patches so short that a deep model's back-end would see fewer than
+    /// [`models::MIN_BACKEND_STEPS`] time steps after its pooling.
+    fn check_geometry(&self) -> std::result::Result<(), String> {
+        let mel = audio_features::MelConfig::default();
+        let seconds = self.features.patch_seconds;
+        for architecture in self.grid.model.iter().filter_map(|m| m.architecture()) {
+            let model = ModelConfig {
+                architecture,
+                n_mels: self.features.n_mels,
+                ..ModelConfig::paper(architecture, 1)
+            };
+            let len = Geometry::new(architecture, seconds, None, &mel).patch_len;
+            if let Err(e) = model.check_geometry(len) {
+                let minimum = Geometry::seconds_for(architecture, model.min_input_len(), &mel);
+                return Err(format!(
+                    "`features.patch_seconds` = {seconds} is too short for the {} model: {e}; \
+                     use patch_seconds >= {:.2}",
+                    architecture.as_str(),
+                    (minimum * 100.0).ceil() / 100.0
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The largest training-set size of the grid.
+    pub fn largest_train_size(&self) -> usize {
+        self.grid.train_size.iter().copied().max().unwrap_or(0)
     }
 
     /// The cells, in a stable order. A backend this binary was not built with is an error

@@ -87,7 +87,7 @@ pub enum Verdict {
     WithinTolerance {
         max_diff: f64,
     },
-    /// `epoch` is `None` for the final metrics.
+    /// `epoch` (the 0-based evaluation) is `None` for the final metrics.
     Diverged {
         epoch: Option<i64>,
         key: String,
@@ -104,7 +104,7 @@ impl fmt::Display for Verdict {
             Verdict::Diverged {
                 epoch: Some(e),
                 key,
-            } => write!(f, "DIVERGED at epoch {}, key {key}", e + 1),
+            } => write!(f, "DIVERGED at evaluation {}, key {key}", e + 1),
             Verdict::Diverged { epoch: None, key } => {
                 write!(f, "DIVERGED at the final metrics, key {key}")
             }
@@ -112,7 +112,7 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// Compare every per-epoch value (in epoch order) and then every final metric. Values equal
+/// Compare every per-evaluation value (in order) and then every final metric. Values equal
 /// bit for bit (NaN equals NaN) are exact; others within `tolerance` (absolute) are close;
 /// the first beyond it, or a value present in only one run, is where they diverged.
 pub fn verify(store: &Store, original: i64, rerun: i64, tolerance: f64) -> Result<Verdict> {
@@ -203,7 +203,7 @@ mod tests {
         let far = vec![v(Some(0), "train/loss", 0.6), v(None, "test/roc_auc", 0.9)];
         assert_eq!(
             compare(&a, &far, 1e-6).to_string(),
-            "DIVERGED at epoch 1, key train/loss"
+            "DIVERGED at evaluation 1, key train/loss"
         );
         let short = vec![v(Some(0), "train/loss", 0.5)];
         assert_eq!(

@@ -1,9 +1,11 @@
-//! Training of one run (SPEC §6). Deep models: a random patch per track per epoch, batches in a
-//! seeded order, Adam, per-epoch song-level validation, early stopping on validation loss with
-//! the best checkpoint kept, test predictions from that checkpoint. GBT: one booster per tag on
-//! the descriptors, early-stopped on the validation split.
+//! Training of one run (SPEC §6). Deep models: a random patch per track per pass over the
+//! subset, batches in a seeded order, Adam for a step budget, song-level validation every
+//! `eval_every` steps with batch-norm statistics re-estimated first (PreciseBN), early
+//! stopping on validation loss with the best checkpoint kept, test predictions from that
+//! checkpoint. GBT: one booster per tag on the descriptors, early-stopped on the validation
+//! split.
 //!
-//! Every random choice derives from the run's seed, a purpose and the epoch
+//! Every random choice derives from the run's seed, a purpose and the epoch (or evaluation)
 //! ([`datasets::split::rng_for`]), so a run on flex with a fixed thread count is reproducible.
 
 use std::path::{Path, PathBuf};
@@ -22,16 +24,41 @@ use crate::config::RunConfig;
 use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
-use crate::grid::Loss;
+use crate::grid::{BnStats, Loss, TrainPlan};
+use tracking::keys::{split, training as summary_key};
 
 /// What a run reports while it trains, and how it learns that it must stop.
 pub trait Observer {
-    /// The values of one finished epoch: `(split, key, value)`.
-    fn epoch(&mut self, epoch: usize, values: &[(&str, &str, f64)]) -> Result<()>;
-    /// A batch finished (for progress displays).
-    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize) {}
+    /// The values of one validation (0-based `evaluation`): `(split, key, value)`, among them
+    /// `train/step` and `train/epoch` (passes over the subset, fractional).
+    fn evaluation(&mut self, evaluation: usize, values: &[(&str, &str, f64)]) -> Result<()>;
+    /// A training step finished (1-based `step` of at most `max_steps`; for progress displays).
+    fn step(&mut self, _step: usize, _max_steps: usize) {}
     /// Whether a signal asked the run to stop.
     fn interrupted(&self) -> bool;
+}
+
+/// Why a deep run stopped training (a diverged run is an error instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `patience` evaluations without a better validation loss, at evaluation `evaluation`
+    /// (1-based) and step `step`.
+    EarlyStop { evaluation: usize, step: usize },
+    /// The step budget ran out at `step` (the validation loss was still improving within
+    /// the patience window).
+    Budget { step: usize },
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = match *self {
+            StopReason::EarlyStop { evaluation, step } => {
+                summary_key::describe_stop(1.0, evaluation as f64, step as f64)
+            }
+            StopReason::Budget { step } => summary_key::describe_stop(0.0, 0.0, step as f64),
+        };
+        f.write_str(&text)
+    }
 }
 
 /// What training produced: test predictions (`[test tracks, tags]`), files worth keeping, and
@@ -40,6 +67,8 @@ pub struct Trained {
     pub test_predictions: Vec<f32>,
     pub files: Vec<(String, PathBuf)>,
     pub summary: Vec<(String, String, f64)>,
+    /// Deep runs only.
+    pub stop: Option<StopReason>,
 }
 
 /// Train the run's model on `data`, writing checkpoints and side files into `out`.
@@ -83,7 +112,58 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> 
         test_predictions,
         files: vec![("model".into(), path)],
         summary: Vec::new(),
+        stop: None,
     })
+}
+
+/// What a deep model reads of each track: its normalised log-mel (`[frames, n_mels]`) or
+/// waveform, with the patch geometry.
+pub struct ModelInputs<'a> {
+    data: &'a RunData,
+    pub geometry: Geometry,
+    /// Values per row: mel bands, or 1 sample.
+    pub width: usize,
+    /// Per-band normalisation fitted on the training subset (spectrogram models).
+    pub band_stats: Option<BandStats>,
+}
+
+/// The inputs of a deep run of `config` on `data` (band statistics fitted here).
+pub fn model_inputs<'a>(config: &RunConfig, data: &'a RunData) -> Result<ModelInputs<'a>> {
+    let model_config = config.model_config(data.n_tags())?;
+    let features = config
+        .features
+        .ok_or_else(|| RunnerError::StoredConfig("a deep run needs a [features] section".into()))?;
+    let geometry = Geometry::new(
+        model_config.architecture,
+        features.patch_seconds,
+        config.eval.hop_seconds,
+        &data.cache.config().mel,
+    );
+    let band_stats = match model_config.architecture {
+        Architecture::Spectrogram => Some(fit_band_stats(data, model_config.n_mels)?),
+        Architecture::Waveform => None,
+    };
+    Ok(ModelInputs {
+        data,
+        geometry,
+        width: input_width(&model_config),
+        band_stats,
+    })
+}
+
+impl ModelInputs<'_> {
+    /// A track's model input, row-major `[rows, width]`.
+    pub fn input(&self, track: usize) -> Result<Vec<f32>> {
+        let missing = || RunnerError::Data(format!("track {track} is missing from the cache"));
+        match &self.band_stats {
+            Some(stats) => {
+                let mut spec = self.data.cache.log_mel(track).ok_or_else(missing)?;
+                stats.apply(&mut spec.data);
+                Ok(spec.data)
+            }
+            None => self.data.cache.waveform(track).ok_or_else(missing),
+        }
+    }
 }
 
 /// A deep run's fixed parts: model configuration, patch geometry, input normalisation.
@@ -93,10 +173,8 @@ struct DeepRun<'a> {
     out: &'a Path,
     model_config: ModelConfig,
     backend: Backend,
-    train: crate::grid::Train,
-    patch_len: usize,
-    hop_len: usize,
-    band_stats: Option<BandStats>,
+    train: TrainPlan,
+    inputs: ModelInputs<'a>,
     /// 1 for classification tags, 0 for regression tags (for the BCE + MSE loss).
     classification: Vec<f32>,
 }
@@ -104,20 +182,11 @@ struct DeepRun<'a> {
 impl<'a> DeepRun<'a> {
     fn new(config: &'a RunConfig, data: &'a RunData, out: &'a Path) -> Result<Self> {
         let model_config = config.model_config(data.n_tags())?;
-        let (features, train) = config.features.zip(config.train).ok_or_else(|| {
-            RunnerError::StoredConfig("a deep run needs [features] and [train] sections".into())
+        let train = config.train.ok_or_else(|| {
+            RunnerError::StoredConfig("a deep run needs a [train] section".into())
         })?;
-        let geometry = Geometry::new(
-            model_config.architecture,
-            features.patch_seconds,
-            config.eval.hop_seconds,
-            &data.cache.config().mel,
-        );
-        let band_stats = match model_config.architecture {
-            Architecture::Spectrogram => Some(fit_band_stats(data, model_config.n_mels)?),
-            Architecture::Waveform => None,
-        };
-        if let Some(stats) = &band_stats {
+        let inputs = model_inputs(config, data)?;
+        if let Some(stats) = &inputs.band_stats {
             let path = out.join("band_stats.json");
             std::fs::write(&path, stats.to_json())
                 .map_err(|e| RunnerError::io(&path, "cannot write", e))?;
@@ -129,9 +198,7 @@ impl<'a> DeepRun<'a> {
             model_config,
             backend: config.backend.unwrap_or(Backend::Flex),
             train,
-            patch_len: geometry.patch_len,
-            hop_len: geometry.hop_len,
-            band_stats,
+            inputs,
             classification: data
                 .kinds
                 .iter()
@@ -140,34 +207,31 @@ impl<'a> DeepRun<'a> {
         })
     }
 
-    /// A track's model input, row-major `[rows, width]`: normalised log-mel or waveform.
     fn input(&self, track: usize) -> Result<Vec<f32>> {
-        let missing = || RunnerError::Data(format!("track {track} is missing from the cache"));
-        match &self.band_stats {
-            Some(stats) => {
-                let mut spec = self.data.cache.log_mel(track).ok_or_else(missing)?;
-                stats.apply(&mut spec.data);
-                Ok(spec.data)
-            }
-            None => self.data.cache.waveform(track).ok_or_else(missing),
-        }
+        self.inputs.input(track)
     }
 
     fn train(&self, observer: &mut dyn Observer) -> Result<Trained> {
         let seed = self.config.seed;
+        let plan = self.train;
         let device = self.backend.device()?.autodiff();
         device.seed(derive_seed(seed, "init", 0));
-        let mut model = TaggingModel::new(&self.model_config, &device)?;
+        let mut model = TaggingModel::new(&self.model_config, &device)?
+            .with_output_prior(&self.model_config, &self.data.label_prior())?;
         let mut optim = AdamConfig::new().init();
         let checkpoint = self.out.join("model.bpk");
-        let (mut best_loss, mut best_epoch, mut since_best) = (f64::INFINITY, 0usize, 0usize);
-        let batches = self.data.train.len().div_ceil(self.train.batch_size);
-        for epoch in 0..self.train.epochs {
+        let per_epoch = plan.steps_per_epoch(self.data.train.len());
+        let mut best = Best::default();
+        let mut evaluation = 0usize;
+        let mut loss_sum = (0.0f64, 0usize);
+        let mut step = 0usize;
+        let mut epoch = 0u64;
+        let stop = 'training: loop {
             let mut order = self.data.train.clone();
-            order.shuffle(&mut rng_for(seed, "batch-order", epoch as u64));
-            let mut crops = rng_for(seed, "crops", epoch as u64);
-            let mut loss_sum = 0.0f64;
-            for (b, batch) in order.chunks(self.train.batch_size).enumerate() {
+            order.shuffle(&mut rng_for(seed, "batch-order", epoch));
+            let mut crops = rng_for(seed, "crops", epoch);
+            epoch += 1;
+            for batch in order.chunks(plan.batch_size) {
                 if observer.interrupted() {
                     return Err(RunnerError::Interrupted);
                 }
@@ -179,45 +243,56 @@ impl<'a> DeepRun<'a> {
                     return Err(RunnerError::Diverged {
                         what: "training",
                         value,
-                        epoch,
-                        batch: format!(", batch {b}"),
+                        step: step + 1,
                     });
                 }
-                loss_sum += f64::from(value);
+                loss_sum = (loss_sum.0 + f64::from(value), loss_sum.1 + 1);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optim.step(self.train.lr, model, grads);
-                observer.batch(epoch, b + 1, batches);
-            }
-            let eval_model = model.valid();
-            let predictions = self.predict(&eval_model, &self.data.valid, observer)?;
-            let valid = figures(self.data, &self.data.valid, &predictions, 0, 0)?;
-            let valid_loss = valid.mse;
-            let mut values = vec![
-                ("train", "loss", loss_sum / batches.max(1) as f64),
-                ("valid", "loss", valid_loss),
-            ];
-            values.extend(valid.macro_values().map(|(k, v)| ("valid", k, v)));
-            observer.epoch(epoch, &values)?;
-            if !valid_loss.is_finite() {
-                return Err(RunnerError::Diverged {
-                    what: "validation",
-                    value: valid_loss as f32,
-                    epoch,
-                    batch: String::new(),
-                });
-            }
-            if valid_loss < best_loss {
-                (best_loss, best_epoch, since_best) = (valid_loss, epoch, 0);
-                eval_model.save(&self.model_config, &checkpoint)?;
-            } else {
-                since_best += 1;
-                if since_best >= self.train.patience {
-                    break;
+                model = optim.step(plan.lr, model, grads);
+                step += 1;
+                observer.step(step, plan.max_steps);
+                if step % plan.eval_every != 0 && step < plan.max_steps {
+                    continue;
+                }
+                if plan.bn_stats == BnStats::Precise {
+                    self.estimate_bn_statistics(&mut model, evaluation, &device)?;
+                }
+                let eval_model = model.valid();
+                let valid = self.validate(&eval_model, observer)?;
+                let mut values = vec![
+                    ("train", "step", step as f64),
+                    ("train", "epoch", step as f64 / per_epoch as f64),
+                    ("train", "loss", loss_sum.0 / loss_sum.1.max(1) as f64),
+                    ("valid", "loss", valid.mse),
+                ];
+                values.extend(valid.macro_values().map(|(k, v)| ("valid", k, v)));
+                observer.evaluation(evaluation, &values)?;
+                loss_sum = (0.0, 0);
+                evaluation += 1;
+                if !valid.mse.is_finite() {
+                    return Err(RunnerError::Diverged {
+                        what: "validation",
+                        value: valid.mse as f32,
+                        step,
+                    });
+                }
+                if valid.mse < best.loss {
+                    best = Best {
+                        loss: valid.mse,
+                        evaluation,
+                        step,
+                    };
+                    eval_model.save(&self.model_config, &checkpoint)?;
+                } else if evaluation - best.evaluation >= plan.patience {
+                    break 'training StopReason::EarlyStop { evaluation, step };
+                }
+                if step >= plan.max_steps {
+                    break 'training StopReason::Budget { step };
                 }
             }
-        }
-        let (best, _) = TaggingModel::load(&checkpoint, &self.backend.device()?)?;
-        let test_predictions = self.predict(&best, &self.data.test, observer)?;
+        };
+        let (best_model, _) = TaggingModel::load(&checkpoint, &self.backend.device()?)?;
+        let test_predictions = self.predict(&best_model, &self.data.test, observer)?;
         let mut files = vec![
             ("model".to_string(), checkpoint.clone()),
             (
@@ -225,17 +300,57 @@ impl<'a> DeepRun<'a> {
                 models::model::config_path(&checkpoint),
             ),
         ];
-        if self.band_stats.is_some() {
+        if self.inputs.band_stats.is_some() {
             files.push(("band_stats".into(), self.out.join("band_stats.json")));
         }
+        let (stopped_early, steps) = match stop {
+            StopReason::EarlyStop { step, .. } => (1.0, step),
+            StopReason::Budget { step } => (0.0, step),
+        };
+        let value = |split: &str, key: &str, v: f64| (split.to_string(), key.to_string(), v);
         Ok(Trained {
             test_predictions,
             files,
             summary: vec![
-                ("valid".into(), "best_loss".into(), best_loss),
-                ("valid".into(), "best_epoch".into(), best_epoch as f64),
+                value(split::VALID, summary_key::BEST_LOSS, best.loss),
+                value(
+                    split::VALID,
+                    summary_key::BEST_EVALUATION,
+                    best.evaluation as f64,
+                ),
+                value(split::VALID, summary_key::BEST_STEP, best.step as f64),
+                value(split::TRAIN, summary_key::STOPPED_EARLY, stopped_early),
+                value(split::TRAIN, summary_key::STEPS, steps as f64),
+                value(split::TRAIN, summary_key::EVALUATIONS, evaluation as f64),
             ],
+            stop: Some(stop),
         })
+    }
+
+    /// Song-level validation figures of `model`.
+    fn validate(&self, model: &TaggingModel, observer: &dyn Observer) -> Result<Figures> {
+        let predictions = self.predict(model, &self.data.valid, observer)?;
+        figures(self.data, &self.data.valid, &predictions, 0, 0)
+    }
+
+    /// PreciseBN: population batch-norm statistics over one seeded patch of each training
+    /// track (at most `bn_patches`), in training order, batch by batch.
+    fn estimate_bn_statistics(
+        &self,
+        model: &mut TaggingModel,
+        evaluation: usize,
+        device: &Device,
+    ) -> Result<()> {
+        let tracks = &self.data.train[..self.data.train.len().min(self.train.bn_patches)];
+        let mut crops = rng_for(self.config.seed, "bn-crops", evaluation as u64);
+        let mut failure = None;
+        let inputs = tracks.chunks(self.train.batch_size).map_while(|batch| {
+            self.batch_input(batch, &mut crops, device)
+                .map_err(|e| failure = Some(e))
+                .ok()
+        });
+        model.estimate_batch_norm_statistics(inputs)?;
+        failure.map_or(Ok(()), Err)
     }
 
     /// One training batch: a random patch of each track.
@@ -246,17 +361,22 @@ impl<'a> DeepRun<'a> {
         device: &Device,
     ) -> Result<Tensor<3>> {
         let width = input_width(&self.model_config);
-        let mut x = Vec::with_capacity(batch.len() * self.patch_len * width);
+        let mut x = Vec::with_capacity(batch.len() * self.inputs.geometry.patch_len * width);
         for &track in batch {
             let rows = self.input(track)?;
-            let start = random_start(rows.len() / width, self.patch_len, crops);
-            x.extend(take_rows(&rows, width, start, self.patch_len));
+            let start = random_start(rows.len() / width, self.inputs.geometry.patch_len, crops);
+            x.extend(take_rows(
+                &rows,
+                width,
+                start,
+                self.inputs.geometry.patch_len,
+            ));
         }
         Ok(input_tensor(
             &self.model_config,
             x,
             batch.len(),
-            self.patch_len,
+            self.inputs.geometry.patch_len,
             device,
         )?)
     }
@@ -295,27 +415,37 @@ impl<'a> DeepRun<'a> {
         }
     }
 
-    /// Song-level predictions `[tracks, tags]` of `tracks`.
+    /// Song-level predictions `[tracks, tags]` of `tracks`, the windows of a group of tracks
+    /// batched together.
     fn predict(
         &self,
         model: &TaggingModel,
         tracks: &[usize],
         observer: &dyn Observer,
     ) -> Result<Vec<f32>> {
+        /// Tracks whose inputs are held at once.
+        const GROUP: usize = 64;
         let device = self.backend.device()?;
+        let geometry = self.inputs.geometry;
         let mut out = Vec::with_capacity(tracks.len() * self.data.n_tags());
-        for &track in tracks {
+        for group in tracks.chunks(GROUP) {
             if observer.interrupted() {
                 return Err(RunnerError::Interrupted);
             }
-            out.extend(model.predict_song(
+            let inputs = group
+                .iter()
+                .map(|&t| self.input(t))
+                .collect::<Result<Vec<_>>>()?;
+            let views: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+            let songs = model.predict_songs(
                 &self.model_config,
-                &self.input(track)?,
-                self.patch_len,
-                self.hop_len,
+                &views,
+                geometry.patch_len,
+                geometry.hop_len,
                 self.train.batch_size,
                 &device,
-            )?);
+            )?;
+            out.extend(songs.into_iter().flatten());
         }
         Ok(out)
     }
@@ -329,7 +459,7 @@ pub struct Geometry {
 }
 
 impl Geometry {
-    /// `hop_seconds = None` means one patch (windows that do not overlap).
+    /// `hop_seconds = None` means half a patch (SPEC §3).
     pub fn new(
         architecture: Architecture,
         patch_seconds: f64,
@@ -344,10 +474,41 @@ impl Geometry {
             ),
             Architecture::Waveform => (samples_per_patch(patch_seconds, mel.sample_rate), sr),
         };
-        let hop_len = hop_seconds.map_or(patch_len, |h| {
+        let hop_len = hop_seconds.map_or((patch_len / 2).max(1), |h| {
             ((h * rows_per_second).round() as usize).max(1)
         });
         Self { patch_len, hop_len }
+    }
+
+    /// The patch length in seconds of `len` input rows (the inverse of the patch length).
+    pub fn seconds_for(
+        architecture: Architecture,
+        len: usize,
+        mel: &audio_features::MelConfig,
+    ) -> f64 {
+        let sr = f64::from(mel.sample_rate);
+        match architecture {
+            Architecture::Spectrogram => len.saturating_sub(1) as f64 * mel.hop_length as f64 / sr,
+            Architecture::Waveform => len as f64 / sr,
+        }
+    }
+}
+
+/// The best validation so far.
+struct Best {
+    loss: f64,
+    /// 1-based; 0 before the first validation.
+    evaluation: usize,
+    step: usize,
+}
+
+impl Default for Best {
+    fn default() -> Self {
+        Self {
+            loss: f64::INFINITY,
+            evaluation: 0,
+            step: 0,
+        }
     }
 }
 

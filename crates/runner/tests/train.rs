@@ -1,10 +1,11 @@
-//! The training loop on the smoke grid's dataset: what it reports per epoch, that it is
-//! deterministic, and that divergence and interruption are errors, not hangs or panics.
+//! The training loop on the smoke grid's dataset: what it reports per evaluation, that it is
+//! deterministic, that it stops by its step budget or early stopping and says which, and that
+//! divergence and interruption are errors, not hangs or panics.
 
 use std::path::Path;
 
 use runner::dataset::RunData;
-use runner::train::{Observer, train};
+use runner::train::{Observer, StopReason, train};
 use runner::{Grid, ModelKind, RunConfig, RunnerError};
 
 struct Recorder {
@@ -24,7 +25,11 @@ impl Recorder {
 }
 
 impl Observer for Recorder {
-    fn epoch(&mut self, _epoch: usize, values: &[(&str, &str, f64)]) -> runner::Result<()> {
+    fn evaluation(
+        &mut self,
+        _evaluation: usize,
+        values: &[(&str, &str, f64)],
+    ) -> runner::Result<()> {
         self.epochs.push(
             values
                 .iter()
@@ -34,7 +39,7 @@ impl Observer for Recorder {
         Ok(())
     }
 
-    fn batch(&mut self, _epoch: usize, _batch: usize, _batches: usize) {
+    fn step(&mut self, _step: usize, _max_steps: usize) {
         self.batches += 1;
     }
 
@@ -76,6 +81,8 @@ fn training_reports_every_epoch_and_is_deterministic() {
         .map(|(s, k, _)| format!("{s}/{k}"))
         .collect();
     for key in [
+        "train/step",
+        "train/epoch",
         "train/loss",
         "valid/loss",
         "valid/roc_auc",
@@ -138,4 +145,71 @@ fn gbt_runs_predict_every_test_track_in_unit_range() {
             .all(|p| (0.0..=1.0).contains(p))
     );
     assert!(out.path().join("gbt.json").is_file());
+}
+
+#[test]
+fn a_run_that_hits_its_step_budget_says_so() {
+    let data_root = tempfile::tempdir().unwrap();
+    let mut config = smoke_config(ModelKind::Waveform);
+    let plan = config.train.as_mut().unwrap();
+    (plan.max_steps, plan.eval_every, plan.patience) = (5, 2, 10);
+    let data = RunData::prepare(&config, data_root.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut recorder = Recorder::new();
+    let trained = train(&config, &data, out.path(), &mut recorder).unwrap();
+    assert_eq!(recorder.batches, 5);
+    assert_eq!(trained.stop, Some(StopReason::Budget { step: 5 }));
+    // Evaluations at steps 2, 4 and the last step, 5.
+    let steps: Vec<f64> = recorder
+        .epochs
+        .iter()
+        .map(|values| {
+            values
+                .iter()
+                .find(|(s, k, _)| s == "train" && k == "step")
+                .unwrap()
+                .2
+        })
+        .collect();
+    assert_eq!(steps, [2.0, 4.0, 5.0]);
+    let summary = |key: &str| {
+        trained
+            .summary
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, v)| *v)
+    };
+    assert_eq!(summary("stopped_early"), Some(0.0));
+    assert_eq!(summary("steps"), Some(5.0));
+    assert_eq!(
+        trained.stop.unwrap().to_string(),
+        "step budget reached (5 steps)"
+    );
+}
+
+#[test]
+fn early_stopping_ends_a_run_after_patience_evaluations_without_improvement() {
+    let data_root = tempfile::tempdir().unwrap();
+    let mut config = smoke_config(ModelKind::Spectrogram);
+    let plan = config.train.as_mut().unwrap();
+    // A learning rate this high makes the validation loss worse after the first evaluation.
+    (plan.max_steps, plan.eval_every, plan.patience, plan.lr) = (400, 1, 2, 0.5);
+    let data = RunData::prepare(&config, data_root.path()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut recorder = Recorder::new();
+    let trained = train(&config, &data, out.path(), &mut recorder).unwrap();
+    let Some(StopReason::EarlyStop { evaluation, step }) = trained.stop else {
+        panic!("expected an early stop, got {:?}", trained.stop);
+    };
+    assert!(
+        step < 400 && evaluation == recorder.epochs.len(),
+        "{evaluation} {step}"
+    );
+    let best = trained
+        .summary
+        .iter()
+        .find(|(_, k, _)| k == "best_evaluation")
+        .unwrap()
+        .2 as usize;
+    assert_eq!(evaluation - best, 2);
 }

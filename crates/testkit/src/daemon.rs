@@ -55,6 +55,15 @@ pub struct Account {
     pub gid: u32,
 }
 
+/// Whether the account `name` exists.
+pub fn has_account(name: &str) -> bool {
+    let Ok(c_name) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: getpwnam returns NULL or a pointer to a static record, only compared here.
+    !unsafe { libc::getpwnam(c_name.as_ptr()) }.is_null()
+}
+
 impl Account {
     /// The account `name`, or a panic saying which package creates it.
     pub fn named(name: &str, package: &str) -> Self {

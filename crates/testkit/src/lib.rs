@@ -4,10 +4,14 @@
 //! against the real thing: [`Postgres`] starts a throwaway PostgreSQL server and [`Slurm`] a
 //! single-node Slurm cluster, each once per test process, on loopback, in a temporary
 //! directory, ending with the process. See the crate README for what each needs installed.
+//! Tests call [`available`] first, so that a machine without those packages skips them loudly
+//! (and CI, which sets [`REQUIRE_SERVICES`], fails instead).
 
 mod daemon;
 mod postgres;
+mod skip;
 mod slurm;
 
 pub use postgres::Postgres;
+pub use skip::{REQUIRE_SERVICES, Service, available};
 pub use slurm::Slurm;

@@ -99,8 +99,18 @@ impl Postgres {
 
 /// `$TAGSCALE_PG_BIN`, else the newest `/usr/lib/postgresql/<version>/bin` (Debian's layout).
 fn bin_dir() -> PathBuf {
+    let initdb = find_initdb().unwrap_or_else(|| {
+        panic!("no PostgreSQL initdb under /usr/lib/postgresql: install Debian's `postgresql`")
+    });
+    initdb
+        .parent()
+        .map_or_else(|| PathBuf::from("/usr/bin"), Path::to_path_buf)
+}
+
+/// `$TAGSCALE_PG_BIN/initdb`, or the newest `/usr/lib/postgresql/<version>/bin/initdb`.
+pub(crate) fn find_initdb() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("TAGSCALE_PG_BIN") {
-        return PathBuf::from(dir);
+        return Some(PathBuf::from(dir).join("initdb"));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -108,17 +118,10 @@ fn bin_dir() -> PathBuf {
         .flatten()
         .filter_map(|e| {
             let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-            Some((version, e.path().join("bin")))
+            Some((version, e.path().join("bin").join("initdb")))
         })
+        .filter(|(_, initdb)| initdb.is_file())
         .collect();
     versions.sort();
-    let candidates: Vec<PathBuf> = versions
-        .into_iter()
-        .rev()
-        .map(|(_, bin)| bin.join("initdb"))
-        .collect();
-    let initdb = daemon::find_binary(&candidates, "postgresql");
-    initdb
-        .parent()
-        .map_or_else(|| PathBuf::from("/usr/bin"), Path::to_path_buf)
+    versions.pop().map(|(_, initdb)| initdb)
 }

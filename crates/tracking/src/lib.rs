@@ -24,6 +24,7 @@
 
 pub mod error;
 pub mod host;
+pub mod keys;
 pub mod records;
 pub mod store;
 

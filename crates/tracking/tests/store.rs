@@ -52,11 +52,13 @@ fn sqlite() -> Fresh {
     }
 }
 
-fn postgres() -> Fresh {
-    Fresh {
+/// A fresh database on the test process's PostgreSQL, or `None` (a loud skip) on a machine
+/// without one.
+fn postgres(test: &str) -> Option<Fresh> {
+    testkit::available(test, &[testkit::Service::Postgres]).then(|| Fresh {
         url: testkit::Postgres::shared().new_database(),
         _dir: None,
-    }
+    })
 }
 
 /// Each test body once per database: `sqlite::name` and `postgres::name`.
@@ -66,7 +68,11 @@ macro_rules! on_both_databases {
             $(#[test] fn $name() { super::$name(super::sqlite()) })*
         }
         mod postgres {
-            $(#[test] fn $name() { super::$name(super::postgres()) })*
+            $(#[test] fn $name() {
+                if let Some(db) = super::postgres(concat!("postgres::", stringify!($name))) {
+                    super::$name(db)
+                }
+            })*
         }
     };
 }

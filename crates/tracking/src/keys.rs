@@ -1,0 +1,38 @@
+//! Names of what runs record, shared by the code that writes them (runner) and the code that
+//! reads them (reports, the binary).
+
+/// Splits of the final metrics.
+pub mod split {
+    /// The model's figures on the test split.
+    pub const TEST: &str = "test";
+    /// A constant prediction of each tag's training-subset mean, scored on the test split:
+    /// the reference a model must beat (ROC-AUC 0.5, PR-AUC the positive rate, RMSE of the
+    /// label prior).
+    pub const TEST_PRIOR: &str = "test_prior";
+    pub const TRAIN: &str = "train";
+    pub const VALID: &str = "valid";
+}
+
+/// How a deep run's training went (final metrics of split `train` / `valid`).
+pub mod training {
+    /// `train`: 1 when early stopping ended training, 0 when the step budget did.
+    pub const STOPPED_EARLY: &str = "stopped_early";
+    /// `train`: steps taken.
+    pub const STEPS: &str = "steps";
+    /// `train`: validations made.
+    pub const EVALUATIONS: &str = "evaluations";
+    /// `valid`: the best validation loss, and the (1-based) evaluation and step it was
+    /// reached at (the kept checkpoint).
+    pub const BEST_LOSS: &str = "best_loss";
+    pub const BEST_EVALUATION: &str = "best_evaluation";
+    pub const BEST_STEP: &str = "best_step";
+
+    /// Why training stopped, in words, from the values above.
+    pub fn describe_stop(stopped_early: f64, evaluations: f64, steps: f64) -> String {
+        if stopped_early > 0.5 {
+            format!("early stop at evaluation {evaluations} (step {steps})")
+        } else {
+            format!("step budget reached ({steps} steps)")
+        }
+    }
+}
