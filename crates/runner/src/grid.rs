@@ -186,15 +186,20 @@ pub struct TrainPlan {
 impl TrainPlan {
     /// Steps in one pass over `tracks` training tracks.
     pub fn steps_per_epoch(&self, tracks: usize) -> usize {
-        tracks.div_ceil(self.batch_size).max(1)
+        steps_per_epoch(tracks, self.batch_size)
     }
+}
+
+/// Steps in one pass over `tracks` tracks in batches of `batch_size` (at least 1).
+fn steps_per_epoch(tracks: usize, batch_size: usize) -> usize {
+    tracks.div_ceil(batch_size).max(1)
 }
 
 impl Train {
     /// The plan of a cell with `train_size` tracks in a grid whose largest cell has
     /// `largest` tracks.
     pub fn plan(&self, train_size: usize, largest: usize) -> TrainPlan {
-        let per_epoch = |n: usize| n.div_ceil(self.batch_size).max(1);
+        let per_epoch = |n: usize| steps_per_epoch(n, self.batch_size);
         let epoch_steps = self.epochs.map(|e| e * per_epoch(train_size));
         let max_steps = match (self.max_steps, epoch_steps) {
             (Some(s), Some(e)) => s.min(e),

@@ -251,7 +251,7 @@ impl<'a> DeepRun<'a> {
                 model = optim.step(plan.lr, model, grads);
                 step += 1;
                 observer.step(step, plan.max_steps);
-                if step % plan.eval_every != 0 && step < plan.max_steps {
+                if !step.is_multiple_of(plan.eval_every) && step < plan.max_steps {
                     continue;
                 }
                 if plan.bn_stats == BnStats::Precise {
