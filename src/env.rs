@@ -92,3 +92,13 @@ pub fn interrupt_flag() -> &'static AtomicBool {
     }
     &INTERRUPTED
 }
+
+/// Let a closed stdout end the process quietly, as it ends `ls` or `grep` (`tagscale runs show
+/// 3 | head`). Rust ignores SIGPIPE, so `println!` would panic instead; only commands that do
+/// nothing but print use this (a sweep must outlive its reader and record its runs).
+pub fn quiet_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -81,7 +81,10 @@ fn main() -> ExitCode {
         Command::Rerun(args) => sweep::rerun(args, &cli.db, cli.quiet),
         Command::Report(args) => report::report(args, &cli.db),
         Command::Tag(args) => report::tag(args, &cli.db),
-        Command::Runs(cmd) => runs::run(cmd, &cli.db),
+        Command::Runs(cmd) => {
+            env::quiet_on_closed_stdout();
+            runs::run(cmd, &cli.db)
+        }
         Command::Db(cmd) => runs::db(cmd, &cli.db),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),

@@ -69,6 +69,7 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
     assert!(final_value("test_prior", "rmse").is_some());
     let plain = ws.run(&["runs", "show", &id.to_string()]);
     assert!(text(&plain).contains("stopped"), "{}", text(&plain));
+    check_closed_stdout_is_quiet(&ws, id);
     let macro_auc = shown["metrics"]
         .as_array()
         .unwrap()
@@ -552,4 +553,23 @@ fn dry_run_lists_the_cells_without_touching_the_store() {
     assert!(stdout.starts_with("6 cells"), "{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.contains("flex")).count(), 4);
     assert!(!ws.path().join("tagscale.db").exists());
+}
+
+/// `tagscale runs show ID | head -1`: a reader that has gone ends the command without a
+/// panic message. The pipe's read end is closed before the command starts, so its first
+/// write fails whatever the timing.
+fn check_closed_stdout_is_quiet(ws: &Workspace, id: i64) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut ends = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) fills both descriptors, which are then owned exactly once each.
+    assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    drop(read);
+    let out = ws
+        .command(&["runs", "show", &id.to_string()])
+        .stdout(Stdio::from(write))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -9,6 +9,7 @@ use audio_features::npy;
 use runner::dataset::RunData;
 use runner::train::{Observer, train};
 use runner::{Grid, ModelKind, RunConfig};
+use tracking::keys::training as summary_key;
 
 pub fn run(
     grid: &Path,
@@ -41,13 +42,6 @@ pub fn run(
     let start = Instant::now();
     let trained = train(&config, &data, &out, &mut timer)?;
     let test = runner::evaluate::figures(&data, &data.test, &trained.test_predictions, 0, 0)?;
-    let summary = |key: &str| {
-        trained
-            .summary
-            .iter()
-            .find(|(_, k, _)| k == key)
-            .map(|(_, _, v)| *v)
-    };
     let value = |m: Option<f64>| m.map_or(serde_json::Value::Null, serde_json::Value::from);
     let figures: Vec<(&str, f64)> = test.macro_values().collect();
     let figure = |key: &str| value(figures.iter().find(|(k, _)| *k == key).map(|(_, v)| *v));
@@ -57,9 +51,11 @@ pub fn run(
             "bench": "recipe",
             "library": "tagscale (flex)",
             "seed": seed,
-            "steps": value(summary("steps")),
-            "best_evaluation": value(summary("best_evaluation")),
-            "stopped_early": summary("stopped_early").is_some_and(|v| v > 0.5),
+            "steps": value(trained.summary_value(summary_key::STEPS)),
+            "best_evaluation": value(trained.summary_value(summary_key::BEST_EVALUATION)),
+            "stopped_early": trained
+                .summary_value(summary_key::STOPPED_EARLY)
+                .is_some_and(|v| v > 0.5),
             "seconds_per_step": timer.seconds_per_step(),
             "seconds": start.elapsed().as_secs_f64(),
             "test_roc_auc": figure("roc_auc"),

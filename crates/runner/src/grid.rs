@@ -493,6 +493,11 @@ impl Grid {
             };
             let len = Geometry::new(architecture, seconds, None, &mel).patch_len;
             if let Err(e) = model.check_geometry(len) {
+                // The reason without the model crate's "invalid model configuration" prefix.
+                let e = match e {
+                    models::ModelError::Config(reason) => reason,
+                    other => other.to_string(),
+                };
                 let minimum = Geometry::seconds_for(architecture, model.min_input_len(), &mel);
                 return Err(format!(
                     "`features.patch_seconds` = {seconds} is too short for the {} model: {e}; \

@@ -7,8 +7,12 @@
 //!
 //! Every random choice derives from the run's seed, a purpose and the epoch (or evaluation)
 //! ([`datasets::split::rng_for`]), so a run on flex with a fixed thread count is reproducible.
+//! Burn's CPU backends keep one random generator per process (initialisers and dropout draw
+//! from it), so deep runs in one process take turns (`DEVICE_RNG`): two runs trained side by
+//! side on threads would otherwise interleave their draws and neither would be reproducible.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use audio_features::patch::{frames_per_patch, random_start, samples_per_patch, take_rows};
 use audio_features::{BandStats, BandStatsBuilder};
@@ -26,6 +30,9 @@ use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
 use tracking::keys::{split, training as summary_key};
+
+/// Held by a deep run from seeding the device to its last training step (see the module doc).
+static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
 /// What a run reports while it trains, and how it learns that it must stop.
 pub trait Observer {
@@ -69,6 +76,16 @@ pub struct Trained {
     pub summary: Vec<(String, String, f64)>,
     /// Deep runs only.
     pub stop: Option<StopReason>,
+}
+
+impl Trained {
+    /// One summary value by its key (`tracking::keys::training`), whatever its split.
+    pub fn summary_value(&self, key: &str) -> Option<f64> {
+        self.summary
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, v)| *v)
+    }
 }
 
 /// Train the run's model on `data`, writing checkpoints and side files into `out`.
@@ -212,6 +229,8 @@ impl<'a> DeepRun<'a> {
     }
 
     fn train(&self, observer: &mut dyn Observer) -> Result<Trained> {
+        // A panicked run leaves the generator reseeded by the next one: the poison is harmless.
+        let _turn = DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let seed = self.config.seed;
         let plan = self.train;
         let device = self.backend.device()?.autodiff();

@@ -7,6 +7,7 @@ use std::path::Path;
 use runner::dataset::RunData;
 use runner::train::{Observer, StopReason, train};
 use runner::{Grid, ModelKind, RunConfig, RunnerError};
+use tracking::keys::training as summary_key;
 
 struct Recorder {
     epochs: Vec<Vec<(String, String, f64)>>,
@@ -172,15 +173,8 @@ fn a_run_that_hits_its_step_budget_says_so() {
         })
         .collect();
     assert_eq!(steps, [2.0, 4.0, 5.0]);
-    let summary = |key: &str| {
-        trained
-            .summary
-            .iter()
-            .find(|(_, k, _)| k == key)
-            .map(|(_, _, v)| *v)
-    };
-    assert_eq!(summary("stopped_early"), Some(0.0));
-    assert_eq!(summary("steps"), Some(5.0));
+    assert_eq!(trained.summary_value(summary_key::STOPPED_EARLY), Some(0.0));
+    assert_eq!(trained.summary_value(summary_key::STEPS), Some(5.0));
     assert_eq!(
         trained.stop.unwrap().to_string(),
         "step budget reached (5 steps)"
@@ -206,10 +200,7 @@ fn early_stopping_ends_a_run_after_patience_evaluations_without_improvement() {
         "{evaluation} {step}"
     );
     let best = trained
-        .summary
-        .iter()
-        .find(|(_, k, _)| k == "best_evaluation")
-        .unwrap()
-        .2 as usize;
+        .summary_value(summary_key::BEST_EVALUATION)
+        .unwrap() as usize;
     assert_eq!(evaluation - best, 2);
 }
