@@ -230,7 +230,9 @@ impl<'a> DeepRun<'a> {
 
     fn train(&self, observer: &mut dyn Observer) -> Result<Trained> {
         // A panicked run leaves the generator reseeded by the next one: the poison is harmless.
-        let _turn = DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _turn = DEVICE_RNG
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let seed = self.config.seed;
         let plan = self.train;
         let device = self.backend.device()?.autodiff();

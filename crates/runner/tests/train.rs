@@ -199,8 +199,6 @@ fn early_stopping_ends_a_run_after_patience_evaluations_without_improvement() {
         step < 400 && evaluation == recorder.epochs.len(),
         "{evaluation} {step}"
     );
-    let best = trained
-        .summary_value(summary_key::BEST_EVALUATION)
-        .unwrap() as usize;
+    let best = trained.summary_value(summary_key::BEST_EVALUATION).unwrap() as usize;
     assert_eq!(evaluation - best, 2);
 }
