@@ -171,7 +171,11 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         run.axes.seed
     );
     let line = |k: &str, v: String| println!("  {k:<14} {v}");
-    line("sweep / cell", format!("{:?} / {:?}", run.sweep, run.cell));
+    let or_dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    line(
+        "sweep / cell",
+        format!("{} / {}", or_dash(run.sweep), or_dash(run.cell)),
+    );
     if let Some(of) = run.rerun_of {
         line("rerun of", of.to_string());
     }

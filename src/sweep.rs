@@ -30,7 +30,7 @@ pub struct SweepArgs {
     /// Worker processes running cells at once; the machine's threads are split between them
     /// [default: one per thread of the machine, at most one per cell — the small CPU models
     /// gain nothing from a second thread, so parallel cells use the cores best].
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     workers: Option<usize>,
     /// Print the cells and their config hashes; run nothing, touch no store.
     #[arg(long)]
@@ -69,7 +69,7 @@ pub struct RunArgs {
     #[arg(long)]
     cell: usize,
     /// Training threads (default: all of the machine's).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     threads: Option<usize>,
     /// Run the cell even if its last run FAILED.
     #[arg(long)]
@@ -84,11 +84,37 @@ pub struct RerunArgs {
     #[arg(long)]
     verify: bool,
     /// Largest absolute difference still counted as reproduced (WITHIN_TOLERANCE).
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, value_parser = parse_tolerance)]
     tolerance: f64,
     /// Training threads (default: as many as the original run used; flex results depend on it).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_count)]
     threads: Option<usize>,
+}
+
+/// The most threads or worker processes a flag may ask for: far beyond any CPU run's use,
+/// far below what would make the machine unusable.
+const MAX_COUNT: usize = 1024;
+
+/// `--threads` / `--workers`: a count within 1..=MAX_COUNT.
+fn parse_count(text: &str) -> std::result::Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a count: {e}"))?;
+    if !(1..=MAX_COUNT).contains(&n) {
+        return Err(format!("{n} must be within 1..={MAX_COUNT}"));
+    }
+    Ok(n)
+}
+
+/// `--tolerance`: a finite, non-negative difference.
+fn parse_tolerance(text: &str) -> std::result::Result<f64, String> {
+    let t: f64 = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
+    if !t.is_finite() || t < 0.0 {
+        return Err(format!("{t} must be finite and at least 0"));
+    }
+    Ok(t)
 }
 
 pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
@@ -109,7 +135,6 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         Executor::Local => args.slurm.refuse_for_local()?,
     }
     let workers = match args.workers {
-        Some(0) => bail!("--workers must be at least 1"),
         Some(n) => n,
         None => env::machine_threads().min(grid.configs()?.len()).max(1),
     };
@@ -281,7 +306,12 @@ fn report_outcome(store: &Store, outcome: &RunOutcome) -> Result<()> {
 }
 
 pub fn open_store(db: &str) -> Result<Store> {
-    Store::open(db).with_context(|| format!("opening the run store `{db}` (--db / TAGSCALE_DB)"))
+    Store::open(db).with_context(|| {
+        format!(
+            "opening the run store `{}` (--db / TAGSCALE_DB)",
+            tracking::redact_password(db)
+        )
+    })
 }
 
 /// The store URL for worker processes: relative SQLite paths made absolute.

@@ -33,6 +33,29 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
         }
         assert!(run["test"]["roc_auc"].as_f64().is_some(), "{run}");
     }
+    // Two epochs on a few dozen tracks are enough not to lose to the constant predictor on
+    // the regression tags: the models start at the label prior and are evaluated with
+    // batch-norm statistics of the data.
+    for run in runs.iter().filter(|r| r["model"] != "gbt") {
+        let shown = ws.show(run["id"].as_i64().unwrap());
+        let rmse = |split: &str| {
+            shown["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["split"] == split && m["key"] == "rmse" && m["tag"].is_null())
+                .and_then(|m| m["value"].as_f64())
+                .unwrap()
+        };
+        assert!(
+            rmse("test") <= rmse("test_prior") + 0.005,
+            "{} n={}: RMSE {} vs the training mean's {}",
+            run["model"],
+            run["train_size"],
+            rmse("test"),
+            rmse("test_prior")
+        );
+    }
 
     // What a run records: config, code, host, hashes, epochs, metrics with CIs, artifacts.
     let spectrogram = runs.iter().find(|r| r["model"] == "spectrogram").unwrap();
@@ -69,6 +92,7 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
     assert!(final_value("test_prior", "rmse").is_some());
     let plain = ws.run(&["runs", "show", &id.to_string()]);
     assert!(text(&plain).contains("stopped"), "{}", text(&plain));
+    assert!(!text(&plain).contains("Some("), "{}", text(&plain));
     check_closed_stdout_is_quiet(&ws, id);
     let macro_auc = shown["metrics"]
         .as_array()
@@ -419,6 +443,18 @@ fn malformed_grids_say_where_and_what() {
             vec!["train.max_steps"],
         ),
         (base.replace("[grid]", "[grid"), vec!["line"]),
+        // Names become report directories: none may leave reports/ or overflow a file name.
+        (
+            base.replace("name = \"smoke\"", "name = \"..\""),
+            vec!["experiment.name"],
+        ),
+        (
+            base.replace(
+                "name = \"smoke\"",
+                &format!("name = \"{}\"", "x".repeat(5000)),
+            ),
+            vec!["experiment.name", "1 to 64"],
+        ),
     ];
     for (i, (grid, expected)) in cases.iter().enumerate() {
         let path = ws.path().join(format!("bad{i}.toml"));
@@ -572,4 +608,48 @@ fn check_closed_stdout_is_quiet(ws: &Workspace, id: i64) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_store_url_password_is_never_printed() {
+    // Port 1 refuses at once: the open fails and the error names the store.
+    let ws = Workspace::with_db("postgres://me:S3CRET@127.0.0.1:1/runs");
+    let out = ws.run(&["runs", "list"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("postgres://me:***@127.0.0.1:1/runs"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("S3CRET"), "{stderr}");
+}
+
+#[test]
+fn thread_counts_and_tolerances_out_of_range_are_refused() {
+    let ws = Workspace::new();
+    let grid = smoke();
+    let grid = grid.to_str().unwrap();
+    for (args, expected) in [
+        (
+            vec!["rerun", "1", "--threads", "100000"],
+            "must be within 1..=1024",
+        ),
+        (
+            vec!["rerun", "1", "--threads", "0"],
+            "must be within 1..=1024",
+        ),
+        (vec!["rerun", "1", "--tolerance", "nan"], "must be finite"),
+        (vec!["rerun", "1", "--tolerance=-1"], "must be finite"),
+        (
+            vec!["run", grid, "--cell", "0", "--threads", "0"],
+            "1..=1024",
+        ),
+        (vec!["sweep", grid, "--workers", "5000"], "1..=1024"),
+    ] {
+        let out = ws.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
+    }
+    // Refused before anything ran: no store was created.
+    assert!(!ws.path().join("tagscale.db").exists());
 }

@@ -304,6 +304,30 @@ pub struct FeatureCache {
     shards: Vec<[Mmap; 3]>,
 }
 
+/// The shard (`wave`, `mel` or `desc`) whose mapped bytes an index entry's range overruns, so a
+/// damaged index is an error when the cache opens rather than a panic when a track is read.
+/// `widths`: bytes per sample, per mel frame and per descriptor vector.
+fn out_of_range(e: &Entry, maps: &[Mmap; 3], widths: [u64; 3]) -> Option<&'static str> {
+    if e.error.is_some() {
+        return None;
+    }
+    let ranges = [
+        (e.wave.0.checked_mul(2), e.wave.1.checked_mul(widths[0])),
+        (e.mel.0.checked_mul(2), e.mel.1.checked_mul(widths[1])),
+        (e.desc.checked_mul(4), Some(widths[2])),
+    ];
+    let names = ["wave", "mel", "desc"];
+    ranges
+        .iter()
+        .zip(maps)
+        .zip(names)
+        .find(|(((start, len), map), _)| {
+            let end = start.zip(*len).and_then(|(s, l)| s.checked_add(l));
+            end.is_none_or(|end| end > map.len() as u64)
+        })
+        .map(|(_, name)| name)
+}
+
 impl FeatureCache {
     /// Open a complete cache; an incomplete one is an error naming the missing shard.
     pub fn open(dir: &Path) -> Result<Self> {
@@ -320,12 +344,6 @@ impl FeatureCache {
                 });
             }
             let index: ShardIndex = read_json(&shard_path(dir, shard, "json"))?;
-            for e in index.entries {
-                let slot = e.track;
-                if let Some(s) = entries.get_mut(slot) {
-                    *s = Some((shard, e));
-                }
-            }
             let map = |ext| -> Result<Mmap> {
                 let path = shard_path(dir, shard, ext);
                 let file =
@@ -334,7 +352,31 @@ impl FeatureCache {
                 // rewrites a complete shard, so the mapping cannot change under us.
                 unsafe { Mmap::map(&file) }.map_err(io_err(&path, "cannot map cache shard"))
             };
-            shards.push([map("wave")?, map("mel")?, map("desc")?]);
+            let maps = [map("wave")?, map("mel")?, map("desc")?];
+            let widths = [
+                2,
+                2 * meta.config.mel.n_mels as u64,
+                4 * meta.descriptor_names.len() as u64,
+            ];
+            for e in index.entries {
+                if let Some(ext) = out_of_range(&e, &maps, widths) {
+                    return Err(DatasetError::Format {
+                        path: shard_path(dir, shard, "json"),
+                        message: format!(
+                            "the index entry of track {:?} points past the end of its .{ext} \
+                             shard: the cache is damaged; delete {} and run `tagscale data \
+                             cache` to rebuild it",
+                            e.id,
+                            dir.display()
+                        ),
+                    });
+                }
+                let slot = e.track;
+                if let Some(s) = entries.get_mut(slot) {
+                    *s = Some((shard, e));
+                }
+            }
+            shards.push(maps);
         }
         Ok(Self {
             meta,

@@ -137,3 +137,34 @@ fn corrupt_audio_is_recorded_not_fatal() {
         recorded[0].reason
     );
 }
+
+/// A damaged shard index (an offset past the end of its shard) is an error naming the shard
+/// and the track when the cache opens, never a panic when the track is read.
+#[test]
+fn an_index_offset_past_its_shard_is_an_error_naming_shard_and_track() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = small_corpus();
+    build(dir.path(), &manifest, &AtomicU64::new(0));
+    for (field, ext) in [("mel", "mel"), ("wave", "wave"), ("desc", "desc")] {
+        let index_path = dir.path().join("shard-00001.json");
+        let original = std::fs::read_to_string(&index_path).unwrap();
+        let mut index: serde_json::Value = serde_json::from_str(&original).unwrap();
+        let entry = &mut index["entries"][1];
+        let id = entry["id"].as_str().unwrap().to_string();
+        match field {
+            "desc" => entry["desc"] = serde_json::json!(u64::MAX / 2),
+            _ => entry[field][0] = serde_json::json!(1u64 << 40),
+        }
+        std::fs::write(&index_path, index.to_string()).unwrap();
+        let err = cache::FeatureCache::open(dir.path()).err().expect(field);
+        let message = err.to_string();
+        assert!(
+            message.contains("shard-00001.json")
+                && message.contains(&id)
+                && message.contains(&format!(".{ext} shard")),
+            "{message}"
+        );
+        std::fs::write(&index_path, original).unwrap();
+        assert!(cache::FeatureCache::open(dir.path()).is_ok());
+    }
+}

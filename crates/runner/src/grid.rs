@@ -347,8 +347,9 @@ impl Grid {
         };
         range(
             "experiment.name",
-            !self.experiment.name.trim().is_empty() && !self.experiment.name.contains(['/', '\\']),
-            "must be a non-empty name without slashes",
+            is_portable_name(&self.experiment.name),
+            "must be 1 to 64 letters, digits, `.`, `_` or `-`, not starting with `.` \
+             (it names the report's directory, reports/<name>/)",
         )?;
         match self.dataset.kind {
             DatasetKindName::Synth => {
@@ -558,4 +559,14 @@ pub fn config_hash<T: Serialize>(value: &T) -> String {
         .map(|v| v.to_string())
         .unwrap_or_default();
     hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A portable file-name component (POSIX's portable filename character set), so that an
+/// experiment name can never leave `reports/` (`..`), hide (`.x`) or exceed a file-name limit.
+fn is_portable_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }

@@ -21,10 +21,11 @@ fn every_committed_experiment_parses() {
 fn scale_expands_to_the_product_without_duplicating_gbt() {
     let grid = Grid::load(&experiments().join("scale.toml")).unwrap();
     let cells = grid.cells().unwrap();
-    assert_eq!(cells.len(), 9);
+    // Four sizes × (GBT + two deep models).
+    assert_eq!(cells.len(), 12);
     assert_eq!(
         cells.iter().filter(|c| c.model == ModelKind::Gbt).count(),
-        3
+        4
     );
     assert!(
         cells
@@ -37,7 +38,7 @@ fn scale_expands_to_the_product_without_duplicating_gbt() {
     let text = std::fs::read_to_string(experiments().join("scale.toml")).unwrap();
     let wider = text.replace("seed = [1]", "seed = [1, 2]");
     let grid = Grid::parse(&wider).unwrap();
-    assert_eq!(grid.cells().unwrap().len(), 3 * 2 + 6 * 2);
+    assert_eq!(grid.cells().unwrap().len(), 4 * 2 + 8 * 2);
 }
 
 #[test]

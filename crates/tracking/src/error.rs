@@ -28,6 +28,12 @@ pub enum TrackingError {
     NoSuchRun(i64),
     #[error("no sweep with id {0} in the store")]
     NoSuchSweep(i64),
+    #[error(
+        "the run store {path} is damaged ({reason}): restore it from a copy (`sqlite3 {path} \
+         .recover` may save its runs), or move it and any -wal / -shm file beside it away to \
+         start a new store"
+    )]
+    Damaged { path: PathBuf, reason: String },
     #[error("the store holds a value it cannot read: {0}")]
     Corrupt(String),
 }

@@ -89,6 +89,18 @@ pub struct Store {
     stale_after: Duration,
 }
 
+impl Drop for Store {
+    /// Leave the SQLite file complete (per-epoch values of unfinished runs, sweeps) even when
+    /// another process keeps the store open. Best effort: every ended run was checkpointed
+    /// when it ended, and what is left stays safe in the `-wal` file.
+    fn drop(&mut self) {
+        // Blocking on the store's runtime from inside another one would panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let _ = self.checkpoint();
+        }
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the store at `url` and apply pending migrations. Safe when
     /// several processes open a new database at once: migrations run under a file lock on
@@ -143,6 +155,12 @@ impl Store {
     fn open_sqlite(runtime: tokio::runtime::Runtime, url: &str, path: &Path) -> Result<Self> {
         let lock = lock_file(path)?;
         let connect_url = sqlite_url(path);
+        runtime
+            .block_on(check_sqlite_file(&connect_url))
+            .map_err(|reason| TrackingError::Damaged {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         let pool = runtime
             .block_on(
                 AnyPoolOptions::new()
@@ -606,7 +624,23 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             Ok(())
-        })
+        })?;
+        self.checkpoint()
+    }
+
+    /// Copy what the write-ahead log holds into the SQLite file itself (a no-op on
+    /// PostgreSQL). SQLite does so on its own only every 1000 pages or when the last
+    /// connection closes, so while any other process holds the store open (a second sweep, a
+    /// `runs list` loop, `sqlite3`) a finished run would live in `-wal` alone and a copy of
+    /// the `.db` file would not have it. PASSIVE never waits for readers.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(());
+        }
+        let result = self
+            .runtime
+            .block_on(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool));
+        self.db(result).map(|_| ())
     }
 
     /// End a run as FAILED or KILLED with the reason.
@@ -624,7 +658,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             Ok(())
-        })
+        })?;
+        self.checkpoint()
     }
 
     // ---- scheduler submissions ---------------------------------------------------------
@@ -819,6 +854,29 @@ pub fn redact_password(url: &str) -> String {
             None => url.to_string(),
         },
         None => url.to_string(),
+    }
+}
+
+/// Open one connection and check the file before the pool does: the pool retries a
+/// connection that fails (a truncated or overwritten file) until its acquire timeout, two
+/// minutes of repeated errors that end in "pool timed out" and hide the cause.
+async fn check_sqlite_file(url: &str) -> std::result::Result<(), String> {
+    let check = async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        for pragma in SQLITE_PRAGMAS {
+            sqlx::query(*pragma).execute(&mut conn).await?;
+        }
+        let verdict: String = sqlx::query("PRAGMA quick_check(1)")
+            .fetch_one(&mut conn)
+            .await?
+            .try_get(0)?;
+        conn.close().await?;
+        Ok::<_, sqlx::Error>(verdict)
+    };
+    match check.await {
+        Ok(verdict) if verdict == "ok" => Ok(()),
+        Ok(verdict) => Err(verdict),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -398,3 +398,65 @@ fn final_metrics_come_macro_first_then_tags_in_byte_order(db: Fresh) {
     ];
     assert_eq!(order, expected.map(|t| t.map(String::from)));
 }
+
+/// What a reviewer is handed is often the `.db` file alone. With another process holding the
+/// store open (here a second connection pool), SQLite would keep a finished run in the `-wal`
+/// file only; the store checkpoints when a run ends so the file is complete.
+#[test]
+fn a_copy_of_the_sqlite_file_alone_holds_every_ended_run() {
+    let db = sqlite();
+    let (writer, idle_reader) = (db.open(), db.open());
+    let finished = writer.insert_run(&new_run("done")).unwrap();
+    writer.finish(finished, &[], &[]).unwrap();
+    let failed = writer.insert_run(&new_run("bad")).unwrap();
+    writer.end(failed, Status::Failed, "boom").unwrap();
+    assert_eq!(idle_reader.runs(None).unwrap().len(), 2);
+
+    let path = db.url.trim_start_matches("sqlite://");
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(path, &copy).unwrap();
+    let copied = Store::open(copy.to_str().unwrap()).unwrap();
+    let statuses: Vec<Status> = copied
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [Status::Finished, Status::Failed]);
+}
+
+/// A truncated or overwritten store fails at once, naming the file, instead of retrying
+/// connections for two minutes and ending in "pool timed out".
+#[test]
+fn a_damaged_sqlite_file_is_reported_at_once_with_what_to_do() {
+    let db = sqlite();
+    let path = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    {
+        let store = db.open();
+        for i in 0..50 {
+            let id = store.insert_run(&new_run(&format!("h{i}"))).unwrap();
+            store.finish(id, &[], &[]).unwrap();
+        }
+    }
+    let length = std::fs::metadata(&path).unwrap().len();
+    for damage in ["truncated", "overwritten"] {
+        match damage {
+            "truncated" => {
+                let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                file.set_len(length / 2).unwrap();
+            }
+            _ => std::fs::write(&path, vec![0x5a; length as usize]).unwrap(),
+        }
+        let started = std::time::Instant::now();
+        let err = Store::open(&db.url).err().expect(damage).to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{damage}: {err}"
+        );
+        assert!(
+            err.contains("damaged") && err.contains(path.to_str().unwrap()),
+            "{err}"
+        );
+    }
+}
