@@ -239,12 +239,30 @@ fn check_report(ws: &Workspace, runs: &[Value]) {
     // Regenerating from the same store gives the same bytes.
     let again = ws.path().join("again");
     ok(&ws.run(&["report", "--out", again.to_str().unwrap()]));
+    // Reports are rendered beside their directory and moved in when complete: what a killed
+    // report left staged (its process is gone) is cleared, a file of the user's is kept, and
+    // nothing staged remains.
+    let abandoned = ws.path().join(".again.partial-999999999");
+    std::fs::create_dir_all(abandoned.join("training_curves")).unwrap();
+    std::fs::write(abandoned.join("index.md"), "half a report").unwrap();
+    std::fs::write(again.join("notes.txt"), "mine").unwrap();
     ok(&ws.run(&[
         "report",
         smoke().to_str().unwrap(),
         "--out",
         again.to_str().unwrap(),
     ]));
+    assert!(!abandoned.exists());
+    assert_eq!(
+        std::fs::read_to_string(again.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let staged: Vec<_> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
     for entry in walk(&dir) {
         let relative = entry.strip_prefix(&dir).unwrap();
         assert_eq!(

@@ -50,7 +50,8 @@ pub struct Report {
     pub files: Vec<PathBuf>,
 }
 
-/// Write the report of `sweep` into `out` (created; its `training_curves/` is rewritten).
+/// Write the report of `sweep` into `out` (created; its `training_curves/` is replaced), staged
+/// beside it and moved in once every file is rendered.
 pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
     let data = SweepData::load(store, sweep)?;
     let mut writer = Writer::new(out)?;
@@ -63,10 +64,6 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
     writer.bytes("learning_curves.png", &png)?;
     let svg = plot::render_svg(CURVES_SIZE, &|root| plot::learning_curves(root, &data))?;
     writer.text("learning_curves.svg", &svg)?;
-    let curves_dir = out.join("training_curves");
-    if curves_dir.exists() {
-        fs::remove_dir_all(&curves_dir).map_err(|e| io_error(&curves_dir, e))?;
-    }
     let mut training = Vec::new();
     for cell in data.cells.iter().filter(|c| !c.epochs.is_empty()) {
         let Some(run) = &cell.run else { continue };
@@ -77,18 +74,16 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
         let png = plot::render_png(TRAINING_SIZE, &|root| {
             plot::training_curves(root, &title, &cell.epochs)
         })?;
-        let name = format!("training_curves/run-{}.png", run.id);
+        let name = format!("{TRAINING_CURVES}/run-{}.png", run.id);
         writer.bytes(&name, &png)?;
         training.push((run.id, name));
     }
     writer.text("examples.md", &examples::markdown(store, &data))?;
-    writer.text(
-        "index.md",
-        &index(&data, &table::markdown(&rows), &training),
-    )?;
+    writer.text(INDEX, &index(&data, &table::markdown(&rows), &training))?;
+    let files = writer.publish()?;
     Ok(Report {
         dir: out.to_path_buf(),
-        files: writer.files,
+        files,
     })
 }
 
@@ -182,23 +177,41 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
-/// Writes files under the report directory and remembers them.
+/// Renders a report into a staging directory beside `out` and moves it into place only when
+/// every file is written: a report killed while rendering leaves the previous one untouched,
+/// never one that mixes two sweeps. Each file is then renamed into place (atomic per file),
+/// `index.md` last; other files in `out` are left alone.
 struct Writer {
-    dir: PathBuf,
+    out: PathBuf,
+    staging: PathBuf,
     files: Vec<PathBuf>,
 }
 
 impl Writer {
-    fn new(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    fn new(out: &Path) -> Result<Self> {
+        fs::create_dir_all(out).map_err(|e| io_error(out, e))?;
+        let name = out
+            .file_name()
+            .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        remove_abandoned_staging(parent, &name);
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+        }
+        fs::create_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
         Ok(Self {
-            dir: dir.to_path_buf(),
+            out: out.to_path_buf(),
+            staging,
             files: Vec::new(),
         })
     }
 
     fn bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.dir.join(name);
+        let path = self.staging.join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
         }
@@ -209,5 +222,60 @@ impl Writer {
 
     fn text(&mut self, name: &str, text: &str) -> Result<()> {
         self.bytes(name, text.as_bytes())
+    }
+
+    /// Move the staged files into `out` (the training curves replace the old ones as a
+    /// directory) and return them, relative to `out`.
+    fn publish(self) -> Result<Vec<PathBuf>> {
+        let curves = self.out.join(TRAINING_CURVES);
+        if curves.exists() {
+            fs::remove_dir_all(&curves).map_err(|e| io_error(&curves, e))?;
+        }
+        let staged_curves = self.staging.join(TRAINING_CURVES);
+        if staged_curves.exists() {
+            fs::rename(&staged_curves, &curves).map_err(|e| io_error(&curves, e))?;
+        }
+        let (index, rest): (Vec<&PathBuf>, Vec<&PathBuf>) = self
+            .files
+            .iter()
+            .filter(|f| !f.starts_with(TRAINING_CURVES))
+            .partition(|f| f.as_path() == Path::new(INDEX));
+        for file in rest.into_iter().chain(index) {
+            let target = self.out.join(file);
+            fs::rename(self.staging.join(file), &target).map_err(|e| io_error(&target, e))?;
+        }
+        fs::remove_dir_all(&self.staging).map_err(|e| io_error(&self.staging, e))?;
+        Ok(self.files.clone())
+    }
+}
+
+impl Drop for Writer {
+    /// A report that failed part-way leaves nothing staged behind.
+    fn drop(&mut self) {
+        if self.staging.exists() {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// The staging directory's subfolder of training curves, and the front page.
+const TRAINING_CURVES: &str = "training_curves";
+const INDEX: &str = "index.md";
+
+/// Staging directories of reports killed before they were published (their process is gone).
+fn remove_abandoned_staging(parent: &Path, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists();
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
