@@ -67,7 +67,7 @@ fn top(tags: &[String], values: &[f64], keep: impl Fn(f64) -> bool) -> Vec<Strin
     ranked
         .iter()
         .take(TOP)
-        .map(|(i, v)| format!("{} ({v:.2})", tags[*i]))
+        .map(|(i, v)| format!("{} ({v:.2})", crate::markdown_text(&tags[*i])))
         .collect()
 }
 
@@ -96,7 +96,11 @@ pub fn markdown(store: &tracking::Store, data: &SweepData) -> String {
     out.push_str("Human labels (tags with a label of at least 0.5) against the top scores of ");
     out.push_str("the deep model and GBT trained on the largest training set.\n");
     for (id, truth) in labels.rows.iter().take(TRACKS) {
-        let _ = write!(out, "\n## {id}\n\n| rank | human labels |");
+        let _ = write!(
+            out,
+            "\n## {}\n\n| rank | human labels |",
+            crate::markdown_text(id)
+        );
         for (name, _) in &predictions {
             let _ = write!(out, " {name} |");
         }

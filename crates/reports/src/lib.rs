@@ -92,7 +92,7 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     let sweep = &data.sweep;
     let mut out = format!("# {} — sweep {}\n\n", sweep.experiment, sweep.id);
     if !sweep.description.is_empty() {
-        let _ = writeln!(out, "{}\n", sweep.description);
+        let _ = writeln!(out, "{}\n", markdown_text(&sweep.description));
     }
     let counts = StatusCounts::of(data.cells.iter().map(|c| c.run.as_ref()));
     let _ = writeln!(
@@ -160,12 +160,36 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     let problems: Vec<String> = data
         .cells
         .iter()
-        .filter_map(|c| c.problem().map(|p| format!("- cell {}: {p}", c.cell)))
+        .filter_map(|c| {
+            c.problem()
+                .map(|p| format!("- cell {}: {}", c.cell, markdown_text(&p)))
+        })
         .collect();
     if !problems.is_empty() {
         out.push_str("\n## Cells without results\n\n");
         out.push_str(&problems.join("\n"));
         out.push('\n');
+    }
+    out
+}
+
+/// `text` (a tag, a track id, a description, an error message: anything a user or a dataset
+/// chose) as inert Markdown inside a line or a table cell: HTML is shown, not run; Markdown
+/// punctuation and `|` are escaped; line breaks become spaces so a table keeps its shape.
+pub(crate) fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
     }
     out
 }
@@ -277,5 +301,25 @@ fn remove_abandoned_staging(parent: &Path, name: &str) {
         if !alive {
             let _ = fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::markdown_text;
+
+    #[test]
+    fn user_strings_are_inert_in_markdown() {
+        assert_eq!(
+            markdown_text("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        // A tag with a pipe and a line break stays inside its table cell.
+        assert_eq!(markdown_text("a|b\nc"), "a\\|b c");
+        assert_eq!(
+            markdown_text("[x](javascript:y) *e* `c` #h"),
+            "\\[x\\](javascript:y) \\*e\\* \\`c\\` \\#h"
+        );
+        assert_eq!(markdown_text("synth pad"), "synth pad");
     }
 }

@@ -219,7 +219,7 @@ pub fn markdown(rows: &[Row]) -> String {
     if !problems.is_empty() {
         out.push_str("\nCells without figures:\n\n");
         for p in problems {
-            let _ = writeln!(out, "- {p}");
+            let _ = writeln!(out, "- {}", crate::markdown_text(&p));
         }
     }
     out
