@@ -101,8 +101,10 @@ fn tag_kinds(truth: &Table, tags_file: Option<&PathBuf>) -> Result<Vec<TagKind>>
         .collect())
 }
 
+/// `{"tags": {TAG: figures}, "macro": {...}, "skipped": [...]}`: per-tag figures under their own
+/// key, so no tag name (`skipped`, `macro_roc_auc`) can overwrite a summary.
 fn to_json(e: &Evaluation) -> serde_json::Value {
-    let mut object = serde_json::Map::new();
+    let mut tags = serde_json::Map::new();
     for t in &e.per_tag {
         let mut figures = serde_json::Map::new();
         for (key, value) in [
@@ -118,13 +120,17 @@ fn to_json(e: &Evaluation) -> serde_json::Value {
             "kind".into(),
             serde_json::to_value(t.kind).unwrap_or_default(),
         );
-        object.insert(t.name.clone(), figures.into());
+        tags.insert(t.name.clone(), figures.into());
     }
-    object.insert("macro_roc_auc".into(), e.macro_roc_auc.into());
-    object.insert("macro_pr_auc".into(), e.macro_pr_auc.into());
-    object.insert("macro_rmse".into(), e.macro_rmse.into());
-    object.insert("skipped".into(), e.skipped.clone().into());
-    object.into()
+    serde_json::json!({
+        "tags": tags,
+        "macro": {
+            "roc_auc": e.macro_roc_auc,
+            "pr_auc": e.macro_pr_auc,
+            "rmse": e.macro_rmse,
+        },
+        "skipped": e.skipped,
+    })
 }
 
 fn to_text(e: &Evaluation) -> String {

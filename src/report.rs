@@ -110,8 +110,9 @@ pub fn tag(args: TagArgs, db: &str) -> Result<()> {
             .iter()
             .map(|(f, e)| (f.clone(), serde_json::Value::String(e.clone())))
             .collect();
-        results.insert("errors".into(), serde_json::Value::Object(errors));
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        // Files under their own key: a file named `errors` cannot collide with the errors.
+        let output = serde_json::json!({ "files": results, "errors": errors });
+        println!("{}", serde_json::to_string_pretty(&output)?);
     }
     if !failed.is_empty() {
         bail!(

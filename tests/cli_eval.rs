@@ -35,12 +35,12 @@ fn json_has_per_tag_and_macro_figures_matched_by_track() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     // rock: positives a (0.9), c (0.6); negatives b (0.7), d (0.3) -> 3 of 4 pairs ordered.
-    assert_eq!(v["rock"]["roc_auc"], 0.75);
-    assert!(v["rock"]["pr_auc"].as_f64().is_some());
+    assert_eq!(v["tags"]["rock"]["roc_auc"], 0.75);
+    assert!(v["tags"]["rock"]["pr_auc"].as_f64().is_some());
     let rmse = (((0.1f64).powi(2) + 0.2f64.powi(2) + 0.0 + 0.1f64.powi(2)) / 4.0).sqrt();
-    assert!((v["tempo"]["rmse"].as_f64().unwrap() - rmse).abs() < 1e-12);
-    assert_eq!(v["macro_roc_auc"], 0.75);
-    assert!((v["macro_rmse"].as_f64().unwrap() - rmse).abs() < 1e-12);
+    assert!((v["tags"]["tempo"]["rmse"].as_f64().unwrap() - rmse).abs() < 1e-12);
+    assert_eq!(v["macro"]["roc_auc"], 0.75);
+    assert!((v["macro"]["rmse"].as_f64().unwrap() - rmse).abs() < 1e-12);
     assert_eq!(v["skipped"], serde_json::json!(["never"]));
 
     // Without --json: a readable table.
@@ -80,7 +80,8 @@ fn tags_toml_overrides_inferred_kinds_and_rejects_unknown_tags() {
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["rock"]["rmse"].as_f64().is_some() && v["rock"].get("roc_auc").is_none());
+    let rock = &v["tags"]["rock"];
+    assert!(rock["rmse"].as_f64().is_some() && rock.get("roc_auc").is_none());
     std::fs::write(&k, "jazz = \"regression\"\n").unwrap();
     let out = tagscale(&[
         "eval",
@@ -114,4 +115,41 @@ fn mismatched_tracks_are_listed() {
         stderr.contains("b, c, d") && stderr.contains('z'),
         "{stderr}"
     );
+}
+
+#[test]
+fn tags_named_like_summary_keys_keep_their_figures_and_duplicate_columns_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (t, p) = (dir.path().join("t.csv"), dir.path().join("p.csv"));
+    let truth = "track,skipped,macro_roc_auc\na,1,0\nb,0,1\nc,1,1\nd,0,0\n";
+    let pred = "track,skipped,macro_roc_auc\na,0.9,0.2\nb,0.1,0.8\nc,0.7,0.6\nd,0.3,0.1\n";
+    std::fs::write(&t, truth).unwrap();
+    std::fs::write(&p, pred).unwrap();
+    let args = [
+        "eval",
+        "--pred",
+        p.to_str().unwrap(),
+        "--truth",
+        t.to_str().unwrap(),
+    ];
+    let out = tagscale(&[&args[..], &["--json"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tags"]["skipped"]["roc_auc"], 1.0);
+    assert_eq!(v["tags"]["macro_roc_auc"]["roc_auc"], 1.0);
+    assert_eq!(v["skipped"], serde_json::json!([]));
+
+    std::fs::write(
+        &p,
+        "track,skipped,skipped\na,0.9,0.2\nb,0.1,0.8\nc,0.7,0.6\nd,0.3,0.1\n",
+    )
+    .unwrap();
+    let out = tagscale(&args);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"skipped\" appears twice"), "{stderr}");
 }

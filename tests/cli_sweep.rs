@@ -334,6 +334,29 @@ fn check_tagging(ws: &Workspace) {
     assert_eq!(scores.len(), 5, "{stdout}");
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mp3"));
+
+    // `--json`: files and errors under their own keys, so a file named `errors` is kept.
+    let named_errors = ws.path().join("errors");
+    std::fs::copy(&wav, &named_errors).unwrap();
+    let out = ws.run(&[
+        "tag",
+        named_errors.to_str().unwrap(),
+        broken.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"].as_object().unwrap();
+    assert_eq!(files.len(), 1, "{v}");
+    assert!(
+        files[named_errors.to_str().unwrap()]
+            .as_array()
+            .is_some_and(|l| !l.is_empty())
+    );
+    assert!(
+        v["errors"][broken.to_str().unwrap()].as_str().is_some(),
+        "{v}"
+    );
 }
 
 #[test]

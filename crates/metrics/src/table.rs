@@ -64,6 +64,20 @@ impl Table {
             .filter(|(j, _)| *j != track_col)
             .map(|(_, h)| h.clone())
             .collect();
+        let mut columns = HashMap::new();
+        for (j, h) in header.iter().enumerate() {
+            if let Some(first) = columns.insert(h.as_str(), j) {
+                return Err(TableError::Line {
+                    path: p.clone(),
+                    line: 1,
+                    message: format!(
+                        "column {h:?} appears twice (columns {} and {})",
+                        first + 1,
+                        j + 1
+                    ),
+                });
+            }
+        }
         let (mut tracks, mut values) = (Vec::new(), Vec::new());
         let mut seen = HashMap::new();
         for (i, record) in reader.records().enumerate() {
