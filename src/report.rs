@@ -100,8 +100,10 @@ pub fn tag(args: TagArgs, db: &str) -> Result<()> {
                 }
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
-                failed.push((file.display().to_string(), e.to_string()));
+                // The message names the file already; `{:#}` adds the causes (the OS reason).
+                let message = format!("{:#}", anyhow::Error::from(e));
+                eprintln!("error: {message}");
+                failed.push((file.display().to_string(), message));
             }
         }
     }

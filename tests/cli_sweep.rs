@@ -335,6 +335,25 @@ fn check_tagging(ws: &Workspace) {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.mp3"));
 
+    // Each failure names its file once and says why, with the OS's reason where there is one.
+    let missing = ws.path().join("missing.wav");
+    let out = ws.run(&[
+        "tag",
+        missing.to_str().unwrap(),
+        ws.path().to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("missing.wav").count(), 1, "{stderr}");
+    assert!(stderr.contains("No such file"), "{stderr}");
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let out = ws.run(&["tag", broken.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().all(|l| l.matches("broken.mp3").count() <= 1),
+        "{stderr}"
+    );
+
     // `--json`: files and errors under their own keys, so a file named `errors` is kept.
     let named_errors = ws.path().join("errors");
     std::fs::copy(&wav, &named_errors).unwrap();

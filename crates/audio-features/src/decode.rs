@@ -54,7 +54,13 @@ pub fn decode_file(path: &Path) -> Result<Decoded> {
         source,
     };
     let file = File::open(path).map_err(io_err)?;
-    if file.metadata().map_err(io_err)?.len() == 0 {
+    let metadata = file.metadata().map_err(io_err)?;
+    if metadata.is_dir() {
+        return Err(AudioError::Directory {
+            path: path.to_path_buf(),
+        });
+    }
+    if metadata.len() == 0 {
         return Err(AudioError::EmptyFile {
             path: path.to_path_buf(),
         });

@@ -11,6 +11,8 @@ pub enum AudioError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: is a directory, not an audio file")]
+    Directory { path: PathBuf },
     #[error("{path}: the file is empty (0 bytes)")]
     EmptyFile { path: PathBuf },
     #[error("{path}: not a supported audio file (wav, mp3, ogg/vorbis, flac): {reason}")]
