@@ -13,7 +13,7 @@ use runner::{RunConfig, RunnerError};
 use tracking::{Status, StatusCounts, Store, format_time};
 
 use crate::env::{self, absolute};
-use crate::sweep::{db_for_workers, open_store};
+use crate::sweep::{db_for_workers, open_existing_store, open_store};
 
 #[derive(Args)]
 #[command(next_help_heading = "Slurm executor (--executor slurm)")]
@@ -187,7 +187,7 @@ fn write_script(path: &Path, script: &str) -> Result<()> {
 
 /// `tagscale sweep status [ID]`.
 pub fn status(db: &str, id: Option<i64>) -> Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     let id = match id {
         Some(id) => id,
         None => store

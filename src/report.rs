@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use tracking::Store;
 
-use crate::sweep::open_store;
+use crate::sweep::open_existing_store;
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -38,7 +38,7 @@ pub struct TagArgs {
 }
 
 pub fn report(args: ReportArgs, db: &str) -> Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     let sweep = match (args.sweep, &args.grid) {
         (Some(id), _) => id,
         (None, Some(grid)) => {
@@ -74,7 +74,7 @@ pub fn write_report(store: &Store, sweep: i64, out: Option<&Path>) -> Result<Pat
 }
 
 pub fn tag(args: TagArgs, db: &str) -> Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     let run = match args.run {
         Some(id) => id,
         None => runner::tagger::default_run(&store)?,

@@ -9,7 +9,7 @@ use runner::slurm::TaskState;
 use serde_json::{Value, json};
 use tracking::{FinalMetric, RunRecord, Store, format_time, keys};
 
-use crate::sweep::open_store;
+use crate::sweep::{open_existing_store, open_store};
 
 #[derive(Subcommand)]
 pub enum RunsCommand {
@@ -44,7 +44,7 @@ pub enum DbCommand {
 }
 
 pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     match cmd {
         RunsCommand::List { sweep, json } => list(&store, sweep, json),
         RunsCommand::Show { id, json } => show(&store, id, json),

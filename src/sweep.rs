@@ -265,7 +265,7 @@ pub fn run(args: RunArgs, db: &str, quiet: bool) -> Result<()> {
 }
 
 pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
-    let store = open_store(db)?;
+    let store = open_existing_store(db)?;
     let probe = env::runner_env(Some(1))?;
     let plan = rerun::plan(&store, &probe, args.id)?;
     for difference in &plan.code_differences {
@@ -312,6 +312,21 @@ pub fn open_store(db: &str) -> Result<Store> {
             tracking::redact_password(db)
         )
     })
+}
+
+/// Open a store that must already exist: the commands that only read runs (`runs`, `report`,
+/// `tag`, `rerun`, `sweep status`) would otherwise create an empty store at a mistyped path
+/// and report "no runs".
+pub fn open_existing_store(db: &str) -> Result<Store> {
+    if let Ok(tracking::Location::Sqlite(path)) = tracking::Location::parse(db)
+        && !path.exists()
+    {
+        bail!(
+            "no run store at {} (--db / TAGSCALE_DB): check the path, or run a sweep to create one",
+            path.display()
+        );
+    }
+    open_store(db)
 }
 
 /// The store URL for worker processes: relative SQLite paths made absolute.

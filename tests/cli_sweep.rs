@@ -713,3 +713,27 @@ fn thread_counts_and_tolerances_out_of_range_are_refused() {
     // Refused before anything ran: no store was created.
     assert!(!ws.path().join("tagscale.db").exists());
 }
+
+#[test]
+fn reading_commands_refuse_a_store_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("no-such-dir/tagscale.db");
+    let ws = Workspace::with_db(typo.to_str().unwrap());
+    for args in [
+        vec!["runs", "list"],
+        vec!["runs", "show", "1"],
+        vec!["report"],
+        vec!["sweep", "status"],
+        vec!["rerun", "1"],
+    ] {
+        let out = ws.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out).contains("no run store at"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // Nothing was created at the mistyped path.
+    assert!(!dir.path().join("no-such-dir").exists());
+}
