@@ -76,6 +76,12 @@ impl Workspace {
             .clone()
     }
 
+    /// Whether the store exists yet (a sweep just started may not have created it).
+    pub fn store_exists(&self) -> bool {
+        let db = self.db.to_string_lossy();
+        db.starts_with("postgres") || Path::new(&*db).exists()
+    }
+
     pub fn show(&self, id: i64) -> Value {
         let out = self.run(&["runs", "show", &id.to_string(), "--json"]);
         ok(&out);
@@ -134,7 +140,12 @@ pub fn wait_for(
 ) -> Vec<Value> {
     let start = Instant::now();
     loop {
-        let runs = ws.runs();
+        // Reading commands refuse a store that does not exist yet.
+        let runs = if ws.store_exists() {
+            ws.runs()
+        } else {
+            Vec::new()
+        };
         if pred(&runs) {
             return runs;
         }
