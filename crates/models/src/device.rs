@@ -2,6 +2,7 @@
 //! `cuda`. Asking for one this binary was not built with is an error naming the feature.
 
 use std::str::FromStr;
+use std::sync::{Mutex, MutexGuard};
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -133,4 +134,19 @@ pub fn is_flex(device: &Device) -> bool {
         device.clone().inner().as_dispatch(),
         burn::backend::DispatchDevice::Flex(_)
     )
+}
+
+/// A turn on Burn's random generator, held from seeding to the last draw.
+pub type RngTurn = MutexGuard<'static, ()>;
+
+/// Seed `device` and hold the process's one turn on its random generator until the guard is
+/// dropped. Burn's CPU backends keep a single generator per process, which initialisers,
+/// dropout and `Tensor::random` draw from: two trainings (or tests) seeding and drawing on
+/// parallel threads would interleave their draws and neither would be reproducible. A
+/// panicked holder leaves nothing to repair (the next holder reseeds), so poison is ignored.
+pub fn seed_exclusively(device: &Device, seed: u64) -> RngTurn {
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    turn
 }

@@ -444,7 +444,7 @@ mod tests {
 
     fn check<const D: usize>(shape: [usize; D]) {
         let device = Device::flex().autodiff();
-        let _rng = crate::seeded_device_rng(&device, 11);
+        let _rng = crate::seed_exclusively(&device, 11);
         let channels = shape[1];
         let mut bn = BatchNormConfig::new(channels)
             .with_epsilon(1e-3)

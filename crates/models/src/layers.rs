@@ -474,7 +474,7 @@ mod tests {
     #[test]
     fn timbral_matmul_matches_burns_conv2d_in_values_and_weight_gradients() {
         let device = Device::flex().autodiff();
-        let _rng = crate::seeded_device_rng(&device, 3);
+        let _rng = crate::seed_exclusively(&device, 3);
         for (kernel_time, kernel_freq) in [(7, 21), (3, 9), (1, 24), (5, 5)] {
             let branch = TimbralBranch::new(4, kernel_time, kernel_freq, &device);
             let x = Tensor::<3>::random([3, 11, 24], Distribution::Normal(0.0, 1.0), &device);
@@ -504,7 +504,7 @@ mod tests {
     #[test]
     fn channels_last_conv_matches_burns_conv1d_in_values_and_gradients() {
         let device = Device::flex().autodiff();
-        let _rng = crate::seeded_device_rng(&device, 5);
+        let _rng = crate::seed_exclusively(&device, 5);
         let cases = [
             ([3, 5], 3, 1, (0, 0), 20),
             ([1, 4], 3, 3, (0, 0), 31),
@@ -550,7 +550,7 @@ mod tests {
     #[test]
     fn channels_last_max_pool_matches_burns_max_pool1d() {
         let device = Device::flex();
-        let _rng = crate::seeded_device_rng(&device, 7);
+        let _rng = crate::seed_exclusively(&device, 7);
         let x = Tensor::<3>::random([2, 3, 17], Distribution::Normal(0.0, 1.0), &device);
         let theirs = MaxPool1dConfig::new(3)
             .with_stride(3)

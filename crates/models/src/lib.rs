@@ -24,21 +24,7 @@ pub mod layers;
 pub mod model;
 pub mod summary;
 
-/// Burn's CPU backend draws every random tensor from one process-wide generator, and unit
-/// tests run on parallel threads: a test that seeds it and draws its inputs holds this lock,
-/// so its inputs are the same on every run whatever the other tests do.
-#[cfg(test)]
-pub(crate) fn seeded_device_rng(
-    device: &burn::prelude::Device,
-    seed: u64,
-) -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    device.seed(seed);
-    guard
-}
-
 pub use config::{Architecture, MIN_BACKEND_STEPS, ModelConfig};
-pub use device::{Backend, keep_freed_memory};
+pub use device::{Backend, RngTurn, keep_freed_memory, seed_exclusively};
 pub use error::{ModelError, Result};
 pub use model::{TaggingModel, input_tensor, input_width};

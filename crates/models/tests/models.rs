@@ -102,7 +102,7 @@ fn too_short_inputs_are_errors_not_panics() {
 
 fn overfit(architecture: Architecture, len: usize) -> (f32, f32) {
     let device = device().autodiff();
-    device.seed(3);
+    let _turn = models::seed_exclusively(&device, 3);
     let config = small(architecture, 5);
     let mut model = TaggingModel::new(&config, &device).unwrap();
     let width = models::input_width(&config);
@@ -220,7 +220,7 @@ fn precise_batch_norm_makes_inference_match_training_mode_on_the_same_batch() {
         (Architecture::Waveform, 24_000),
     ] {
         let device = device().autodiff();
-        device.seed(11);
+        let _turn = models::seed_exclusively(&device, 11);
         let plain = self::device();
         let config = small(architecture, 5);
         let mut model = TaggingModel::new(&config, &device).unwrap();
@@ -269,7 +269,7 @@ fn precise_batch_norm_makes_inference_match_training_mode_on_the_same_batch() {
 #[test]
 fn untrained_models_start_at_the_label_prior() {
     let device = device().autodiff();
-    device.seed(4);
+    let _turn = models::seed_exclusively(&device, 4);
     let config = small(Architecture::Spectrogram, 3);
     let prior = [0.05, 0.5, 0.8];
     let model = TaggingModel::new(&config, &device)

@@ -8,11 +8,11 @@
 //! Every random choice derives from the run's seed, a purpose and the epoch (or evaluation)
 //! ([`datasets::split::rng_for`]), so a run on flex with a fixed thread count is reproducible.
 //! Burn's CPU backends keep one random generator per process (initialisers and dropout draw
-//! from it), so deep runs in one process take turns (`DEVICE_RNG`): two runs trained side by
-//! side on threads would otherwise interleave their draws and neither would be reproducible.
+//! from it), so deep runs in one process take turns on it ([`models::seed_exclusively`]): two
+//! runs trained side by side on threads would otherwise interleave their draws and neither
+//! would be reproducible.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use audio_features::patch::{frames_per_patch, random_start, samples_per_patch, take_rows};
 use audio_features::{BandStats, BandStatsBuilder};
@@ -30,9 +30,6 @@ use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
 use tracking::keys::{split, training as summary_key};
-
-/// Held by a deep run from seeding the device to its last training step (see the module doc).
-static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
 /// What a run reports while it trains, and how it learns that it must stop.
 pub trait Observer {
@@ -229,14 +226,11 @@ impl<'a> DeepRun<'a> {
     }
 
     fn train(&self, observer: &mut dyn Observer) -> Result<Trained> {
-        // A panicked run leaves the generator reseeded by the next one: the poison is harmless.
-        let _turn = DEVICE_RNG
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let seed = self.config.seed;
         let plan = self.train;
         let device = self.backend.device()?.autodiff();
-        device.seed(derive_seed(seed, "init", 0));
+        // Held until the last training step (see the module doc).
+        let _turn = models::seed_exclusively(&device, derive_seed(seed, "init", 0));
         let mut model = TaggingModel::new(&self.model_config, &device)?
             .with_output_prior(&self.model_config, &self.data.label_prior())?;
         let mut optim = AdamConfig::new().init();
