@@ -43,6 +43,11 @@ pub enum DbCommand {
     Migrate,
 }
 
+/// A run's sweep or cell, `-` for a run outside any.
+fn or_dash(v: Option<i64>) -> String {
+    v.map_or("-".into(), |v| v.to_string())
+}
+
 pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
     let store = open_existing_store(db)?;
     match cmd {
@@ -103,12 +108,11 @@ fn list(store: &Store, sweep: Option<i64>, json: bool) -> Result<()> {
         "id", "sweep", "cell", "model", "n", "backend", "seed", "status", "started", "duration"
     );
     for r in &runs {
-        let opt = |v: Option<i64>| v.map_or("-".into(), |v| v.to_string());
         println!(
             "{:>5} {:>5} {:>4}  {:<11} {:>6} {:<8} {:>4}  {:<8} {:<19} {:>9}  {}{}",
             r.id,
-            opt(r.sweep),
-            opt(r.cell),
+            or_dash(r.sweep),
+            or_dash(r.cell),
             r.axes.model,
             r.axes.train_size,
             r.axes.backend,
@@ -171,7 +175,6 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
         run.axes.seed
     );
     let line = |k: &str, v: String| println!("  {k:<14} {v}");
-    let or_dash = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     line(
         "sweep / cell",
         format!("{} / {}", or_dash(run.sweep), or_dash(run.cell)),

@@ -78,8 +78,10 @@ impl Workspace {
 
     /// Whether the store exists yet (a sweep just started may not have created it).
     pub fn store_exists(&self) -> bool {
-        let db = self.db.to_string_lossy();
-        db.starts_with("postgres") || Path::new(&*db).exists()
+        match tracking::Location::parse(&self.db.to_string_lossy()) {
+            Ok(tracking::Location::Sqlite(path)) => path.exists(),
+            _ => true,
+        }
     }
 
     pub fn show(&self, id: i64) -> Value {

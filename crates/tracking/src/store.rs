@@ -166,14 +166,7 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(120))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            for pragma in SQLITE_PRAGMAS {
-                                sqlx::query(*pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
-                        })
-                    })
+                    .after_connect(|conn, _meta| Box::pin(apply_sqlite_pragmas(conn)))
                     .connect(&connect_url),
             )
             .map_err(|source| TrackingError::Database {
@@ -857,15 +850,23 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// What every SQLite connection runs first (`SQLITE_PRAGMAS`).
+async fn apply_sqlite_pragmas(
+    conn: &mut sqlx::AnyConnection,
+) -> std::result::Result<(), sqlx::Error> {
+    for pragma in SQLITE_PRAGMAS {
+        sqlx::query(*pragma).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Open one connection and check the file before the pool does: the pool retries a
 /// connection that fails (a truncated or overwritten file) until its acquire timeout, two
 /// minutes of repeated errors that end in "pool timed out" and hide the cause.
 async fn check_sqlite_file(url: &str) -> std::result::Result<(), String> {
     let check = async {
         let mut conn = sqlx::AnyConnection::connect(url).await?;
-        for pragma in SQLITE_PRAGMAS {
-            sqlx::query(*pragma).execute(&mut conn).await?;
-        }
+        apply_sqlite_pragmas(&mut conn).await?;
         let verdict: String = sqlx::query("PRAGMA quick_check(1)")
             .fetch_one(&mut conn)
             .await?
