@@ -82,10 +82,15 @@ pub fn tag(args: TagArgs, db: &str) -> Result<()> {
     let tagger = runner::tagger::Tagger::from_run(&store, run)?;
     let mut failed = Vec::new();
     let mut results = serde_json::Map::new();
+    let mut warnings = serde_json::Map::new();
     for file in &args.files {
         match tagger.tag(file) {
-            Ok(tags) => {
-                let top: Vec<(String, f32)> = tags.into_iter().take(args.top).collect();
+            Ok(tagged) => {
+                if let Some(warning) = tagged.warning {
+                    tracing::warn!("{warning}");
+                    warnings.insert(file.display().to_string(), warning.into());
+                }
+                let top: Vec<(String, f32)> = tagged.scores.into_iter().take(args.top).collect();
                 if args.json {
                     let list = top
                         .iter()
@@ -113,7 +118,8 @@ pub fn tag(args: TagArgs, db: &str) -> Result<()> {
             .map(|(f, e)| (f.clone(), serde_json::Value::String(e.clone())))
             .collect();
         // Files under their own key: a file named `errors` cannot collide with the errors.
-        let output = serde_json::json!({ "files": results, "errors": errors });
+        let output =
+            serde_json::json!({ "files": results, "errors": errors, "warnings": warnings });
         println!("{}", serde_json::to_string_pretty(&output)?);
     }
     if !failed.is_empty() {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use runner::RunConfig;
 use runner::slurm::TaskState;
@@ -41,6 +41,18 @@ pub enum RunsCommand {
 pub enum DbCommand {
     /// Create the store if needed and apply pending migrations (opening does this too).
     Migrate,
+    /// Write a consistent single-file copy of a SQLite store (safe while sweeps write): the
+    /// file to share, not the live `.db`.
+    Backup {
+        /// The copy to write; must not exist.
+        out: std::path::PathBuf,
+    },
+    /// Check the store: SQLite's integrity and foreign keys, and that every artifact it
+    /// records is present with its recorded size and sha256. Exits non-zero on a problem.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A run's sweep or cell, `-` for a run outside any.
@@ -64,7 +76,71 @@ pub fn db(cmd: DbCommand, db: &str) -> Result<()> {
             println!("{}: migrations applied", store.url());
             Ok(())
         }
+        DbCommand::Backup { out } => {
+            let store = open_existing_store(db)?;
+            store
+                .backup(&out)
+                .with_context(|| format!("backing up {} to {}", store.url(), out.display()))?;
+            let runs = store.runs(None)?.len();
+            println!("{}: {runs} runs copied to {}", store.url(), out.display());
+            Ok(())
+        }
+        DbCommand::Check { json } => check(&open_existing_store(db)?, json),
     }
+}
+
+fn check(store: &Store, json: bool) -> Result<()> {
+    let found = tracking::check(store)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else {
+        print!("{}", check_text(store.url(), &found));
+    }
+    if !found.is_sound() {
+        bail!("the store {} has problems (listed above)", store.url());
+    }
+    Ok(())
+}
+
+fn check_text(url: &str, found: &tracking::StoreCheck) -> String {
+    let mut text = format!("store {url}\n");
+    match &found.integrity {
+        None => text.push_str("integrity: kept by PostgreSQL (not checked here)\n"),
+        Some(problems) if problems.is_empty() => {
+            text.push_str("integrity: ok (integrity_check, foreign_key_check)\n");
+        }
+        Some(problems) => {
+            text.push_str(&format!("integrity: {} problems\n", problems.len()));
+            problems
+                .iter()
+                .for_each(|p| text.push_str(&format!("  {p}\n")));
+        }
+    }
+    let runs: Vec<String> = found
+        .runs
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    text.push_str(&format!(
+        "sweeps: {}\nruns: {}\n",
+        found.sweeps,
+        if runs.is_empty() {
+            "none".into()
+        } else {
+            runs.join(" · ")
+        }
+    ));
+    text.push_str(&format!(
+        "artifacts: {} recorded, {} missing or changed\n",
+        found.artifacts,
+        found.artifact_problems.len()
+    ));
+    found
+        .artifact_problems
+        .iter()
+        .for_each(|p| text.push_str(&format!("  {p}\n")));
+    text
 }
 
 /// The test macro figures of a run, as `key value` pairs on one line.

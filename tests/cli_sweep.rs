@@ -376,6 +376,21 @@ fn check_tagging(ws: &Workspace) {
         v["errors"][broken.to_str().unwrap()].as_str().is_some(),
         "{v}"
     );
+
+    // A file shorter than one patch is tagged, with a warning on stderr and in the JSON.
+    let blip = ws.path().join("blip.wav");
+    datasets::synth::write_wav(&blip, &[0.5]).unwrap();
+    let out = ws.run(&["tag", blip.to_str().unwrap(), "--json"]);
+    ok(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = blip.to_str().unwrap();
+    assert!(
+        v["files"][key].as_array().is_some_and(|l| !l.is_empty()),
+        "{v}"
+    );
+    let warning = v["warnings"][key].as_str().unwrap_or_default();
+    assert!(warning.contains("shorter than the model's"), "{v}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than the model's"));
 }
 
 #[test]
@@ -736,4 +751,53 @@ fn reading_commands_refuse_a_store_that_does_not_exist() {
     }
     // Nothing was created at the mistyped path.
     assert!(!dir.path().join("no-such-dir").exists());
+}
+
+/// A changed byte in a cache shard fails the run with a reason naming the shard, the track
+/// and what to do (never a panic, never KILLED); `data cache` rebuilds the shard and the cell
+/// then runs.
+#[test]
+fn a_damaged_cache_fails_the_run_by_name_and_data_cache_rebuilds_it() {
+    let ws = Workspace::new();
+    let grid = smoke();
+    let grid = grid.to_str().unwrap();
+    ok(&ws.run(&["data", "cache", grid]));
+    let caches: Vec<PathBuf> = std::fs::read_dir(ws.path().join("data/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(caches.len(), 1, "{caches:?}");
+    // Every GBT run reads the descriptors of every usable track; flip a bit of the first.
+    let desc = caches[0].join("shard-00000.desc");
+    let mut bytes = std::fs::read(&desc).unwrap();
+    bytes[1] ^= 0x40;
+    std::fs::write(&desc, bytes).unwrap();
+
+    // Cell 0: GBT on 24 tracks.
+    let out = ws.run(&["run", grid, "--cell", "0"]);
+    assert!(!out.status.success());
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    let runs = ws.runs();
+    assert_eq!(status(&runs[0]), "FAILED", "{runs:#?}");
+    let reason = runs[0]["error"].as_str().unwrap();
+    assert!(
+        reason.contains("shard-00000.desc")
+            && reason.contains("checksum")
+            && reason.contains("tagscale data cache"),
+        "{reason}"
+    );
+
+    let out = ws.run(&["data", "cache", grid]);
+    ok(&out);
+    assert!(
+        text(&out).contains("rebuilding the shard"),
+        "{}",
+        text(&out)
+    );
+    ok(&ws.run(&["run", grid, "--cell", "0"]));
+    assert!(
+        ws.runs().iter().any(|r| status(r) == "FINISHED"),
+        "{:#?}",
+        ws.runs()
+    );
 }

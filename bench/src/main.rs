@@ -278,20 +278,20 @@ fn gbt(
         &|_| {},
     )?;
     let n_tags = manifest.schema.len();
-    let split_table = |split: Split| {
+    let split_table = |split: Split| -> Result<_> {
         let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), 0usize);
         for (i, t) in manifest.tracks_in(split) {
-            if let Some(d) = cache.descriptors(i) {
+            if let Some(d) = cache.descriptors(i)? {
                 x.extend(d);
                 y.extend(t.labels.iter().copied());
                 rows += 1;
             }
         }
-        (x, y, rows)
+        Ok((x, y, rows))
     };
-    let (tx, ty, tr) = split_table(Split::Train);
-    let (vx, vy, vr) = split_table(Split::Validation);
-    let (ex, ey, er) = split_table(Split::Test);
+    let (tx, ty, tr) = split_table(Split::Train)?;
+    let (vx, vy, vr) = split_table(Split::Validation)?;
+    let (ex, ey, er) = split_table(Split::Test)?;
     let n_features = cache.descriptor_names().len();
     for (name, data, rows, cols) in [
         ("train_x", &tx, tr, n_features),

@@ -9,15 +9,22 @@
 //!   shard-00000.wave        i16 LE samples of the shard's tracks, back to back
 //!   shard-00000.mel         f16 LE log-mel values ([frames, n_mels] per track)
 //!   shard-00000.desc        f32 LE descriptor vectors
-//!   shard-00000.json        the shard's index: offsets per track, or the track's error
+//!   shard-00000.json        the shard's index: offsets and CRC-32s per track, or its error
 //! ```
 //!
 //! A shard's data files are written under temporary names and renamed, and its `.json` index
 //! is renamed into place last: a shard with an index is complete. Building is resumable (done
 //! shards are skipped), parallel within a shard, and holds at most one shard in memory.
+//!
+//! Integrity: every index range is checked against its shard when the cache opens, and each
+//! track's bytes are checked against their CRC-32 the first time a process reads them (a cost
+//! proportional to what a run reads, once; a run never reads the whole of a large cache).
+//! [`build`] verifies every complete shard in full and rebuilds the damaged ones.
 
 use std::fs;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use audio_features::{DescriptorExtractor, MelConfig, MelExtractor, Spectrogram};
 use half::f16;
@@ -31,7 +38,7 @@ use crate::manifest::{BadTrack, Manifest, Source, Track};
 use crate::synth;
 
 /// Version of the cache layout; part of the feature hash.
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 
 /// What the cache computes; its hash keys the cache directory.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -71,8 +78,64 @@ pub struct Entry {
     pub mel: (u64, u64),
     /// Offset in values in the `.desc` file.
     pub desc: u64,
+    /// CRC-32 of the track's bytes in the `.wave`, `.mel` and `.desc` files.
+    pub crc: [u32; 3],
     /// Set for a track that failed: why. Its ranges are empty.
     pub error: Option<String>,
+}
+
+/// The three files of a shard, in the order of [`Entry::crc`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Wave,
+    Mel,
+    Desc,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Wave, Part::Mel, Part::Desc];
+
+    /// The shard file's extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Part::Wave => "wave",
+            Part::Mel => "mel",
+            Part::Desc => "desc",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Part::Wave => "waveform",
+            Part::Mel => "log-mel",
+            Part::Desc => "descriptors",
+        }
+    }
+}
+
+/// Bytes per sample, per mel frame and per descriptor vector, in [`Part`] order.
+#[derive(Debug, Clone, Copy)]
+struct Widths([u64; 3]);
+
+impl Widths {
+    fn of(meta: &CacheMeta) -> Self {
+        Self([
+            2,
+            2 * meta.config.mel.n_mels as u64,
+            4 * meta.descriptor_names.len() as u64,
+        ])
+    }
+
+    /// The byte range of `part` of a good entry, or `None` if it overflows.
+    fn range(self, e: &Entry, part: Part) -> Option<Range<usize>> {
+        let (start, count) = match part {
+            Part::Wave => (e.wave.0.checked_mul(2)?, e.wave.1),
+            Part::Mel => (e.mel.0.checked_mul(2)?, e.mel.1),
+            Part::Desc => (e.desc.checked_mul(4)?, 1),
+        };
+        let end = start.checked_add(count.checked_mul(self.0[part as usize])?)?;
+        Some(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,7 +168,9 @@ pub fn cache_dir(root: &Path, manifest: &Manifest, config: &FeatureConfig) -> Pa
     ))
 }
 
-/// Build (or finish building) the cache of `manifest` in `dir`. `on_track(n)` reports progress.
+/// Build (or finish building) the cache of `manifest` in `dir`, verifying every complete shard
+/// in full and rebuilding the damaged ones. A cache that already exists keeps its shard size.
+/// `on_tracks(n)` reports progress.
 pub fn build(
     dir: &Path,
     manifest: &Manifest,
@@ -113,24 +178,24 @@ pub fn build(
     shard_size: usize,
     on_tracks: &(dyn Fn(u64) + Sync),
 ) -> Result<FeatureCache> {
-    let shard_size = shard_size.max(1);
     let mel = MelExtractor::new(config.mel)?;
     let descriptors = DescriptorExtractor::new(MelConfig::default())?;
     fs::create_dir_all(dir).map_err(io_err(dir, "cannot create the cache directory"))?;
+    crate::remove_abandoned_temporaries(dir);
     let meta = CacheMeta {
         manifest_hash: manifest.content_hash(),
         feature_hash: config.hash(),
         config: *config,
-        shard_size,
+        shard_size: shard_size.max(1),
         tracks: manifest.tracks.len(),
         descriptor_names: descriptors.names().to_vec(),
     };
     let meta_path = dir.join("cache.json");
-    match read_json::<CacheMeta>(&meta_path) {
+    let meta = match read_json::<CacheMeta>(&meta_path) {
         Ok(existing)
             if existing.manifest_hash != meta.manifest_hash
                 || existing.feature_hash != meta.feature_hash
-                || existing.shard_size != shard_size =>
+                || existing.tracks != meta.tracks =>
         {
             return Err(DatasetError::Format {
                 path: meta_path,
@@ -139,15 +204,28 @@ pub fn build(
                         .into(),
             });
         }
-        Ok(_) => {}
-        Err(_) => write_json(&meta_path, &meta)?,
-    }
-    let shards = manifest.tracks.len().div_ceil(shard_size);
-    for shard in 0..shards {
-        let range = shard * shard_size..((shard + 1) * shard_size).min(manifest.tracks.len());
-        if shard_is_complete(dir, shard) {
-            on_tracks(range.len() as u64);
-            continue;
+        Ok(existing) => existing,
+        Err(_) => {
+            write_json(&meta_path, &meta)?;
+            meta
+        }
+    };
+    let widths = Widths::of(&meta);
+    let tracks = manifest.tracks.len();
+    for shard in 0..tracks.div_ceil(meta.shard_size) {
+        let range = shard * meta.shard_size..((shard + 1) * meta.shard_size).min(tracks);
+        let complete = ShardFiles::load(dir, shard, widths).and_then(|files| match files {
+            Some(files) => files.verify(widths).map(|()| true),
+            None => Ok(false),
+        });
+        match complete {
+            Ok(true) => {
+                on_tracks(range.len() as u64);
+                continue;
+            }
+            Ok(false) => {}
+            Err(e @ DatasetError::Damaged { .. }) => tracing::warn!("{e}; rebuilding the shard"),
+            Err(e) => return Err(e),
         }
         build_shard(dir, shard, range, manifest, &mel, &descriptors, on_tracks)?;
     }
@@ -158,18 +236,83 @@ fn shard_path(dir: &Path, shard: usize, ext: &str) -> PathBuf {
     dir.join(format!("shard-{shard:05}.{ext}"))
 }
 
-fn shard_is_complete(dir: &Path, shard: usize) -> bool {
-    let Ok(index) = read_json::<ShardIndex>(&shard_path(dir, shard, "json")) else {
-        return false;
-    };
-    let size = |ext| {
-        fs::metadata(shard_path(dir, shard, ext))
-            .map(|m| m.len())
-            .ok()
-    };
-    size("wave") == Some(index.wave_bytes)
-        && size("mel") == Some(index.mel_bytes)
-        && size("desc") == Some(index.desc_bytes)
+/// A shard's index and mapped files; sizes match the index, every range lies inside its file.
+struct ShardFiles {
+    path: PathBuf,
+    index: ShardIndex,
+    maps: [Mmap; 3],
+}
+
+impl ShardFiles {
+    /// `Ok(None)` for a shard not (completely) written yet.
+    fn load(dir: &Path, shard: usize, widths: Widths) -> Result<Option<Self>> {
+        let path = shard_path(dir, shard, "json");
+        let Ok(index) = read_json::<ShardIndex>(&path) else {
+            return Ok(None);
+        };
+        let sizes = [index.wave_bytes, index.mel_bytes, index.desc_bytes];
+        let size_matches = |(part, size): (Part, u64)| {
+            fs::metadata(shard_path(dir, shard, part.ext())).is_ok_and(|m| m.len() == size)
+        };
+        if !Part::ALL.into_iter().zip(sizes).all(size_matches) {
+            return Ok(None);
+        }
+        let map = |part: Part| -> Result<Mmap> {
+            let path = shard_path(dir, shard, part.ext());
+            let file = fs::File::open(&path).map_err(io_err(&path, "cannot open cache shard"))?;
+            // SAFETY: shards are immutable once their index exists; a rebuild writes new
+            // files and renames them over, so a mapping never changes under its reader.
+            unsafe { Mmap::map(&file) }.map_err(io_err(&path, "cannot map cache shard"))
+        };
+        let shard = Self {
+            maps: [map(Part::Wave)?, map(Part::Mel)?, map(Part::Desc)?],
+            path,
+            index,
+        };
+        for e in shard.index.entries.iter().filter(|e| e.error.is_none()) {
+            for part in Part::ALL {
+                shard.bytes(e, part, widths)?;
+            }
+        }
+        Ok(Some(shard))
+    }
+
+    /// The bytes of `part` of a good entry; a range outside the file is damage.
+    fn bytes(&self, e: &Entry, part: Part, widths: Widths) -> Result<&[u8]> {
+        widths
+            .range(e, part)
+            .and_then(|r| self.maps[part as usize].get(r))
+            .ok_or_else(|| self.damaged(e, part, "lies past the end of its shard"))
+    }
+
+    /// Check `part` of a good entry against its CRC-32.
+    fn check(&self, e: &Entry, part: Part, widths: Widths) -> Result<&[u8]> {
+        let bytes = self.bytes(e, part, widths)?;
+        if crc32fast::hash(bytes) == e.crc[part as usize] {
+            Ok(bytes)
+        } else {
+            Err(self.damaged(e, part, "does not match its checksum"))
+        }
+    }
+
+    /// Check every good entry in full.
+    fn verify(&self, widths: Widths) -> Result<()> {
+        for e in self.index.entries.iter().filter(|e| e.error.is_none()) {
+            for part in Part::ALL {
+                self.check(e, part, widths)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn damaged(&self, e: &Entry, part: Part, problem: &'static str) -> DatasetError {
+        DatasetError::Damaged {
+            shard: self.path.with_extension(part.ext()),
+            track: e.id.clone(),
+            what: part.what(),
+            problem,
+        }
+    }
 }
 
 /// What one track contributes to its shard.
@@ -264,6 +407,11 @@ fn build_shard(
                 },
             ),
             desc: d0,
+            crc: [
+                crc32fast::hash(&wave[w0 as usize * 2..]),
+                crc32fast::hash(&mels[m0 as usize * 2..]),
+                crc32fast::hash(&descs[d0 as usize * 4..]),
+            ],
             error,
         });
     }
@@ -297,89 +445,45 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     crate::atomic_write(path, &text)
 }
 
-/// A built cache, memory-mapped for reading.
+/// A built cache, memory-mapped for reading. Each track's bytes are checked against their
+/// CRC-32 the first time they are read.
 pub struct FeatureCache {
     meta: CacheMeta,
+    widths: Widths,
     entries: Vec<Option<(usize, Entry)>>,
-    shards: Vec<[Mmap; 3]>,
-}
-
-/// The shard (`wave`, `mel` or `desc`) whose mapped bytes an index entry's range overruns, so a
-/// damaged index is an error when the cache opens rather than a panic when a track is read.
-/// `widths`: bytes per sample, per mel frame and per descriptor vector.
-fn out_of_range(e: &Entry, maps: &[Mmap; 3], widths: [u64; 3]) -> Option<&'static str> {
-    if e.error.is_some() {
-        return None;
-    }
-    let ranges = [
-        (e.wave.0.checked_mul(2), e.wave.1.checked_mul(widths[0])),
-        (e.mel.0.checked_mul(2), e.mel.1.checked_mul(widths[1])),
-        (e.desc.checked_mul(4), Some(widths[2])),
-    ];
-    let names = ["wave", "mel", "desc"];
-    ranges
-        .iter()
-        .zip(maps)
-        .zip(names)
-        .find(|(((start, len), map), _)| {
-            let end = start.zip(*len).and_then(|(s, l)| s.checked_add(l));
-            end.is_none_or(|end| end > map.len() as u64)
-        })
-        .map(|(_, name)| name)
+    shards: Vec<ShardFiles>,
+    /// Per track, whether each [`Part`] has been checked.
+    verified: Vec<[AtomicBool; 3]>,
 }
 
 impl FeatureCache {
-    /// Open a complete cache; an incomplete one is an error naming the missing shard.
+    /// Open a complete cache; an incomplete one is an error naming the missing shard, a range
+    /// outside its shard one naming the shard and the track.
     pub fn open(dir: &Path) -> Result<Self> {
         let meta: CacheMeta = read_json(&dir.join("cache.json"))?;
+        let widths = Widths::of(&meta);
         let mut entries = vec![None; meta.tracks];
         let mut shards = Vec::new();
-        for shard in 0..meta.tracks.div_ceil(meta.shard_size) {
-            if !shard_is_complete(dir, shard) {
+        for shard in 0..meta.tracks.div_ceil(meta.shard_size.max(1)) {
+            let Some(files) = ShardFiles::load(dir, shard, widths)? else {
                 return Err(DatasetError::Format {
                     path: shard_path(dir, shard, "json"),
                     message:
                         "shard missing or incomplete: run `tagscale data cache` to finish the cache"
                             .into(),
                 });
-            }
-            let index: ShardIndex = read_json(&shard_path(dir, shard, "json"))?;
-            let map = |ext| -> Result<Mmap> {
-                let path = shard_path(dir, shard, ext);
-                let file =
-                    fs::File::open(&path).map_err(io_err(&path, "cannot open cache shard"))?;
-                // SAFETY: shards are immutable once their index exists; the cache never
-                // rewrites a complete shard, so the mapping cannot change under us.
-                unsafe { Mmap::map(&file) }.map_err(io_err(&path, "cannot map cache shard"))
             };
-            let maps = [map("wave")?, map("mel")?, map("desc")?];
-            let widths = [
-                2,
-                2 * meta.config.mel.n_mels as u64,
-                4 * meta.descriptor_names.len() as u64,
-            ];
-            for e in index.entries {
-                if let Some(ext) = out_of_range(&e, &maps, widths) {
-                    return Err(DatasetError::Format {
-                        path: shard_path(dir, shard, "json"),
-                        message: format!(
-                            "the index entry of track {:?} points past the end of its .{ext} \
-                             shard: the cache is damaged; delete {} and run `tagscale data \
-                             cache` to rebuild it",
-                            e.id,
-                            dir.display()
-                        ),
-                    });
-                }
-                let slot = e.track;
-                if let Some(s) = entries.get_mut(slot) {
-                    *s = Some((shard, e));
+            for e in &files.index.entries {
+                if let Some(slot) = entries.get_mut(e.track) {
+                    *slot = Some((shard, e.clone()));
                 }
             }
-            shards.push(maps);
+            shards.push(files);
         }
         Ok(Self {
+            verified: (0..meta.tracks).map(|_| Default::default()).collect(),
             meta,
+            widths,
             entries,
             shards,
         })
@@ -408,53 +512,65 @@ impl FeatureCache {
             .collect()
     }
 
-    fn entry(&self, track: usize) -> Option<(&[Mmap; 3], &Entry)> {
+    /// Whether the cache holds features of `track` (it was decoded).
+    pub fn is_usable(&self, track: usize) -> bool {
+        self.good_entry(track).is_some()
+    }
+
+    fn good_entry(&self, track: usize) -> Option<(&ShardFiles, &Entry)> {
         let (shard, e) = self.entries.get(track)?.as_ref()?;
         if e.error.is_some() {
             return None;
         }
-        Some((&self.shards[*shard], e))
+        Some((self.shards.get(*shard)?, e))
     }
 
-    /// The 16 kHz waveform in [-1, 1], or `None` for a bad track.
-    pub fn waveform(&self, track: usize) -> Option<Vec<f32>> {
-        let (maps, e) = self.entry(track)?;
-        let bytes = &maps[0][(e.wave.0 * 2) as usize..((e.wave.0 + e.wave.1) * 2) as usize];
-        Some(
-            bytes
-                .chunks_exact(2)
+    /// The bytes of `part` of `track`, checked against their CRC-32 on first read; `None` for
+    /// a bad track.
+    fn bytes(&self, track: usize, part: Part) -> Result<Option<&[u8]>> {
+        let Some((files, e)) = self.good_entry(track) else {
+            return Ok(None);
+        };
+        let checked = &self.verified[track][part as usize];
+        if checked.load(Ordering::Relaxed) {
+            return files.bytes(e, part, self.widths).map(Some);
+        }
+        let bytes = files.check(e, part, self.widths)?;
+        checked.store(true, Ordering::Relaxed);
+        Ok(Some(bytes))
+    }
+
+    /// The 16 kHz waveform in [-1, 1]; `None` for a bad track.
+    pub fn waveform(&self, track: usize) -> Result<Option<Vec<f32>>> {
+        let bytes = self.bytes(track, Part::Wave)?;
+        Ok(bytes.map(|b| {
+            b.chunks_exact(2)
                 .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32767.0)
-                .collect(),
-        )
+                .collect()
+        }))
     }
 
-    /// The log-mel before normalisation, or `None` for a bad track.
-    pub fn log_mel(&self, track: usize) -> Option<Spectrogram> {
-        let (maps, e) = self.entry(track)?;
+    /// The log-mel before normalisation; `None` for a bad track.
+    pub fn log_mel(&self, track: usize) -> Result<Option<Spectrogram>> {
         let n_mels = self.meta.config.mel.n_mels;
-        let start = (e.mel.0 * 2) as usize;
-        let bytes = &maps[1][start..start + e.mel.1 as usize * n_mels * 2];
-        Some(Spectrogram {
-            frames: e.mel.1 as usize,
+        let bytes = self.bytes(track, Part::Mel)?;
+        Ok(bytes.map(|b| Spectrogram {
+            frames: b.len() / (2 * n_mels.max(1)),
             n_mels,
-            data: bytes
+            data: b
                 .chunks_exact(2)
                 .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
-        })
+        }))
     }
 
-    /// The descriptor vector, or `None` for a bad track.
-    pub fn descriptors(&self, track: usize) -> Option<Vec<f32>> {
-        let (maps, e) = self.entry(track)?;
-        let n = self.meta.descriptor_names.len();
-        let start = (e.desc * 4) as usize;
-        let bytes = &maps[2][start..start + n * 4];
-        Some(
-            bytes
-                .chunks_exact(4)
+    /// The descriptor vector; `None` for a bad track.
+    pub fn descriptors(&self, track: usize) -> Result<Option<Vec<f32>>> {
+        let bytes = self.bytes(track, Part::Desc)?;
+        Ok(bytes.map(|b| {
+            b.chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        )
+                .collect()
+        }))
     }
 }

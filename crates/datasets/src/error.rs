@@ -13,6 +13,16 @@ pub enum DatasetError {
     },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
+    #[error(
+        "{shard}: the cached {what} of track {track:?} {problem}: the cache is damaged; \
+         `tagscale data cache` verifies it and rebuilds the damaged shards"
+    )]
+    Damaged {
+        shard: PathBuf,
+        track: String,
+        what: &'static str,
+        problem: &'static str,
+    },
     #[error("{path}:{line}: {message}")]
     Line {
         path: PathBuf,

@@ -31,7 +31,7 @@ fn cache_holds_waveforms_mels_and_descriptors_of_every_track() {
     let c = build(dir.path(), &manifest, &counter);
     assert_eq!(counter.load(Ordering::Relaxed), 10);
     for i in 0..10 {
-        let wave = c.waveform(i).unwrap();
+        let wave = c.waveform(i).unwrap().unwrap();
         assert_eq!(wave.len(), 32_000);
         // The cached waveform is the generator's output, quantised to 16 bits.
         let Source::Synth { seed, index } = manifest.tracks[i].source else {
@@ -44,9 +44,12 @@ fn cache_holds_waveforms_mels_and_descriptors_of_every_track() {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(err < 1e-4, "track {i}: {err}");
-        let mel = c.log_mel(i).unwrap();
+        let mel = c.log_mel(i).unwrap().unwrap();
         assert_eq!((mel.frames, mel.n_mels), (1 + 32_000 / 256, 48));
-        assert_eq!(c.descriptors(i).unwrap().len(), c.descriptor_names().len());
+        assert_eq!(
+            c.descriptors(i).unwrap().unwrap().len(),
+            c.descriptor_names().len()
+        );
     }
     assert!(c.bad_tracks().is_empty());
 }
@@ -74,7 +77,7 @@ fn interrupted_build_resumes_without_redoing_finished_shards() {
         before,
         "shard 0 was rebuilt"
     );
-    assert_eq!(c.log_mel(5).unwrap().frames, 126);
+    assert_eq!(c.log_mel(5).unwrap().unwrap().frames, 126);
     // A different manifest cannot reuse the directory.
     let other = synth::manifest(&SynthConfig {
         tracks: 10,
@@ -127,8 +130,8 @@ fn corrupt_audio_is_recorded_not_fatal() {
         .iter()
         .position(|t| t.id.ends_with("bad.wav"))
         .unwrap();
-    assert!(c.waveform(good).is_some());
-    assert!(c.waveform(bad).is_none());
+    assert!(c.waveform(good).unwrap().is_some());
+    assert!(c.waveform(bad).unwrap().is_none());
     let recorded = c.bad_tracks();
     assert_eq!(recorded.len(), 1);
     assert!(
@@ -139,32 +142,114 @@ fn corrupt_audio_is_recorded_not_fatal() {
 }
 
 /// A damaged shard index (an offset past the end of its shard) is an error naming the shard
-/// and the track when the cache opens, never a panic when the track is read.
+/// and the track when the cache opens, never a panic when the track is read; building the
+/// cache again rebuilds that shard.
 #[test]
 fn an_index_offset_past_its_shard_is_an_error_naming_shard_and_track() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = small_corpus();
     build(dir.path(), &manifest, &AtomicU64::new(0));
-    for (field, ext) in [("mel", "mel"), ("wave", "wave"), ("desc", "desc")] {
+    for part in cache::Part::ALL {
         let index_path = dir.path().join("shard-00001.json");
         let original = std::fs::read_to_string(&index_path).unwrap();
         let mut index: serde_json::Value = serde_json::from_str(&original).unwrap();
         let entry = &mut index["entries"][1];
         let id = entry["id"].as_str().unwrap().to_string();
-        match field {
-            "desc" => entry["desc"] = serde_json::json!(u64::MAX / 2),
-            _ => entry[field][0] = serde_json::json!(1u64 << 40),
+        match part {
+            cache::Part::Desc => entry["desc"] = serde_json::json!(u64::MAX / 2),
+            _ => entry[part.ext()][0] = serde_json::json!(1u64 << 40),
         }
         std::fs::write(&index_path, index.to_string()).unwrap();
-        let err = cache::FeatureCache::open(dir.path()).err().expect(field);
+        let err = cache::FeatureCache::open(dir.path())
+            .err()
+            .expect(part.ext());
         let message = err.to_string();
         assert!(
-            message.contains("shard-00001.json")
+            message.contains(&format!("shard-00001.{}", part.ext()))
                 && message.contains(&id)
-                && message.contains(&format!(".{ext} shard")),
+                && message.contains("past the end")
+                && message.contains("tagscale data cache"),
             "{message}"
         );
-        std::fs::write(&index_path, original).unwrap();
-        assert!(cache::FeatureCache::open(dir.path()).is_ok());
+        let c = build(dir.path(), &manifest, &AtomicU64::new(0));
+        assert!(c.log_mel(5).unwrap().is_some(), "the shard was rebuilt");
+        assert_eq!(std::fs::read_to_string(&index_path).unwrap(), original);
     }
+}
+
+/// Bytes changed in a shard (a flipped float) are an error naming the shard and the track
+/// the first time the track is read; building the cache again rebuilds the shard, and the
+/// rebuilt track is what it was.
+#[test]
+fn a_changed_byte_in_a_shard_is_an_error_and_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = small_corpus();
+    let c = build(dir.path(), &manifest, &AtomicU64::new(0));
+    let (wave, mel, desc) = (
+        c.waveform(6).unwrap().unwrap(),
+        c.log_mel(6).unwrap().unwrap(),
+        c.descriptors(6).unwrap().unwrap(),
+    );
+    drop(c);
+    let index: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("shard-00001.json")).unwrap(),
+    )
+    .unwrap();
+    // Track 6 is the third entry of shard 1 (4 tracks per shard).
+    let entry = &index["entries"][2];
+    assert_eq!(entry["track"], 6);
+    let id = entry["id"].as_str().unwrap().to_string();
+    let offsets = [
+        entry["wave"][0].as_u64().unwrap() * 2 + 10,
+        entry["mel"][0].as_u64().unwrap() * 2 + 10,
+        entry["desc"].as_u64().unwrap() * 4 + 1,
+    ];
+    for (part, offset) in cache::Part::ALL.into_iter().zip(offsets) {
+        let path = dir.path().join(format!("shard-00001.{}", part.ext()));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offset as usize] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+
+        let c = cache::FeatureCache::open(dir.path()).expect("ranges are intact");
+        let err = match part {
+            cache::Part::Wave => c.waveform(6).err(),
+            cache::Part::Mel => c.log_mel(6).err(),
+            cache::Part::Desc => c.descriptors(6).err(),
+        }
+        .expect("a changed byte is found");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("shard-00001.{}", part.ext()))
+                && message.contains(&id)
+                && message.contains("checksum"),
+            "{message}"
+        );
+        assert!(c.waveform(2).unwrap().is_some(), "other shards still read");
+        drop(c);
+
+        let c = build(dir.path(), &manifest, &AtomicU64::new(0));
+        assert_eq!(c.waveform(6).unwrap().unwrap(), wave);
+        assert_eq!(c.log_mel(6).unwrap().unwrap().data, mel.data);
+        assert_eq!(c.descriptors(6).unwrap().unwrap(), desc);
+    }
+}
+
+/// `data cache` with a shard size other than the one a sweep built with reuses the cache.
+#[test]
+fn an_existing_cache_keeps_its_shard_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = small_corpus();
+    build(dir.path(), &manifest, &AtomicU64::new(0));
+    let index0 = dir.path().join("shard-00000.json");
+    let before = std::fs::read_to_string(&index0).unwrap();
+    let c = cache::build(
+        dir.path(),
+        &manifest,
+        &FeatureConfig::with_mels(48),
+        128,
+        &|_| {},
+    )
+    .expect("the same content with another shard size is the same cache");
+    assert!(c.log_mel(9).unwrap().is_some());
+    assert_eq!(std::fs::read_to_string(&index0).unwrap(), before);
 }

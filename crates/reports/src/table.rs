@@ -236,15 +236,32 @@ fn problems(rows: &[Row]) -> Vec<String> {
         .collect()
 }
 
+/// `text` as LaTeX text: its special characters escaped, so no label can open a command,
+/// a math group or a comment, or end a table cell; Δ and − become their LaTeX forms.
+fn latex_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\textbackslash{}"),
+            '&' | '%' | '$' | '#' | '_' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '~' => out.push_str("\\textasciitilde{}"),
+            '^' => out.push_str("\\textasciicircum{}"),
+            '[' => out.push_str("{[}"),
+            ']' => out.push_str("{]}"),
+            'Δ' => out.push_str("$\\Delta$"),
+            '−' => out.push_str("--"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The LaTeX table (booktabs), one block per size.
 pub fn latex(rows: &[Row]) -> String {
-    let escape = |s: &str| {
-        s.replace('Δ', "$\\Delta$")
-            .replace('−', "--")
-            .replace('_', "\\_")
-            .replace('[', "{[}")
-            .replace(']', "{]}")
-    };
     let mut out = String::new();
     out.push_str("\\begin{tabular}{rlccc}\n\\toprule\n");
     out.push_str("Train size & System & ROC-AUC & PR-AUC & RMSE \\\\\n");
@@ -268,7 +285,7 @@ pub fn latex(rows: &[Row]) -> String {
             out,
             "{} & {} & {} & {} & {} \\\\",
             row.size,
-            escape(&row.label),
+            latex_text(&row.label),
             cells[0],
             cells[1],
             cells[2]
@@ -371,4 +388,22 @@ pub fn per_tag_csv(data: &SweepData) -> String {
         .into_inner()
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latex_text;
+
+    #[test]
+    fn latex_text_cannot_run_commands_or_break_cells() {
+        assert_eq!(
+            latex_text(r"\input{x} & 50% #1 $y$ a_b ~^"),
+            r"\textbackslash{}input\{x\} \& 50\% \#1 \$y\$ a\_b \textasciitilde{}\textasciicircum{}"
+        );
+        assert_eq!(
+            latex_text("Δ (spectrogram − waveform)"),
+            r"$\Delta$ (spectrogram -- waveform)"
+        );
+        assert_eq!(latex_text("a\nb [c]"), "a b {[}c{]}");
+    }
 }

@@ -125,7 +125,7 @@ impl RunData {
         let manifest = manifest_of(&config.dataset, data_root)?;
         let cache = run_cache(config, &manifest, data_root)?;
         let subset = training_subset(&manifest, config.train_size, config.seed)?;
-        let usable = |i: &usize| cache.descriptors(*i).is_some();
+        let usable = |i: &usize| cache.is_usable(*i);
         let train: Vec<usize> = subset.indices.iter().copied().filter(usable).collect();
         let split = |s: Split| -> Vec<usize> {
             manifest
@@ -196,11 +196,12 @@ impl RunData {
     }
 
     /// Row-major `[tracks, descriptors]` of `tracks` (all usable by construction).
-    pub fn descriptors(&self, tracks: &[usize]) -> Vec<f32> {
-        tracks
-            .iter()
-            .flat_map(|&i| self.cache.descriptors(i).unwrap_or_default())
-            .collect()
+    pub fn descriptors(&self, tracks: &[usize]) -> Result<Vec<f32>> {
+        let mut rows = Vec::new();
+        for &i in tracks {
+            rows.extend(self.cache.descriptors(i)?.unwrap_or_default());
+        }
+        Ok(rows)
     }
 
     /// The track ids of `tracks`.

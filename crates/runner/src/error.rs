@@ -60,4 +60,41 @@ impl RunnerError {
     }
 }
 
+impl RunnerError {
+    /// The message with its causes (`…: No space left on device (os error 28)`), as a run's
+    /// recorded reason: the store keeps text, not the error chain. A cause already spelled
+    /// out in the message is not repeated.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            let part = e.to_string();
+            if !text.contains(&part) {
+                text = format!("{text}: {part}");
+            }
+            cause = e.source();
+        }
+        text
+    }
+}
+
 pub type Result<T> = std::result::Result<T, RunnerError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_reason_keeps_the_os_reason_once() {
+        let io = std::io::Error::from_raw_os_error(28);
+        let reason = io.to_string();
+        let err = RunnerError::Dataset(datasets::DatasetError::Io {
+            path: "cache/shard-00000.wave".into(),
+            action: "cannot write the file",
+            source: io,
+        });
+        let text = err.with_causes();
+        assert!(text.starts_with("cache/shard-00000.wave: cannot write the file: "));
+        assert_eq!(text.matches(&reason).count(), 1, "{text}");
+    }
+}

@@ -170,7 +170,7 @@ pub fn execute(
         .and_then(|log| {
             let outcome = train_and_record(store, env, id, config, &dir, &log, interrupt, progress);
             if let Err(e) = &outcome {
-                log.line(&format!("run {id} ended: {e}"));
+                log.line(&format!("run {id} ended: {}", e.with_causes()));
             }
             outcome
         });
@@ -178,7 +178,7 @@ pub fn execute(
         Ok(()) => return Ok(finished(id)),
         Err(RunnerError::Store(e)) => return Err(RunnerError::Store(e)),
         Err(RunnerError::Interrupted) => (Status::Killed, RunnerError::Interrupted.to_string()),
-        Err(e) => (Status::Failed, e.to_string()),
+        Err(e) => (Status::Failed, e.with_causes()),
     };
     store.end(id, status, &error)?;
     Ok(RunOutcome {

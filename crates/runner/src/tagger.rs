@@ -22,8 +22,17 @@ pub struct Tagger {
     mel: MelExtractor,
     band_stats: Option<BandStats>,
     geometry: Geometry,
+    patch_seconds: f64,
     batch: usize,
     device: burn::tensor::Device,
+}
+
+/// A file's song-level tags.
+pub struct Tagged {
+    /// Every tag with its score, highest first.
+    pub scores: Vec<(String, f32)>,
+    /// Why the scores deserve less trust (audio shorter than one patch).
+    pub warning: Option<String>,
 }
 
 impl Tagger {
@@ -81,6 +90,7 @@ impl Tagger {
                 config.eval.hop_seconds,
                 &mel_config,
             ),
+            patch_seconds: features.patch_seconds,
             mel: MelExtractor::new(mel_config)?,
             batch: config.train.map_or(16, |t| t.batch_size),
             model,
@@ -92,8 +102,9 @@ impl Tagger {
     }
 
     /// Every tag with its song-level score, highest first.
-    pub fn tag(&self, path: &Path) -> Result<Vec<(String, f32)>> {
-        let decoded = load_mono(path, self.mel.config().sample_rate)?;
+    pub fn tag(&self, path: &Path) -> Result<Tagged> {
+        let rate = self.mel.config().sample_rate;
+        let decoded = load_mono(path, rate)?;
         let samples = decoded.audio.samples;
         if samples.is_empty() {
             return Err(RunnerError::Data(format!(
@@ -101,6 +112,15 @@ impl Tagger {
                 path.display()
             )));
         }
+        let seconds = samples.len() as f64 / f64::from(rate);
+        let warning = (seconds < self.patch_seconds).then(|| {
+            format!(
+                "{}: {seconds:.2} s of audio is shorter than the model's {:.2} s patch; the \
+                 rest of the patch is zeros, so these scores say little about the file",
+                path.display(),
+                self.patch_seconds
+            )
+        });
         let input = match &self.band_stats {
             Some(stats) => {
                 let mut spec = self.mel.log_mel(&samples);
@@ -119,7 +139,10 @@ impl Tagger {
         )?;
         let mut tagged: Vec<(String, f32)> = self.tags.iter().cloned().zip(scores).collect();
         tagged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(tagged)
+        Ok(Tagged {
+            scores: tagged,
+            warning,
+        })
     }
 }
 

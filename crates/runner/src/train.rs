@@ -102,9 +102,10 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> 
     let gbt = config
         .gbt
         .ok_or_else(|| RunnerError::StoredConfig("a gbt run needs a [gbt] section".into()))?;
-    let table = |tracks: &[usize]| (data.descriptors(tracks), data.labels(tracks));
-    let (train_x, train_y) = table(&data.train);
-    let (valid_x, valid_y) = table(&data.valid);
+    let table =
+        |tracks: &[usize]| -> Result<_> { Ok((data.descriptors(tracks)?, data.labels(tracks))) };
+    let (train_x, train_y) = table(&data.train)?;
+    let (valid_x, valid_y) = table(&data.valid)?;
     let model = GbtModel::fit(
         &gbt,
         &data.kinds,
@@ -121,7 +122,7 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> 
     )?;
     let path = out.join("gbt.json");
     model.save(&path)?;
-    let test_predictions = model.predict(&data.descriptors(&data.test), data.test.len())?;
+    let test_predictions = model.predict(&data.descriptors(&data.test)?, data.test.len())?;
     Ok(Trained {
         test_predictions,
         files: vec![("model".into(), path)],
@@ -171,11 +172,11 @@ impl ModelInputs<'_> {
         let missing = || RunnerError::Data(format!("track {track} is missing from the cache"));
         match &self.band_stats {
             Some(stats) => {
-                let mut spec = self.data.cache.log_mel(track).ok_or_else(missing)?;
+                let mut spec = self.data.cache.log_mel(track)?.ok_or_else(missing)?;
                 stats.apply(&mut spec.data);
                 Ok(spec.data)
             }
-            None => self.data.cache.waveform(track).ok_or_else(missing),
+            None => self.data.cache.waveform(track)?.ok_or_else(missing),
         }
     }
 }
@@ -531,7 +532,7 @@ impl Default for Best {
 fn fit_band_stats(data: &RunData, n_mels: usize) -> Result<BandStats> {
     let mut builder = BandStatsBuilder::new(n_mels);
     for &track in &data.train {
-        if let Some(spec) = data.cache.log_mel(track) {
+        if let Some(spec) = data.cache.log_mel(track)? {
             builder.add(&spec)?;
         }
     }

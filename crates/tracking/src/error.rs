@@ -34,6 +34,24 @@ pub enum TrackingError {
          start a new store"
     )]
     Damaged { path: PathBuf, reason: String },
+    #[error(
+        "the run store {path} cannot be read ({reason}); a -wal file deleted while another \
+         process has the store open does this: stop every tagscale process using the store, \
+         then run `tagscale db check`"
+    )]
+    Unreadable { path: PathBuf, reason: String },
+    #[error(
+        "{path} was deleted or replaced while this process had the store open; {}: stop \
+         every tagscale process using the store, then run `tagscale db check`",
+        if *rescued {
+            "what this process wrote was copied into the database file, and it writes no more"
+        } else {
+            "what this process wrote since its last checkpoint may be lost, and it writes no more"
+        }
+    )]
+    WalLost { path: PathBuf, rescued: bool },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("the store holds a value it cannot read: {0}")]
     Corrupt(String),
 }

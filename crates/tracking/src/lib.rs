@@ -22,12 +22,14 @@
 //! # Ok::<(), tracking::TrackingError>(())
 //! ```
 
+pub mod check;
 pub mod error;
 pub mod host;
 pub mod keys;
 pub mod records;
 pub mod store;
 
+pub use check::{StoreCheck, check};
 pub use error::{Result, TrackingError};
 pub use host::{Host, ProcessId};
 pub use records::{

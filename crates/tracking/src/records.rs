@@ -19,6 +19,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 5] = [
+        Status::Queued,
+        Status::Running,
+        Status::Finished,
+        Status::Failed,
+        Status::Killed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Queued => "QUEUED",
@@ -343,13 +352,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in [
-            Status::Queued,
-            Status::Running,
-            Status::Finished,
-            Status::Failed,
-            Status::Killed,
-        ] {
+        for s in Status::ALL {
             assert_eq!(s.as_str().parse::<Status>(), Ok(s));
         }
         assert!("DONE".parse::<Status>().is_err());

@@ -87,6 +87,42 @@ pub struct Store {
     url: String,
     dialect: Dialect,
     stale_after: Duration,
+    /// SQLite: the write-ahead log this process's connections use.
+    wal: Option<WalWatch>,
+}
+
+/// The `-wal` file of a SQLite store, held open so that its deletion or replacement by
+/// something else (`rm tagscale.db-wal`, a copy over it) is noticed before the next write.
+/// The pool keeps a connection open for the store's life, so SQLite itself never removes the
+/// file meanwhile (it does so only when the last connection closes).
+struct WalWatch {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl WalWatch {
+    fn new(db: &Path) -> Option<Self> {
+        let mut path = db.as_os_str().to_owned();
+        path.push("-wal");
+        let path = PathBuf::from(path);
+        let file = std::fs::File::open(&path).ok()?;
+        Some(Self { path, file })
+    }
+
+    /// Whether the path still names the file this process writes.
+    #[cfg(unix)]
+    fn intact(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
+            _ => false,
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn intact(&self) -> bool {
+        self.path.exists()
+    }
 }
 
 impl Drop for Store {
@@ -147,6 +183,7 @@ impl Store {
             url: redact_password(url),
             dialect: Dialect::Postgres,
             stale_after: DEFAULT_STALE_AFTER,
+            wal: None,
         };
         store.migrate()?;
         Ok(store)
@@ -157,14 +194,15 @@ impl Store {
         let connect_url = sqlite_url(path);
         runtime
             .block_on(check_sqlite_file(&connect_url))
-            .map_err(|reason| TrackingError::Damaged {
-                path: path.to_path_buf(),
-                reason,
-            })?;
+            .map_err(|reason| damaged(path, reason))?;
         let pool = runtime
             .block_on(
                 AnyPoolOptions::new()
                     .max_connections(4)
+                    // One connection stays open for the store's life (see `WalWatch`).
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
                     .acquire_timeout(Duration::from_secs(120))
                     .after_connect(|conn, _meta| Box::pin(apply_sqlite_pragmas(conn)))
                     .connect(&connect_url),
@@ -173,14 +211,16 @@ impl Store {
                 url: url.to_string(),
                 source,
             })?;
-        let store = Self {
+        let mut store = Self {
             runtime,
             pool,
             url: url.to_string(),
             dialect: Dialect::Sqlite,
             stale_after: DEFAULT_STALE_AFTER,
+            wal: None,
         };
         store.migrate()?;
+        store.wal = WalWatch::new(path);
         lock.unlock()
             .map_err(|e| io_error(path, format!("cannot release the migration lock: {e}")))?;
         Ok(store)
@@ -259,6 +299,7 @@ impl Store {
         lock_runs: bool,
         body: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> std::result::Result<T, sqlx::Error>,
     ) -> Result<T> {
+        self.check_wal()?;
         self.db(self.runtime.block_on(async {
             let mut tx = match self.dialect {
                 Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -406,6 +447,17 @@ impl Store {
             None => self.fetch_all("SELECT id FROM sweeps ORDER BY id DESC LIMIT 1", &[])?,
         };
         rows.first().map(|r| self.db(r.try_get(0))).transpose()
+    }
+
+    /// How many sweeps the store holds.
+    pub fn sweep_count(&self) -> Result<usize> {
+        let rows = self.fetch_all("SELECT COUNT(*) FROM sweeps", &[])?;
+        let count: i64 = rows
+            .first()
+            .map(|r| self.db(r.try_get(0)))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     /// For each cell of a sweep, the run that stands for it: the FINISHED original run with the
@@ -630,10 +682,35 @@ impl Store {
         if self.dialect != Dialect::Sqlite {
             return Ok(());
         }
-        let result = self
+        self.check_wal()?;
+        self.passive_checkpoint().map(|_| ())
+    }
+
+    /// `PRAGMA wal_checkpoint(PASSIVE)`; whether every frame of the log reached the file.
+    fn passive_checkpoint(&self) -> Result<bool> {
+        let row = self
             .runtime
-            .block_on(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool));
-        self.db(result).map(|_| ())
+            .block_on(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&self.pool));
+        let row = self.db(row)?;
+        let (busy, log, done): (i64, i64, i64) = self.db((|| {
+            Ok::<_, sqlx::Error>((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        })())?;
+        Ok(busy == 0 && log == done)
+    }
+
+    /// Refuse to write once the write-ahead log was deleted or replaced under this process:
+    /// its commits would go to a file no other process sees and that vanishes when it closes.
+    /// What this process wrote is first copied into the database file, which is still the
+    /// same file (the checkpoint reads the removed log through the connections' handles).
+    fn check_wal(&self) -> Result<()> {
+        let Some(wal) = self.wal.as_ref().filter(|w| !w.intact()) else {
+            return Ok(());
+        };
+        let rescued = self.passive_checkpoint().unwrap_or(false);
+        Err(TrackingError::WalLost {
+            path: wal.path.clone(),
+            rescued,
+        })
     }
 
     /// End a run as FAILED or KILLED with the reason.
@@ -721,6 +798,76 @@ impl Store {
                 })())
             })
             .collect()
+    }
+
+    // ---- whole-store operations --------------------------------------------------------
+
+    /// Write a consistent single-file copy of a SQLite store to `out` (`VACUUM INTO`, safe
+    /// while other processes write), then check the copy. `out` must not exist; the copy is
+    /// staged beside it and renamed into place, so `out` is complete or absent.
+    pub fn backup(&self, out: &Path) -> Result<()> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(TrackingError::Unsupported(
+                "a PostgreSQL store is backed up with PostgreSQL's own tools: \
+                 pg_dump --format=custom --file=OUT URL"
+                    .into(),
+            ));
+        }
+        if out.exists() {
+            return Err(io_error(out, "already exists: choose a new file".into()));
+        }
+        self.check_wal()?;
+        let staging = out.with_file_name(format!(
+            ".{}.partial-{}",
+            out.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&staging);
+        let copied = self.runtime.block_on(
+            sqlx::query("VACUUM INTO $1")
+                .bind(staging.to_string_lossy().into_owned())
+                .execute(&self.pool),
+        );
+        let checked = self.db(copied).and_then(|_| {
+            self.runtime
+                .block_on(check_sqlite_file(&sqlite_url(&staging)))
+                .map_err(|reason| damaged(&staging, reason))
+        });
+        let published = checked.and_then(|()| {
+            std::fs::rename(&staging, out)
+                .map_err(|e| io_error(out, format!("cannot move the copy into place: {e}")))
+        });
+        if published.is_err() {
+            let _ = std::fs::remove_file(&staging);
+        }
+        published
+    }
+
+    /// SQLite's full `PRAGMA integrity_check` and `PRAGMA foreign_key_check`: the problems
+    /// found, none when the file is sound. PostgreSQL keeps its own pages consistent, so
+    /// there it returns `None` (not checked).
+    pub fn integrity_problems(&self) -> Result<Option<Vec<String>>> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let rows = self.fetch_all("PRAGMA integrity_check", &[])?;
+        let mut problems: Vec<String> = self.db(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>())?;
+        problems.retain(|p| p != "ok");
+        for r in self.fetch_all("PRAGMA foreign_key_check", &[])? {
+            let table: String = self.db(r.try_get(0))?;
+            let row: Option<i64> = self.db(r.try_get(1))?;
+            let parent: String = self.db(r.try_get(2))?;
+            problems.push(format!(
+                "row {} of `{table}` refers to a missing row of `{parent}`",
+                row.map_or("?".into(), |r| r.to_string())
+            ));
+        }
+        Ok(Some(problems))
     }
 
     // ---- queries -----------------------------------------------------------------------
@@ -909,6 +1056,22 @@ fn lock_file(path: &Path) -> Result<std::fs::File> {
     file.lock()
         .map_err(|e| io_error(path, format!("cannot lock the store for migration: {e}")))?;
     Ok(file)
+}
+
+/// A store file that fails its check at open. An I/O error there is what a `-wal` deleted
+/// under another live process gives, which is not damage to the file itself.
+fn damaged(path: &Path, reason: String) -> TrackingError {
+    if reason.contains("disk I/O error") {
+        TrackingError::Unreadable {
+            path: path.to_path_buf(),
+            reason,
+        }
+    } else {
+        TrackingError::Damaged {
+            path: path.to_path_buf(),
+            reason,
+        }
+    }
 }
 
 fn io_error(path: &Path, message: String) -> TrackingError {

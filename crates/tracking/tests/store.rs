@@ -460,3 +460,130 @@ fn a_damaged_sqlite_file_is_reported_at_once_with_what_to_do() {
         );
     }
 }
+
+/// `rm tagscale.db-wal` while a process has the store open: its next write is refused with
+/// what happened and what to do, what it wrote is copied into the database file first, and
+/// nothing is reported FINISHED that a fresh open does not see.
+#[test]
+fn a_deleted_wal_stops_the_writes_of_its_store_and_loses_nothing_written() {
+    let db = sqlite();
+    let path = std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"));
+    let wal = path.with_file_name("t.db-wal");
+    let store = db.open();
+    let done = store.insert_run(&new_run("done")).unwrap();
+    store.finish(done, &[], &[]).unwrap();
+    let queued = store.insert_run(&new_run("queued")).unwrap();
+    std::fs::remove_file(&wal).unwrap();
+
+    let err = store.finish(queued, &[], &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("t.db-wal")
+            && err.contains("deleted or replaced")
+            && err.contains("copied into the database file")
+            && err.contains("tagscale db check"),
+        "{err}"
+    );
+    assert!(
+        store.insert_run(&new_run("later")).is_err(),
+        "writes stay refused"
+    );
+    drop(store);
+
+    let reopened = db.open();
+    let runs: Vec<(i64, Status)> = reopened
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(|r| (r.id, r.status))
+        .collect();
+    assert_eq!(runs, [(done, Status::Finished), (queued, Status::Queued)]);
+}
+
+/// `db backup`: a single-file copy taken while another process holds the store open holds
+/// every run; an existing file is never overwritten and no staging file is left behind.
+#[test]
+fn a_backup_is_a_complete_single_file_and_never_overwrites() {
+    let db = sqlite();
+    let (store, _idle_reader) = (db.open(), db.open());
+    let id = store.insert_run(&new_run("done")).unwrap();
+    store.log_epoch(id, 1, &[("train", "loss", 0.5)]).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("shared.db");
+    store.backup(&out).unwrap();
+    let copy = Store::open(out.to_str().unwrap()).unwrap();
+    assert_eq!(copy.runs(None).unwrap().len(), 1);
+    assert_eq!(copy.epoch_metrics(id).unwrap().len(), 1);
+    drop(copy);
+    for leftover in ["shared.db-wal", "shared.db-shm"] {
+        let _ = std::fs::remove_file(out_dir.path().join(leftover));
+    }
+
+    let before = std::fs::read(&out).unwrap();
+    let err = store.backup(&out).unwrap_err().to_string();
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    let names: Vec<String> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["shared.db"]);
+}
+
+/// `db check`: a sound store passes; an artifact changed or deleted since it was recorded is
+/// named with its run.
+#[test]
+fn a_check_names_artifacts_that_changed_or_went_missing() {
+    let db = sqlite();
+    let store = db.open();
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        Artifact {
+            name: name.into(),
+            path: path.to_string_lossy().into_owned(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)),
+            size: bytes.len() as i64,
+        }
+    };
+    let id = store.insert_run(&new_run("done")).unwrap();
+    let artifacts = [
+        artifact("model", b"weights"),
+        artifact("predictions", b"0.5"),
+    ];
+    store.finish(id, &[], &artifacts).unwrap();
+    let found = tracking::check(&store).unwrap();
+    assert!(found.is_sound(), "{found:?}");
+    assert_eq!((found.artifacts, found.integrity), (2, Some(vec![])));
+    assert!(found.runs.contains(&(Status::Finished, 1)));
+
+    std::fs::write(&artifacts[0].path, b"WEIGHTS").unwrap();
+    std::fs::remove_file(&artifacts[1].path).unwrap();
+    let found = tracking::check(&store).unwrap();
+    assert!(!found.is_sound());
+    let problems = found.artifact_problems.join("\n");
+    assert!(
+        problems.contains(&format!("run {id} artifact `model`"))
+            && problems.contains("sha256 differs")
+            && problems.contains(&format!("run {id} artifact `predictions`")),
+        "{problems}"
+    );
+}
+
+/// A PostgreSQL store is checked too; backing it up points to pg_dump.
+#[test]
+fn a_postgres_store_is_checked_and_backed_up_with_pg_dump() {
+    let Some(db) = postgres("a_postgres_store_is_checked_and_backed_up_with_pg_dump") else {
+        return;
+    };
+    let store = db.open();
+    store.insert_run(&new_run("x")).unwrap();
+    let found = tracking::check(&store).unwrap();
+    assert!(found.is_sound() && found.integrity.is_none(), "{found:?}");
+    let out = tempfile::tempdir().unwrap();
+    let err = store
+        .backup(&out.path().join("copy.db"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pg_dump"), "{err}");
+}
