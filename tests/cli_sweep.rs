@@ -767,10 +767,16 @@ fn a_damaged_cache_fails_the_run_by_name_and_data_cache_rebuilds_it() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(caches.len(), 1, "{caches:?}");
-    // Every GBT run reads the descriptors of every usable track; flip a bit of the first.
+    // A GBT run reads the descriptors of its training subset and of every validation and
+    // test track; flip a bit in each descriptor vector of shard 0, so some are read.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(caches[0].join("shard-00000.json")).unwrap())
+            .unwrap();
     let desc = caches[0].join("shard-00000.desc");
     let mut bytes = std::fs::read(&desc).unwrap();
-    bytes[1] ^= 0x40;
+    for entry in index["entries"].as_array().unwrap() {
+        bytes[entry["desc"].as_u64().unwrap() as usize * 4 + 1] ^= 0x40;
+    }
     std::fs::write(&desc, bytes).unwrap();
 
     // Cell 0: GBT on 24 tracks.
@@ -800,4 +806,52 @@ fn a_damaged_cache_fails_the_run_by_name_and_data_cache_rebuilds_it() {
         "{:#?}",
         ws.runs()
     );
+}
+
+/// SIGTERM while a sweep builds its feature cache ends it within a track, not after the
+/// whole cache; the shards finished so far are kept for the next sweep.
+#[test]
+fn sigterm_during_the_cache_build_ends_the_sweep_promptly() {
+    let ws = Workspace::new();
+    let grid = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace("tracks = 80", "tracks = 4000");
+    let path = ws.path().join("big.toml");
+    std::fs::write(&path, grid).unwrap();
+    let child = ws
+        .command(&["sweep", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cache_root = ws.path().join("data/cache");
+    let started = Instant::now();
+    let first_shard = || {
+        cache_root.exists()
+            && walk(&cache_root)
+                .iter()
+                .any(|p| p.file_name().is_some_and(|n| n == "shard-00000.json"))
+    };
+    while !first_shard() {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no shard was built"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let signalled = Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().unwrap();
+    let waited = signalled.elapsed();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("interrupted"), "{}", text(&out));
+    // Building the rest of this cache takes minutes; one shard's track takes well under one.
+    assert!(
+        waited < Duration::from_secs(30),
+        "exited {waited:?} after SIGTERM"
+    );
+    assert!(first_shard(), "the finished shard is kept");
 }

@@ -2,6 +2,7 @@
 //! data exported for the independent PyTorch implementation in `reference/recipe_torch.py`.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -135,6 +136,8 @@ struct StepTimer {
     last: Option<Instant>,
     total: f64,
     steps: usize,
+    /// The bench is never interrupted.
+    never: AtomicBool,
 }
 
 impl StepTimer {
@@ -158,7 +161,7 @@ impl Observer for StepTimer {
         self.last = Some(now);
     }
 
-    fn interrupted(&self) -> bool {
-        false
+    fn stop_signal(&self) -> &AtomicBool {
+        &self.never
     }
 }

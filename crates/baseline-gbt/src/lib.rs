@@ -18,6 +18,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use datasets::TagKind;
 use forust_ml::GradientBooster;
@@ -42,6 +43,8 @@ pub enum GbtError {
     Fit { tag: usize, message: String },
     #[error("{path}: {message}")]
     Io { path: String, message: String },
+    #[error("interrupted by a signal")]
+    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, GbtError>;
@@ -195,6 +198,18 @@ impl GbtModel {
         train: &Table<'_>,
         validation: Option<&Table<'_>>,
     ) -> Result<Self> {
+        Self::fit_until(config, kinds, train, validation, &AtomicBool::new(false))
+    }
+
+    /// [`GbtModel::fit`] that stops before the next tag's model once `stop` is set (a
+    /// signal), returning [`GbtError::Interrupted`].
+    pub fn fit_until(
+        config: &GbtConfig,
+        kinds: &[TagKind],
+        train: &Table<'_>,
+        validation: Option<&Table<'_>>,
+        stop: &AtomicBool,
+    ) -> Result<Self> {
         config.validate()?;
         let tags = kinds.len();
         check_table("training", train, tags)?;
@@ -213,6 +228,9 @@ impl GbtModel {
         let train_x = train.column_major();
         let valid_x = validation.map(Table::column_major);
         let fit_tag = |tag: usize| -> Result<TagModel> {
+            if stop.load(Ordering::Relaxed) {
+                return Err(GbtError::Interrupted);
+            }
             let kind = kinds[tag];
             let y = train.target(tag, tags, kind);
             let first = y.first().copied().unwrap_or(0.0);

@@ -133,3 +133,20 @@ fn bad_configs_and_shapes_are_errors() {
     let err = GbtModel::fit(&GbtConfig::default(), &KINDS[..2], &table, None).unwrap_err();
     assert!(err.to_string().contains("targets"), "{err}");
 }
+
+/// A signal (the stop flag set) ends fitting before the next tag's model, as an error the
+/// runner records as KILLED.
+#[test]
+fn a_set_stop_flag_ends_fitting_as_interrupted() {
+    let (x, y) = problem(200, 4);
+    let table = Table {
+        rows: 200,
+        features: &x,
+        targets: &y,
+    };
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let err = GbtModel::fit_until(&GbtConfig::default(), &KINDS, &table, None, &stop).unwrap_err();
+    assert!(matches!(err, baseline_gbt::GbtError::Interrupted), "{err}");
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(GbtModel::fit_until(&GbtConfig::default(), &KINDS, &table, None, &stop).is_ok());
+}

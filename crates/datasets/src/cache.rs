@@ -178,6 +178,26 @@ pub fn build(
     shard_size: usize,
     on_tracks: &(dyn Fn(u64) + Sync),
 ) -> Result<FeatureCache> {
+    build_until(
+        dir,
+        manifest,
+        config,
+        shard_size,
+        on_tracks,
+        &AtomicBool::new(false),
+    )
+}
+
+/// [`build`] that stops within a track once `stop` is set (a signal arrived), returning
+/// [`DatasetError::Interrupted`]; the shards finished so far are kept for the next build.
+pub fn build_until(
+    dir: &Path,
+    manifest: &Manifest,
+    config: &FeatureConfig,
+    shard_size: usize,
+    on_tracks: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
+) -> Result<FeatureCache> {
     let mel = MelExtractor::new(config.mel)?;
     let descriptors = DescriptorExtractor::new(MelConfig::default())?;
     fs::create_dir_all(dir).map_err(io_err(dir, "cannot create the cache directory"))?;
@@ -227,7 +247,11 @@ pub fn build(
             Err(e @ DatasetError::Damaged { .. }) => tracing::warn!("{e}; rebuilding the shard"),
             Err(e) => return Err(e),
         }
-        build_shard(dir, shard, range, manifest, &mel, &descriptors, on_tracks)?;
+        let extractors = Extractors {
+            mel: &mel,
+            descriptors: &descriptors,
+        };
+        build_shard(dir, shard, range, manifest, extractors, on_tracks, stop)?;
     }
     FeatureCache::open(dir)
 }
@@ -351,23 +375,38 @@ fn compute(
     })
 }
 
+/// What computes a track's features.
+#[derive(Clone, Copy)]
+struct Extractors<'a> {
+    mel: &'a MelExtractor,
+    descriptors: &'a DescriptorExtractor,
+}
+
 fn build_shard(
     dir: &Path,
     shard: usize,
-    range: std::ops::Range<usize>,
+    range: Range<usize>,
     manifest: &Manifest,
-    mel: &MelExtractor,
-    desc: &DescriptorExtractor,
+    extractors: Extractors,
     on_tracks: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
 ) -> Result<()> {
-    let computed: Vec<(usize, std::result::Result<TrackFeatures, String>)> = range
+    let Extractors {
+        mel,
+        descriptors: desc,
+    } = extractors;
+    let computed: Option<Vec<(usize, std::result::Result<TrackFeatures, String>)>> = range
         .into_par_iter()
         .map(|i| {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
             let features = compute(manifest, &manifest.tracks[i], mel, desc);
             on_tracks(1);
-            (i, features)
+            Some((i, features))
         })
         .collect();
+    let computed = computed.ok_or(DatasetError::Interrupted)?;
     let (mut wave, mut mels, mut descs) = (Vec::new(), Vec::new(), Vec::new());
     let mut entries = Vec::with_capacity(computed.len());
     for (i, features) in computed {

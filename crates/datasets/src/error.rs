@@ -23,6 +23,8 @@ pub enum DatasetError {
         what: &'static str,
         problem: &'static str,
     },
+    #[error("interrupted by a signal (finished cache shards are kept; the next build resumes)")]
+    Interrupted,
     #[error("{path}:{line}: {message}")]
     Line {
         path: PathBuf,

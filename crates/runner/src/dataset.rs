@@ -2,11 +2,12 @@
 //! trains, validates and tests on.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use datasets::cache::{self, FeatureCache, FeatureConfig};
 use datasets::split::{Subset, training_subset};
 use datasets::synth::{self, SynthConfig};
-use datasets::{Manifest, Split, TagKind};
+use datasets::{DatasetError, Manifest, Split, TagKind};
 
 use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
@@ -64,22 +65,32 @@ fn cache_root(data_root: &Path) -> PathBuf {
     data_root.join("cache")
 }
 
-/// Build the cache (or finish it; a complete cache is only checked) and open it.
+/// Build the cache (or finish it; a complete cache is only checked) and open it. Setting
+/// `stop` (a signal) ends a build within a track as [`RunnerError::Interrupted`].
 pub fn ensure_cache(
     dir: &Path,
     manifest: &Manifest,
     config: &FeatureConfig,
     on_tracks: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
 ) -> Result<FeatureCache> {
     if let Ok(cache) = FeatureCache::open(dir) {
         return Ok(cache);
     }
-    Ok(cache::build(dir, manifest, config, SHARD_SIZE, on_tracks)?)
+    cache::build_until(dir, manifest, config, SHARD_SIZE, on_tracks, stop).map_err(|e| match e {
+        DatasetError::Interrupted => RunnerError::Interrupted,
+        e => e.into(),
+    })
 }
 
 /// The cache a run reads. Deep runs need the log-mels of their `n_mels`; GBT runs need only
 /// descriptors, which every cache of a manifest holds alike, so they reuse any complete one.
-fn run_cache(config: &RunConfig, manifest: &Manifest, data_root: &Path) -> Result<FeatureCache> {
+fn run_cache(
+    config: &RunConfig,
+    manifest: &Manifest,
+    data_root: &Path,
+    stop: &AtomicBool,
+) -> Result<FeatureCache> {
     let root = cache_root(data_root);
     let features = match config.features {
         Some(f) => FeatureConfig::with_mels(f.n_mels),
@@ -103,7 +114,7 @@ fn run_cache(config: &RunConfig, manifest: &Manifest, data_root: &Path) -> Resul
         }
     };
     let dir = cache::cache_dir(&root, manifest, &features);
-    ensure_cache(&dir, manifest, &features, &|_| {})
+    ensure_cache(&dir, manifest, &features, &|_| {}, stop)
 }
 
 /// Everything one run reads: the tracks of its training subset, validation and test splits
@@ -122,8 +133,13 @@ pub struct RunData {
 impl RunData {
     /// Load (and if needed cache) the run's dataset and pick its subset.
     pub fn prepare(config: &RunConfig, data_root: &Path) -> Result<Self> {
+        Self::prepare_until(config, data_root, &AtomicBool::new(false))
+    }
+
+    /// [`RunData::prepare`] whose cache build ends at `stop` (a signal).
+    pub fn prepare_until(config: &RunConfig, data_root: &Path, stop: &AtomicBool) -> Result<Self> {
         let manifest = manifest_of(&config.dataset, data_root)?;
-        let cache = run_cache(config, &manifest, data_root)?;
+        let cache = run_cache(config, &manifest, data_root, stop)?;
         let subset = training_subset(&manifest, config.train_size, config.seed)?;
         let usable = |i: &usize| cache.is_usable(*i);
         let train: Vec<usize> = subset.indices.iter().copied().filter(usable).collect();

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, mpsc};
 
 use datasets::split::derive_seed;
@@ -215,7 +215,7 @@ fn train_and_record(
         config.seed,
         env.threads
     ));
-    let data = RunData::prepare(config, &env.data_root)?;
+    let data = RunData::prepare_until(config, &env.data_root, interrupt)?;
     store.start(
         id,
         &data.manifest.content_hash(),
@@ -362,8 +362,8 @@ impl Observer for StoreObserver<'_> {
             .set_message(format!("run {} step {step}/{max_steps}", self.id));
     }
 
-    fn interrupted(&self) -> bool {
-        self.interrupt.load(Ordering::Relaxed)
+    fn stop_signal(&self) -> &AtomicBool {
+        self.interrupt
     }
 }
 

@@ -117,7 +117,7 @@ pub fn sweep(
     let record = store.sweep(id)?;
     let mut reaped = store.reap_dead()?;
     let display = Display::new(configs.len(), options.quiet);
-    prepare_cache(grid, env, &display)?;
+    prepare_cache(grid, env, &display, interrupt)?;
     let workers = options.workers.max(1);
     let threads = (env.threads / workers).max(1);
     let mut running: BTreeMap<usize, (Child, ProgressBar)> = BTreeMap::new();
@@ -178,13 +178,19 @@ pub fn sweep(
 }
 
 /// Build the grid's feature cache once, before workers start (they would race to build it).
-fn prepare_cache(grid: &GridFile, env: &Env, display: &Display) -> Result<()> {
-    prepare_cache_with(grid, &env.data_root, &display.add(ProgressBar::no_length()))
+fn prepare_cache(grid: &GridFile, env: &Env, display: &Display, stop: &AtomicBool) -> Result<()> {
+    let bar = display.add(ProgressBar::no_length());
+    prepare_cache_with(grid, &env.data_root, &bar, stop)
 }
 
 /// The same under `data_root`, showing progress on `bar` (also what a Slurm submission does
-/// before submitting).
-pub fn prepare_cache_with(grid: &GridFile, data_root: &Path, bar: &ProgressBar) -> Result<()> {
+/// before submitting); `stop` (a signal) ends it as [`RunnerError::Interrupted`].
+pub fn prepare_cache_with(
+    grid: &GridFile,
+    data_root: &Path,
+    bar: &ProgressBar,
+    stop: &AtomicBool,
+) -> Result<()> {
     let manifest = manifest(&grid.grid, data_root)?;
     let dir = cache_dir(&grid.grid, &manifest, data_root);
     bar.set_length(manifest.tracks.len() as u64);
@@ -192,9 +198,14 @@ pub fn prepare_cache_with(grid: &GridFile, data_root: &Path, bar: &ProgressBar) 
         "{msg:>12} [{bar:30}] {pos}/{len} tracks (ETA {eta})",
     ));
     bar.set_message("cache");
-    ensure_cache(&dir, &manifest, &feature_config(&grid.grid), &|n| {
-        bar.inc(n)
-    })?;
+    let on_tracks = |n| bar.inc(n);
+    ensure_cache(
+        &dir,
+        &manifest,
+        &feature_config(&grid.grid),
+        &on_tracks,
+        stop,
+    )?;
     bar.finish_and_clear();
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! would be reproducible.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use audio_features::patch::{frames_per_patch, random_start, samples_per_patch, take_rows};
 use audio_features::{BandStats, BandStatsBuilder};
@@ -38,8 +39,13 @@ pub trait Observer {
     fn evaluation(&mut self, evaluation: usize, values: &[(&str, &str, f64)]) -> Result<()>;
     /// A training step finished (1-based `step` of at most `max_steps`; for progress displays).
     fn step(&mut self, _step: usize, _max_steps: usize) {}
+    /// Set when a signal asks the run to stop.
+    fn stop_signal(&self) -> &AtomicBool;
+
     /// Whether a signal asked the run to stop.
-    fn interrupted(&self) -> bool;
+    fn interrupted(&self) -> bool {
+        self.stop_signal().load(Ordering::Relaxed)
+    }
 }
 
 /// Why a deep run stopped training (a diverged run is an error instead).
@@ -93,12 +99,12 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
     match config.model {
-        crate::grid::ModelKind::Gbt => train_gbt(config, data, out),
+        crate::grid::ModelKind::Gbt => train_gbt(config, data, out, observer.stop_signal()),
         _ => DeepRun::new(config, data, out)?.train(observer),
     }
 }
 
-fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> {
+fn train_gbt(config: &RunConfig, data: &RunData, out: &Path, stop: &AtomicBool) -> Result<Trained> {
     let gbt = config
         .gbt
         .ok_or_else(|| RunnerError::StoredConfig("a gbt run needs a [gbt] section".into()))?;
@@ -106,7 +112,7 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> 
         |tracks: &[usize]| -> Result<_> { Ok((data.descriptors(tracks)?, data.labels(tracks))) };
     let (train_x, train_y) = table(&data.train)?;
     let (valid_x, valid_y) = table(&data.valid)?;
-    let model = GbtModel::fit(
+    let model = GbtModel::fit_until(
         &gbt,
         &data.kinds,
         &baseline_gbt::Table {
@@ -119,7 +125,12 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path) -> Result<Trained> 
             features: &valid_x,
             targets: &valid_y,
         }),
-    )?;
+        stop,
+    )
+    .map_err(|e| match e {
+        baseline_gbt::GbtError::Interrupted => RunnerError::Interrupted,
+        e => e.into(),
+    })?;
     let path = out.join("gbt.json");
     model.save(&path)?;
     let test_predictions = model.predict(&data.descriptors(&data.test)?, data.test.len())?;

@@ -3,6 +3,7 @@
 //! divergence and interruption are errors, not hangs or panics.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use runner::dataset::RunData;
 use runner::train::{Observer, StopReason, train};
@@ -13,6 +14,7 @@ struct Recorder {
     epochs: Vec<Vec<(String, String, f64)>>,
     stop_after_batches: Option<usize>,
     batches: usize,
+    stop: AtomicBool,
 }
 
 impl Recorder {
@@ -21,6 +23,7 @@ impl Recorder {
             epochs: Vec::new(),
             stop_after_batches: None,
             batches: 0,
+            stop: AtomicBool::new(false),
         }
     }
 }
@@ -42,10 +45,13 @@ impl Observer for Recorder {
 
     fn step(&mut self, _step: usize, _max_steps: usize) {
         self.batches += 1;
+        if self.stop_after_batches.is_some_and(|n| self.batches >= n) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
     }
 
-    fn interrupted(&self) -> bool {
-        self.stop_after_batches.is_some_and(|n| self.batches >= n)
+    fn stop_signal(&self) -> &AtomicBool {
+        &self.stop
     }
 }
 
