@@ -125,6 +125,7 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
 
     check_report(&ws, &runs);
     check_tagging(&ws);
+    check_backup_and_check(&ws, &runs);
 
     // A second sweep finds everything FINISHED and runs nothing.
     let again = ws.run(&["sweep", smoke().to_str().unwrap()]);
@@ -164,6 +165,48 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
             .all(|k| !k.starts_with("config.") && !k.starts_with("metrics.")),
         "{keys:?}"
     );
+}
+
+/// `db backup` writes a store that holds every run and reports like the original; `db check`
+/// passes, then names an artifact changed after its run ended and exits 1.
+fn check_backup_and_check(ws: &Workspace, runs: &[Value]) {
+    let copy = ws.path().join("shared.db");
+    ok(&ws.run(&["db", "backup", copy.to_str().unwrap()]));
+    let out = ws.run(&["--db", copy.to_str().unwrap(), "runs", "list", "--json"]);
+    ok(&out);
+    let copied: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(copied.len(), runs.len());
+    assert!(
+        !ws.run(&["db", "backup", copy.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let out = ws.run(&["db", "check"]);
+    ok(&out);
+    assert!(text(&out).contains("integrity: ok"), "{}", text(&out));
+    let gbt = runs.iter().find(|r| r["model"] == "gbt").unwrap();
+    let gbt_id = gbt["id"].as_i64().unwrap();
+    let shown = ws.show(gbt_id);
+    let model = shown["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "model")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let original = std::fs::read(&model).unwrap();
+    std::fs::write(&model, b"{}").unwrap();
+    let out = ws.run(&["db", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("run {gbt_id} artifact `model`")),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&model, original).unwrap();
 }
 
 /// The sweep's report: every file, Δ = spectrogram − waveform from the store, PNGs that
@@ -800,7 +843,7 @@ fn a_damaged_cache_fails_the_run_by_name_and_data_cache_rebuilds_it() {
         "{}",
         text(&out)
     );
-    ok(&ws.run(&["run", grid, "--cell", "0"]));
+    ok(&ws.run(&["run", grid, "--cell", "0", "--retry-failed"]));
     assert!(
         ws.runs().iter().any(|r| status(r) == "FINISHED"),
         "{:#?}",
@@ -854,4 +897,58 @@ fn sigterm_during_the_cache_build_ends_the_sweep_promptly() {
         "exited {waited:?} after SIGTERM"
     );
     assert!(first_shard(), "the finished shard is kept");
+}
+
+/// `rm tagscale.db-wal` during a sweep: the sweep fails with an error naming the log and what
+/// to do, every run FINISHED before is still FINISHED in the `.db` file, and the store checks
+/// sound afterwards.
+#[test]
+fn deleting_the_wal_during_a_sweep_fails_it_clearly_and_loses_no_finished_run() {
+    let ws = Workspace::new();
+    let sweep = ws.spawn_sweep(&[]);
+    let runs = wait_for(&ws, Duration::from_secs(300), "a finished run", |runs| {
+        runs.iter().any(|r| status(r) == "FINISHED")
+    });
+    let finished: Vec<i64> = runs
+        .iter()
+        .filter(|r| status(r) == "FINISHED")
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    std::fs::remove_file(ws.path().join("tagscale.db-wal")).unwrap();
+
+    let out = sweep.wait_with_output().unwrap();
+    let message = text(&out);
+    assert!(!out.status.success(), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+    assert!(
+        message.contains("tagscale.db-wal")
+            && message.contains("deleted or replaced")
+            && message.contains("tagscale db check"),
+        "{message}"
+    );
+    // Workers die with their sweep, but a process still closing can hold the removed log for a
+    // moment; meanwhile an opening process is told the store "cannot be read" and to wait.
+    let started = Instant::now();
+    let after = loop {
+        let out = ws.run(&["runs", "list", "--json"]);
+        if out.status.success() {
+            break serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap();
+        }
+        assert!(
+            text(&out).contains("cannot be read") && started.elapsed() < Duration::from_secs(10),
+            "{}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for id in &finished {
+        let run = after
+            .iter()
+            .find(|r| r["id"] == *id)
+            .expect("the run is kept");
+        assert_eq!(status(run), "FINISHED", "{after:#?}");
+    }
+    let out = ws.run(&["db", "check"]);
+    ok(&out);
+    assert!(text(&out).contains("integrity: ok"), "{}", text(&out));
 }
