@@ -162,7 +162,7 @@ fn an_index_offset_past_its_shard_is_an_error_naming_shard_and_track() {
         std::fs::write(&index_path, index.to_string()).unwrap();
         let err = cache::FeatureCache::open(dir.path())
             .err()
-            .expect(part.ext());
+            .unwrap_or_else(|| panic!("{}: the damage went unnoticed", part.ext()));
         let message = err.to_string();
         assert!(
             message.contains(&format!("shard-00001.{}", part.ext()))

@@ -8,7 +8,9 @@
 //! - [`evaluate`]: per-tag and macro figures over a `[tracks, tags]` matrix, classification
 //!   truth binarised at 0.5, tags without both classes skipped and reported;
 //! - [`bootstrap`]: seeded bootstrap 95 % confidence intervals of the macro figures;
-//! - [`mean_std`] over seeds and [`delta`] between two systems.
+//! - [`mean_std`] over seeds and [`delta`] between two systems;
+//! - [`paired_bootstrap`]: the interval of a difference between two systems on the same test
+//!   tracks, resampling seeds then tracks (checked against numpy + scikit-learn).
 //!
 //! ```
 //! use metrics::{roc_auc, average_precision};
@@ -18,7 +20,10 @@
 //! assert!((average_precision(&truth, &scores).unwrap() - 0.8333333333333333).abs() < 1e-12);
 //! ```
 
+pub mod paired;
 pub mod table;
+
+pub use paired::{Difference, MacroDifferences, Replicate, paired_bootstrap, paired_difference};
 
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -42,6 +47,8 @@ pub enum MetricsError {
         expected: usize,
         got: usize,
     },
+    #[error("paired comparison: {0}")]
+    Paired(String),
     #[error("{what} contains a non-finite value (track {track}, tag {tag})")]
     NotFinite {
         what: &'static str,
@@ -208,7 +215,7 @@ pub fn evaluate(scores: &Scores<'_>) -> Result<Evaluation> {
 }
 
 /// Figures over the tracks listed in `rows` (a bootstrap resample may repeat tracks).
-fn evaluate_rows(scores: &Scores<'_>, rows: &[usize]) -> Evaluation {
+pub(crate) fn evaluate_rows(scores: &Scores<'_>, rows: &[usize]) -> Evaluation {
     let n = scores.tags();
     let mut per_tag = Vec::with_capacity(n);
     let mut skipped = Vec::new();
@@ -287,7 +294,7 @@ pub fn bootstrap(scores: &Scores<'_>, resamples: usize, seed: u64) -> Result<Mac
     })
 }
 
-fn interval(mut values: Vec<f64>) -> Option<Interval> {
+pub(crate) fn interval(mut values: Vec<f64>) -> Option<Interval> {
     if values.is_empty() {
         return None;
     }
