@@ -6,6 +6,7 @@ mod data;
 mod env;
 mod eval;
 mod features;
+mod groups;
 mod model;
 mod progress;
 mod report;

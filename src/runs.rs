@@ -21,6 +21,12 @@ pub enum RunsCommand {
         /// A JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Pool runs into groups and show each group's test figures as mean ± std over its
+        /// finished runs. Without a value: runs whose resolved configs differ only by seed;
+        /// with `KEY,KEY…` (config keys, dotted for nested ones: `model,train_size,train.lr`):
+        /// runs that share those values.
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "KEYS")]
+        group_by: Option<String>,
     },
     /// One run: config, code version, host, per-epoch and final metrics, artifacts.
     Show {
@@ -63,7 +69,12 @@ fn or_dash(v: Option<i64>) -> String {
 pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
     let store = open_existing_store(db)?;
     match cmd {
-        RunsCommand::List { sweep, json } => list(&store, sweep, json),
+        RunsCommand::List {
+            sweep,
+            json,
+            group_by: Some(keys),
+        } => crate::groups::list_groups(&store, sweep, &keys, json),
+        RunsCommand::List { sweep, json, .. } => list(&store, sweep, json),
         RunsCommand::Show { id, json } => show(&store, id, json),
         RunsCommand::Compare { a, b, json } => compare(&store, a, b, json),
     }
@@ -152,7 +163,7 @@ pub fn macro_summary(metrics: &[FinalMetric]) -> String {
         .join("  ")
 }
 
-fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
+pub(crate) fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
     metrics
         .iter()
         .filter(|m| m.split == "test" && m.tag.is_none())

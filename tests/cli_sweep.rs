@@ -165,6 +165,47 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
             .all(|k| !k.starts_with("config.") && !k.starts_with("metrics.")),
         "{keys:?}"
     );
+    check_groups(&ws, id);
+}
+
+/// `runs list --group-by`: runs that differ only by seed (here: a run and its exact rerun)
+/// pool into one group, with mean ± std over them; explicit keys group by those values.
+fn check_groups(ws: &Workspace, rerun_of: i64) {
+    let out = ws.run(&["runs", "list", "--group-by", "--json"]);
+    ok(&out);
+    let groups: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(groups.len(), SMOKE_CELLS, "{groups:#?}");
+    let pooled = groups
+        .iter()
+        .find(|g| g["runs"].as_array().unwrap().contains(&rerun_of.into()))
+        .unwrap();
+    assert_eq!(pooled["runs"].as_array().unwrap().len(), 2, "{pooled}");
+    assert_eq!(pooled["finished"], 2);
+    assert_eq!(pooled["test"]["roc_auc"]["count"], 2);
+    assert_eq!(
+        pooled["test"]["roc_auc"]["std"].as_f64(),
+        Some(0.0),
+        "an exact rerun"
+    );
+
+    let out = ws.run(&["runs", "list", "--group-by", "model"]);
+    ok(&out);
+    let lines: Vec<String> = text(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("model=gbt ") && l.contains("2/2 finished")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| l.contains(" ± ")), "{lines:#?}");
+    let out = ws.run(&["runs", "list", "--group-by", "flavour"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no config key `flavour`"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// `db backup` writes a store that holds every run and reports like the original; `db check`
