@@ -23,7 +23,10 @@
 pub mod paired;
 pub mod table;
 
-pub use paired::{Difference, MacroDifferences, Replicate, paired_bootstrap, paired_difference};
+pub use paired::{
+    Difference, MacroDifferences, Replicate, paired_bootstrap, paired_difference,
+    seed_track_bootstrap,
+};
 
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};

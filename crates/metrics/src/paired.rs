@@ -10,7 +10,7 @@
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::{Interval, MetricsError, Result, Scores, evaluate_rows, interval};
+use crate::{Interval, MacroIntervals, MetricsError, Result, Scores, evaluate_rows, interval};
 
 /// One replicate: indices of the seeds drawn for each system and of the tracks drawn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,4 +165,30 @@ pub fn paired_bootstrap(
     check_paired(a, b)?;
     let plan = replicates(a.len(), b.len(), a[0].tracks(), resamples, seed);
     paired_difference(a, b, &plan)
+}
+
+/// One system's macro figures over seeds and test tracks: each of `resamples` seeded
+/// replicates resamples the seeds, then the tracks, and takes the seed mean (the interval of
+/// a table row with several seeds; with one seed, the plain track bootstrap).
+pub fn seed_track_bootstrap(
+    runs: &[Scores<'_>],
+    resamples: usize,
+    seed: u64,
+) -> Result<MacroIntervals> {
+    check_paired(runs, runs)?;
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for r in replicates(runs.len(), 0, runs[0].tracks(), resamples, seed) {
+        for (sample, value) in samples
+            .iter_mut()
+            .zip(seed_mean(runs, &r.seeds_a, &r.tracks))
+        {
+            sample.extend(value);
+        }
+    }
+    let [roc_auc, pr_auc, rmse] = samples.map(interval);
+    Ok(MacroIntervals {
+        roc_auc,
+        pr_auc,
+        rmse,
+    })
 }

@@ -121,3 +121,32 @@ fn systems_scored_on_other_tracks_are_refused() {
     assert!(err.contains("other tracks"), "{err}");
     assert!(paired_bootstrap(&a, &[], 10, 1).is_err());
 }
+
+/// One seed: the seed-and-track interval is the plain track bootstrap of that run.
+#[test]
+fn one_seed_intervals_are_the_track_bootstrap() {
+    let f = fixture();
+    let s = Systems::of(&f);
+    let a = s.scores(&s.a);
+    let seeds = metrics::seed_track_bootstrap(&a[..1], 300, 9).unwrap();
+    let own = metrics::bootstrap(&a[0], 300, 9).unwrap();
+    let (x, y) = (seeds.roc_auc.unwrap(), own.roc_auc.unwrap());
+    // Different draws of the same distribution: close, not equal.
+    assert!(
+        (x.low - y.low).abs() < 0.03 && (x.high - y.high).abs() < 0.03,
+        "{x:?} {y:?}"
+    );
+    let three = metrics::seed_track_bootstrap(&a, 300, 9)
+        .unwrap()
+        .roc_auc
+        .unwrap();
+    let mean = a
+        .iter()
+        .map(|s| metrics::evaluate(s).unwrap().macro_roc_auc.unwrap())
+        .sum::<f64>()
+        / 3.0;
+    assert!(
+        three.low < mean && mean < three.high,
+        "{three:?} around {mean}"
+    );
+}

@@ -53,6 +53,8 @@ pub struct CellResult {
     pub run: Option<RunRecord>,
     pub final_metrics: Vec<FinalMetric>,
     pub epochs: Vec<EpochMetric>,
+    /// `[eval] bootstrap` of the cell's config: replicates per interval.
+    pub bootstrap: Option<usize>,
 }
 
 impl CellResult {
@@ -152,6 +154,9 @@ impl SweepData {
                 train_size: config["train_size"].as_i64().unwrap_or(0),
                 backend: config["backend"].as_str().unwrap_or("-").to_string(),
                 seed: config["seed"].as_i64().unwrap_or(0),
+                bootstrap: config["eval"]["bootstrap"]
+                    .as_u64()
+                    .and_then(|b| usize::try_from(b).ok()),
                 run,
                 final_metrics,
                 epochs,

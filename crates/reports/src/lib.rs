@@ -28,6 +28,7 @@ pub mod error;
 pub mod examples;
 pub mod plot;
 pub mod table;
+pub mod uncertainty;
 
 use std::fmt::Write;
 use std::fs;
@@ -55,7 +56,7 @@ pub struct Report {
 pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
     let data = SweepData::load(store, sweep)?;
     let mut writer = Writer::new(out)?;
-    let rows = table::rows(&data);
+    let rows = table::rows(&data, &uncertainty::TestSets::load(store, &data));
     writer.text("delta_table.md", &table::markdown(&rows))?;
     writer.text("delta_table.tex", &table::latex(&rows))?;
     writer.text("delta_table.csv", &table::csv(&rows))?;

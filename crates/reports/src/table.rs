@@ -1,16 +1,23 @@
 //! The Δ-table in the paper's layout: per training-set size, GBT, waveform, spectrogram and
-//! Δ (spectrogram − waveform) rows; ROC-AUC, PR-AUC, RMSE columns; mean ± std over seeds;
-//! the best system per size in bold. Cells without figures say why instead of vanishing.
+//! Δ (spectrogram − waveform) rows; ROC-AUC, PR-AUC, RMSE columns; mean ± std over seeds and
+//! a 95 % bootstrap interval (seeds and test tracks; paired for Δ); the best system per size
+//! in bold when its interval against the runner-up excludes 0, else both marked tied. Cells
+//! without figures say why instead of vanishing.
 
 use std::fmt::Write;
 
+use metrics::Interval;
+
 use crate::data::{METRICS, Metric, SweepData, System};
+use crate::uncertainty::TestSets;
 
 /// One system's figures at one size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// Mean and sample std over the seeds that finished, per metric.
     pub values: Vec<Option<(f64, f64)>>,
+    /// Per metric, the 95 % interval (of the value, or of the difference for Δ rows).
+    pub intervals: Vec<Option<Interval>>,
     pub seeds: usize,
     /// Cells without figures: `cell 3: FAILED (run 7): …`.
     pub problems: Vec<String>,
@@ -33,12 +40,24 @@ pub struct Row {
     pub label: String,
     pub kind: RowKind,
     pub entry: Entry,
-    /// Per metric: whether this row holds the best value of its size.
+    /// Per metric: whether this row holds the best value of its size, separated from the
+    /// runner-up by its interval.
     pub best: Vec<bool>,
+    /// Per metric: the best and the runner-up, not separated by the interval of their
+    /// difference.
+    pub tied: Vec<bool>,
 }
 
-/// The table's rows, grouped by size.
-pub fn rows(data: &SweepData) -> Vec<Row> {
+impl Row {
+    /// Whether the metric's Δ interval leaves out 0 (Δ rows only).
+    fn separated(&self, metric: usize) -> bool {
+        matches!(self.kind, RowKind::Delta { .. })
+            && self.entry.intervals[metric].is_some_and(|i| i.low > 0.0 || i.high < 0.0)
+    }
+}
+
+/// The table's rows, grouped by size; intervals from `tests` where it has the test sets.
+pub fn rows(data: &SweepData, tests: &TestSets) -> Vec<Row> {
     let systems = data.systems();
     let backends = data.deep_backends();
     let mut rows = Vec::new();
@@ -49,11 +68,12 @@ pub fn rows(data: &SweepData) -> Vec<Row> {
                 size,
                 label: system.label.clone(),
                 kind: RowKind::System(system.clone()),
-                entry: entry(data, system, size),
+                entry: entry(data, tests, system, size),
                 best: vec![false; METRICS.len()],
+                tied: vec![false; METRICS.len()],
             })
             .collect();
-        mark_best(&mut group);
+        mark_best(&mut group, tests, size);
         if let Some(entry) = prior_entry(data, size) {
             group.insert(
                 0,
@@ -63,10 +83,11 @@ pub fn rows(data: &SweepData) -> Vec<Row> {
                     kind: RowKind::Prior,
                     entry,
                     best: vec![false; METRICS.len()],
+                    tied: vec![false; METRICS.len()],
                 },
             );
         }
-        for backend in &backends {
+        for (b, backend) in backends.iter().enumerate() {
             let find = |model: &str| {
                 group.iter().find(|r| {
                     matches!(&r.kind, RowKind::System(s)
@@ -97,10 +118,19 @@ pub fn rows(data: &SweepData) -> Vec<Row> {
                 },
                 entry: Entry {
                     values,
+                    intervals: match (&spec.kind, &wave.kind) {
+                        (RowKind::System(s), RowKind::System(w)) => tests
+                            .difference(s, w, size, 1 + b as u64)
+                            .into_iter()
+                            .map(|d| d.map(|d| d.interval))
+                            .collect(),
+                        _ => vec![None; METRICS.len()],
+                    },
                     seeds: spec.entry.seeds.min(wave.entry.seeds),
                     problems: Vec::new(),
                 },
                 best: vec![false; METRICS.len()],
+                tied: vec![false; METRICS.len()],
             });
         }
         rows.extend(group);
@@ -135,12 +165,13 @@ fn prior_entry(data: &SweepData, size: i64) -> Option<Entry> {
         .collect();
     Some(Entry {
         values,
+        intervals: vec![None; METRICS.len()],
         seeds: per_seed.len(),
         problems: Vec::new(),
     })
 }
 
-fn entry(data: &SweepData, system: &System, size: i64) -> Entry {
+fn entry(data: &SweepData, tests: &TestSets, system: &System, size: i64) -> Entry {
     let cells = data.cells_of(system, size);
     let values = METRICS
         .iter()
@@ -151,6 +182,7 @@ fn entry(data: &SweepData, system: &System, size: i64) -> Entry {
         .collect();
     Entry {
         values,
+        intervals: tests.interval(system, size),
         seeds: cells.iter().filter(|c| c.finished()).count(),
         problems: cells
             .iter()
@@ -159,38 +191,90 @@ fn entry(data: &SweepData, system: &System, size: i64) -> Entry {
     }
 }
 
-fn mark_best(group: &mut [Row]) {
+/// Mark each metric's best system of a size: bold when the paired interval of its difference
+/// from the runner-up excludes 0, else best and runner-up tied. Without test sets to pair
+/// (runs that saved none), the best is bold as before intervals existed.
+fn mark_best(group: &mut [Row], tests: &TestSets, size: i64) {
     for (i, metric) in METRICS.iter().enumerate() {
-        let better = |a: f64, b: f64| {
+        let mut ranked: Vec<(usize, f64)> = group
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| row.entry.values[i].map(|(mean, _)| (r, mean)))
+            .collect();
+        ranked.sort_by(|a, b| {
+            let order = a.1.total_cmp(&b.1);
             if metric.higher_is_better() {
-                a > b
+                order.reverse()
             } else {
-                a < b
+                order
             }
+        });
+        let (best, runner_up) = match ranked.as_slice() {
+            [] => continue,
+            [(best, _)] => (*best, None),
+            [(best, _), (second, _), ..] => (*best, Some(*second)),
         };
-        let mut best: Option<(usize, f64)> = None;
-        for (r, row) in group.iter().enumerate() {
-            if let Some((mean, _)) = row.entry.values[i]
-                && best.is_none_or(|(_, b)| better(mean, b))
-            {
-                best = Some((r, mean));
+        let system = |r: usize| match &group[r].kind {
+            RowKind::System(s) => Some(s.clone()),
+            _ => None,
+        };
+        let difference = runner_up.and_then(|second| {
+            let (a, b) = (system(best)?, system(second)?);
+            tests.difference(&a, &b, size, 100 + i as u64)[i].map(|d| (second, d))
+        });
+        match difference {
+            Some((second, d)) if !d.excludes_zero() => {
+                group[best].tied[i] = true;
+                group[second].tied[i] = true;
             }
-        }
-        if let Some((r, _)) = best {
-            group[r].best[i] = true;
+            _ => group[best].best[i] = true,
         }
     }
 }
 
-/// `0.812 ± 0.004` (std only with several seeds), `+0.031` for Δ, or what went wrong.
+/// `0.812 ± 0.004 [0.790, 0.833]` (std only with several seeds, interval where the test
+/// sets were saved), `+0.031 [+0.012, +0.050]†` for Δ (†: the interval excludes 0), `≈` after
+/// a tied best, or what went wrong.
 fn cell_text(row: &Row, i: usize) -> String {
-    match (&row.kind, row.entry.values[i]) {
-        (RowKind::Delta { .. }, Some((d, _))) => format!("{d:+.3}"),
-        (_, Some((mean, std))) if row.entry.seeds > 1 => format!("{mean:.3} ± {std:.3}"),
-        (_, Some((mean, _))) => format!("{mean:.3}"),
+    let interval = row.entry.intervals[i];
+    let mut text = match (&row.kind, row.entry.values[i]) {
+        (RowKind::Delta { .. }, Some((d, _))) => match interval {
+            Some(ci) => format!("{d:+.3} [{:+.3}, {:+.3}]", ci.low, ci.high),
+            None => format!("{d:+.3}"),
+        },
+        (_, Some((mean, std))) => {
+            let mut text = format!("{mean:.3}");
+            if row.entry.seeds > 1 {
+                text.push_str(&format!(" ± {std:.3}"));
+            }
+            if let Some(ci) = interval {
+                text.push_str(&format!(" [{:.3}, {:.3}]", ci.low, ci.high));
+            }
+            text
+        }
         (_, None) if !row.entry.problems.is_empty() => "failed".into(),
         (_, None) => "—".into(),
+    };
+    if row.separated(i) {
+        text.push('†');
     }
+    if row.tied[i] {
+        text.push_str(" ≈");
+    }
+    text
+}
+
+/// What the marks of the table mean, when it has intervals.
+fn legend(rows: &[Row]) -> Option<&'static str> {
+    rows.iter()
+        .any(|r| r.entry.intervals.iter().any(Option::is_some))
+        .then_some(
+            "[low, high]: 95 % bootstrap interval over the test tracks (and the seeds, when \
+             there are several); for Δ a paired interval (both systems on the same resampled \
+             tracks). †: the Δ interval excludes 0. Δ > 0 favours the spectrogram model for \
+             ROC-AUC and PR-AUC, Δ < 0 for RMSE. Bold: the best of its size, its interval \
+             against the runner-up excluding 0; ≈: the best and the runner-up, not separated.",
+        )
 }
 
 /// The Markdown table (with notes on cells that failed).
@@ -214,6 +298,9 @@ pub fn markdown(rows: &[Row]) -> String {
             "| {} | {} | {} | {} | {} | {} |",
             row.size, row.label, cells[0], cells[1], cells[2], row.entry.seeds
         );
+    }
+    if let Some(legend) = legend(rows) {
+        let _ = writeln!(out, "\n{legend}");
     }
     let problems = problems(rows);
     if !problems.is_empty() {
@@ -273,7 +360,10 @@ pub fn latex(rows: &[Row]) -> String {
         }
         let cells: Vec<String> = (0..METRICS.len())
             .map(|i| {
-                let text = cell_text(row, i).replace('±', "$\\pm$");
+                let text = cell_text(row, i)
+                    .replace('±', "$\\pm$")
+                    .replace('†', "$^\\dagger$")
+                    .replace('≈', "$\\approx$");
                 if row.best[i] {
                     format!("\\textbf{{{text}}}")
                 } else {
@@ -302,8 +392,16 @@ pub fn csv(rows: &[Row]) -> String {
     for m in METRICS {
         header.push(format!("{}_mean", m.key()));
         header.push(format!("{}_std", m.key()));
+        header.push(format!("{}_low", m.key()));
+        header.push(format!("{}_high", m.key()));
     }
-    header.extend(["seeds".into(), "best".into(), "problems".into()]);
+    header.extend([
+        "seeds".into(),
+        "best".into(),
+        "tied".into(),
+        "delta_excludes_zero".into(),
+        "problems".into(),
+    ]);
     let _ = writer.write_record(&header);
     for row in rows {
         let mut record = vec![row.size.to_string(), row.label.clone()];
@@ -319,15 +417,25 @@ pub fn csv(rows: &[Row]) -> String {
                 }
                 None => record.extend([String::new(), String::new()]),
             }
+            match row.entry.intervals[i] {
+                Some(ci) => record.extend([format!("{}", ci.low), format!("{}", ci.high)]),
+                None => record.extend([String::new(), String::new()]),
+            }
         }
         record.push(row.entry.seeds.to_string());
-        let best: Vec<&str> = METRICS
-            .iter()
-            .zip(&row.best)
-            .filter(|(_, b)| **b)
-            .map(|(m, _)| m.key())
-            .collect();
-        record.push(best.join(" "));
+        let keys = |marks: &[bool]| -> String {
+            METRICS
+                .iter()
+                .zip(marks)
+                .filter(|(_, b)| **b)
+                .map(|(m, _)| m.key())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        record.push(keys(&row.best));
+        record.push(keys(&row.tied));
+        let separated: Vec<bool> = (0..METRICS.len()).map(|i| row.separated(i)).collect();
+        record.push(keys(&separated));
         record.push(row.entry.problems.join("; "));
         let _ = writer.write_record(&record);
     }
@@ -392,7 +500,55 @@ pub fn per_tag_csv(data: &SweepData) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::latex_text;
+    use super::*;
+
+    fn row(kind: RowKind, value: f64, ci: Option<(f64, f64)>, seeds: usize) -> Row {
+        let interval = ci.map(|(low, high)| Interval { low, high });
+        Row {
+            size: 100,
+            label: "x".into(),
+            kind,
+            entry: Entry {
+                values: vec![Some((value, 0.01)); 3],
+                intervals: vec![interval; 3],
+                seeds,
+                problems: Vec::new(),
+            },
+            best: vec![false; 3],
+            tied: vec![false; 3],
+        }
+    }
+
+    #[test]
+    fn cells_show_intervals_marks_and_ties() {
+        let delta = RowKind::Delta {
+            backend: "flex".into(),
+        };
+        let separated = row(delta.clone(), 0.062, Some((0.031, 0.094)), 1);
+        assert_eq!(cell_text(&separated, 0), "+0.062 [+0.031, +0.094]†");
+        let overlapping = row(delta, 0.01, Some((-0.02, 0.04)), 1);
+        assert_eq!(cell_text(&overlapping, 0), "+0.010 [-0.020, +0.040]");
+        let system = RowKind::System(System {
+            label: "GBT".into(),
+            model: "gbt".into(),
+            backend: None,
+        });
+        let mut tied = row(system.clone(), 0.812, Some((0.79, 0.833)), 3);
+        tied.tied[0] = true;
+        assert_eq!(cell_text(&tied, 0), "0.812 ± 0.010 [0.790, 0.833] ≈");
+        assert_eq!(cell_text(&row(system, 0.8, None, 1), 0), "0.800");
+        let table = csv(&[separated, overlapping, tied]);
+        let header = table.lines().next().unwrap();
+        assert!(header.contains("roc_auc_low,roc_auc_high"), "{header}");
+        assert!(
+            header.ends_with("best,tied,delta_excludes_zero,problems"),
+            "{header}"
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].contains(",roc_auc pr_auc rmse,"), "{}", lines[1]);
+        assert!(lines[2].ends_with(",1,,,,"), "{}", lines[2]);
+        assert!(lines[3].ends_with(",3,,roc_auc,,"), "{}", lines[3]);
+    }
 
     #[test]
     fn latex_text_cannot_run_commands_or_break_cells() {

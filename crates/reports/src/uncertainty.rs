@@ -1,0 +1,153 @@
+//! The intervals of the Δ-table, from the runs' saved song-level test predictions and labels
+//! (so sweeps run before intervals existed get them too): each system's seed-and-track
+//! bootstrap interval, and paired bootstrap intervals of differences between systems on the
+//! same test tracks (`metrics::paired`).
+
+use std::path::Path;
+
+use metrics::table::Table;
+use metrics::{Difference, Interval, Scores, TagKind};
+use tracking::Store;
+
+use crate::data::{CellResult, METRICS, SweepData, System};
+
+/// Replicates when the runs do not say (`[eval] bootstrap`).
+const DEFAULT_RESAMPLES: usize = 1000;
+
+/// One finished run's test set: tag names and kinds, truth and predictions aligned by track.
+#[derive(Debug, Clone)]
+pub struct TestSet {
+    names: Vec<String>,
+    kinds: Vec<TagKind>,
+    truth: Vec<f64>,
+    predictions: Vec<f64>,
+}
+
+impl TestSet {
+    /// The run's `labels_test`, `predictions_test` and `tags` artifacts, or `None` when any is
+    /// missing or unreadable (the table then shows no interval for its system).
+    fn load(store: &Store, cell: &CellResult) -> Option<Self> {
+        let run = cell.run.as_ref().filter(|_| cell.finished())?;
+        let artifacts = store.artifacts(run.id).ok()?;
+        let path = |name: &str| {
+            artifacts
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| Path::new(&a.path).to_path_buf())
+        };
+        let labels = Table::read(&path("labels_test")?).ok()?;
+        let predictions = Table::read(&path("predictions_test")?).ok()?;
+        let tags: Vec<serde_json::Value> =
+            serde_json::from_str(&std::fs::read_to_string(path("tags")?).ok()?).ok()?;
+        let kinds = labels
+            .tags
+            .iter()
+            .map(|name| {
+                let tag = tags.iter().find(|t| t["name"] == name.as_str())?;
+                serde_json::from_value(tag["kind"].clone()).ok()
+            })
+            .collect::<Option<Vec<TagKind>>>()?;
+        Some(Self {
+            predictions: predictions.aligned_to(&labels).ok()?,
+            truth: labels.values,
+            names: labels.tags,
+            kinds,
+        })
+    }
+
+    fn scores(&self) -> Scores<'_> {
+        Scores {
+            names: &self.names,
+            kinds: &self.kinds,
+            truth: &self.truth,
+            predictions: &self.predictions,
+        }
+    }
+}
+
+/// Every system's test sets per size, and how to bootstrap them.
+pub struct TestSets {
+    sets: Vec<(System, i64, Vec<TestSet>)>,
+    resamples: usize,
+}
+
+impl TestSets {
+    /// The test sets of every system and size whose finished cells all saved theirs.
+    pub fn load(store: &Store, data: &SweepData) -> Self {
+        let mut sets = Vec::new();
+        for system in data.systems() {
+            for size in data.sizes() {
+                let finished: Vec<&CellResult> = data
+                    .cells_of(&system, size)
+                    .into_iter()
+                    .filter(|c| c.finished())
+                    .collect();
+                let loaded: Option<Vec<TestSet>> =
+                    finished.iter().map(|c| TestSet::load(store, c)).collect();
+                if let Some(loaded) = loaded.filter(|l| !l.is_empty()) {
+                    sets.push((system.clone(), size, loaded));
+                }
+            }
+        }
+        let resamples = data
+            .cells
+            .iter()
+            .find_map(|c| c.bootstrap)
+            .unwrap_or(DEFAULT_RESAMPLES);
+        Self { sets, resamples }
+    }
+
+    /// No test sets: a table without intervals.
+    pub fn none() -> Self {
+        Self {
+            sets: Vec::new(),
+            resamples: 0,
+        }
+    }
+
+    fn of(&self, system: &System, size: i64) -> Option<Vec<Scores<'_>>> {
+        self.sets
+            .iter()
+            .find(|(s, n, _)| s == system && *n == size)
+            .map(|(_, _, sets)| sets.iter().map(TestSet::scores).collect())
+    }
+
+    /// The system's interval per metric ([`METRICS`] order), over seeds and test tracks.
+    pub fn interval(&self, system: &System, size: i64) -> Vec<Option<Interval>> {
+        let figures = self
+            .of(system, size)
+            .and_then(|runs| {
+                metrics::seed_track_bootstrap(&runs, self.resamples, seed_for(size, 0)).ok()
+            })
+            .map(|m| [m.roc_auc, m.pr_auc, m.rmse]);
+        figures.map_or(vec![None; METRICS.len()], |f| f.to_vec())
+    }
+
+    /// The paired difference `a − b` per metric, when both systems' test sets exist and score
+    /// the same tracks. `salt` keeps the draws of different comparisons apart.
+    pub fn difference(
+        &self,
+        a: &System,
+        b: &System,
+        size: i64,
+        salt: u64,
+    ) -> Vec<Option<Difference>> {
+        let figures = self
+            .of(a, size)
+            .zip(self.of(b, size))
+            .and_then(|(a, b)| {
+                metrics::paired_bootstrap(&a, &b, self.resamples, seed_for(size, salt)).ok()
+            })
+            .map(|m| [m.roc_auc, m.pr_auc, m.rmse]);
+        figures.map_or(vec![None; METRICS.len()], |f| f.to_vec())
+    }
+}
+
+/// A fixed bootstrap seed per size and comparison, so a report regenerates byte-identically.
+fn seed_for(size: i64, salt: u64) -> u64 {
+    0x7a95_ca1e_u64
+        .wrapping_mul(31)
+        .wrapping_add(size as u64)
+        .wrapping_mul(1_000_003)
+        .wrapping_add(salt)
+}
