@@ -9,6 +9,8 @@
 //!   truth binarised at 0.5, tags without both classes skipped and reported;
 //! - [`bootstrap`]: seeded bootstrap 95 % confidence intervals of the macro figures;
 //! - [`mean_std`] over seeds and [`delta`] between two systems;
+//! - [`curve`]: saturating power-law learning-curve fits (Levenberg–Marquardt) and the
+//!   crossover size of two fitted curves;
 //! - [`paired_bootstrap`]: the interval of a difference between two systems on the same test
 //!   tracks, resampling seeds then tracks (checked against numpy + scikit-learn).
 //!
@@ -20,6 +22,7 @@
 //! assert!((average_precision(&truth, &scores).unwrap() - 0.8333333333333333).abs() < 1e-12);
 //! ```
 
+pub mod curve;
 pub mod paired;
 pub mod table;
 
