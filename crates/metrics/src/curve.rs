@@ -203,8 +203,9 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
         v.swap(col, pivot);
         for row in col + 1..3 {
             let f = m[row][col] / m[col][col];
-            for k in col..3 {
-                m[row][k] -= f * m[col][k];
+            let pivot_row = m[col];
+            for (target, p) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                *target -= f * p;
             }
             v[row] -= f * v[col];
         }
