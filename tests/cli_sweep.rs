@@ -263,9 +263,15 @@ fn check_report(ws: &Workspace, runs: &[Value]) {
         "learning_curves.svg",
         "per_tag.csv",
         "examples.md",
+        "crossover.md",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
+    // Two training-set sizes are too few for a learning-curve fit: the report says why.
+    let crossover = std::fs::read_to_string(dir.join("crossover.md")).unwrap();
+    assert!(crossover.contains("2 training-set sizes") && crossover.contains("at least 3"));
+    let front = std::fs::read_to_string(dir.join("index.md")).unwrap();
+    assert!(front.contains("at least 3"), "{front}");
     let curves: Vec<_> = std::fs::read_dir(dir.join("training_curves"))
         .unwrap()
         .collect();

@@ -27,7 +27,7 @@ pub mod paired;
 pub mod table;
 
 pub use paired::{
-    Difference, MacroDifferences, Replicate, paired_bootstrap, paired_difference,
+    Difference, MacroDifferences, Replicate, paired_bootstrap, paired_difference, seed_mean,
     seed_track_bootstrap,
 };
 

@@ -72,9 +72,10 @@ fn macros(scores: &Scores<'_>, tracks: &[usize]) -> [Option<f64>; 3] {
     [e.macro_roc_auc, e.macro_pr_auc, e.macro_rmse]
 }
 
-/// The mean over `seeds` of each macro figure on `tracks`; a figure missing for any seed is
-/// missing.
-fn seed_mean(runs: &[Scores<'_>], seeds: &[usize], tracks: &[usize]) -> [Option<f64>; 3] {
+/// The mean over `seeds` (indices into `runs`, repeats allowed) of each macro figure
+/// (ROC-AUC, PR-AUC, RMSE) on `tracks` (repeats allowed); a figure missing for any seed is
+/// missing. One replicate's figures, for callers that share a resample across many systems.
+pub fn seed_mean(runs: &[Scores<'_>], seeds: &[usize], tracks: &[usize]) -> [Option<f64>; 3] {
     let mut sums = [Some(0.0); 3];
     let mut cache: Vec<Option<[Option<f64>; 3]>> = vec![None; runs.len()];
     for &s in seeds {

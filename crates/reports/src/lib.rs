@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod crossover;
 pub mod data;
 pub mod error;
 pub mod examples;
@@ -38,6 +39,9 @@ use tracking::{StatusCounts, Store, format_time};
 
 pub use data::SweepData;
 pub use error::{ReportError, Result};
+
+/// Bootstrap resamples behind the crossover intervals (each refits every curve).
+const CROSSOVER_RESAMPLES: usize = 200;
 
 /// Size of the learning-curve figure (three panels) and of a training-curve figure.
 const CURVES_SIZE: (u32, u32) = (1500, 480);
@@ -56,7 +60,14 @@ pub struct Report {
 pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
     let data = SweepData::load(store, sweep)?;
     let mut writer = Writer::new(out)?;
-    let rows = table::rows(&data, &uncertainty::TestSets::load(store, &data));
+    let tests = uncertainty::TestSets::load(store, &data);
+    let rows = table::rows(&data, &tests);
+    let sizes = data.sizes();
+    let curves = tests
+        .curves(&data.systems(), &sizes, CROSSOVER_RESAMPLES)
+        .unwrap_or_default();
+    let (crossover_md, answers) = crossover::markdown(&curves, sizes.len());
+    writer.text("crossover.md", &crossover_md)?;
     writer.text("delta_table.md", &table::markdown(&rows))?;
     writer.text("delta_table.tex", &table::latex(&rows))?;
     writer.text("delta_table.csv", &table::csv(&rows))?;
@@ -80,7 +91,10 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
         training.push((run.id, name));
     }
     writer.text("examples.md", &examples::markdown(store, &data))?;
-    writer.text(INDEX, &index(&data, &table::markdown(&rows), &training))?;
+    writer.text(
+        INDEX,
+        &index(&data, &table::markdown(&rows), &answers, &training),
+    )?;
     let files = writer.publish()?;
     Ok(Report {
         dir: out.to_path_buf(),
@@ -89,7 +103,12 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
 }
 
 /// The report's front page.
-fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> String {
+fn index(
+    data: &SweepData,
+    delta_table: &str,
+    crossover: &[String],
+    training: &[(i64, String)],
+) -> String {
     let sweep = &data.sweep;
     let mut out = format!("# {} — sweep {}\n\n", sweep.experiment, sweep.id);
     if !sweep.description.is_empty() {
@@ -126,6 +145,7 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     out.push_str("- Learning curves: [PNG](learning_curves.png), [SVG](learning_curves.svg)\n");
     out.push_str("- Per-tag figures: [per_tag.csv](per_tag.csv)\n");
     out.push_str("- Examples: [examples.md](examples.md)\n");
+    out.push_str("- Learning-curve fits and the crossover: [crossover.md](crossover.md)\n");
     if !training.is_empty() {
         let links: Vec<String> = training
             .iter()
@@ -135,7 +155,14 @@ fn index(data: &SweepData, delta_table: &str, training: &[(i64, String)]) -> Str
     }
     out.push_str("\n## Δ-table (test set)\n\n");
     out.push_str(delta_table);
-    out.push_str("\n![learning curves](learning_curves.png)\n\n## Cells\n\n");
+    out.push_str("\n![learning curves](learning_curves.png)\n");
+    if !crossover.is_empty() {
+        out.push_str("\n## Where the deep models overtake GBT ([fits](crossover.md))\n\n");
+        for sentence in crossover {
+            let _ = writeln!(out, "- {sentence}");
+        }
+    }
+    out.push_str("\n## Cells\n\n");
     out.push_str(
         "| cell | model | train size | backend | seed | run | status | stopped | ROC-AUC | PR-AUC | RMSE |\n",
     );

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use metrics::table::Table;
-use metrics::{Difference, Interval, Scores, TagKind};
+use metrics::{Difference, Interval, Scores, TagKind, seed_mean};
 use tracking::Store;
 
 use crate::data::{CellResult, METRICS, SweepData, System};
@@ -140,6 +140,107 @@ impl TestSets {
             })
             .map(|m| [m.roc_auc, m.pr_auc, m.rmse]);
         figures.map_or(vec![None; METRICS.len()], |f| f.to_vec())
+    }
+}
+
+/// One system's macro figures per size, on every test track and on shared resamples.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    pub system: System,
+    /// Sizes with saved test sets, ascending.
+    pub sizes: Vec<i64>,
+    /// Per size: the seed-mean macro figures (ROC-AUC, PR-AUC, RMSE) on every test track.
+    pub point: Vec<[Option<f64>; 3]>,
+    /// Per replicate, per size: the same on that replicate's tracks and seeds.
+    pub replicates: Vec<Vec<[Option<f64>; 3]>>,
+}
+
+impl TestSets {
+    /// Every system's [`Curve`]; each replicate draws the test tracks once for all systems and
+    /// sizes (they share one test split) and the seeds per system and size. `None` when the
+    /// saved test sets are not all on the same tracks.
+    pub fn curves(&self, systems: &[System], sizes: &[i64], count: usize) -> Option<Vec<Curve>> {
+        let all: Vec<(&System, i64, Vec<Scores<'_>>)> = systems
+            .iter()
+            .flat_map(|s| {
+                sizes
+                    .iter()
+                    .filter_map(move |&n| Some((s, n, self.of(s, n)?)))
+            })
+            .collect();
+        let first = all.first()?.2.first()?;
+        let same_tracks = all
+            .iter()
+            .flat_map(|(_, _, runs)| runs)
+            .all(|r| r.truth == first.truth && r.kinds == first.kinds);
+        if !same_tracks {
+            return None;
+        }
+        let tracks = first.tracks();
+        let every_track: Vec<usize> = (0..tracks).collect();
+        let mut rng_seed = seed_for(0, 1_000);
+        let draws: Vec<(Vec<usize>, Vec<Vec<usize>>)> = (0..count)
+            .map(|_| {
+                rng_seed = rng_seed.wrapping_add(1);
+                let plan = metrics::paired::replicates(0, 0, tracks, 1, rng_seed);
+                let seeds = all
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, _, runs))| {
+                        metrics::paired::replicates(
+                            runs.len(),
+                            0,
+                            0,
+                            1,
+                            rng_seed ^ (k as u64) << 32,
+                        )
+                        .pop()
+                        .map(|r| r.seeds_a)
+                        .unwrap_or_default()
+                    })
+                    .collect();
+                (
+                    plan.into_iter()
+                        .next()
+                        .map(|r| r.tracks)
+                        .unwrap_or_default(),
+                    seeds,
+                )
+            })
+            .collect();
+        let curves = systems
+            .iter()
+            .map(|system| {
+                let mine: Vec<(usize, i64, &Vec<Scores<'_>>)> = all
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (s, _, _))| *s == system)
+                    .map(|(k, (_, n, runs))| (k, *n, runs))
+                    .collect();
+                let point = mine
+                    .iter()
+                    .map(|(_, _, runs)| {
+                        let seeds: Vec<usize> = (0..runs.len()).collect();
+                        seed_mean(runs, &seeds, &every_track)
+                    })
+                    .collect();
+                let replicates = draws
+                    .iter()
+                    .map(|(tracks, seeds)| {
+                        mine.iter()
+                            .map(|(k, _, runs)| seed_mean(runs, &seeds[*k], tracks))
+                            .collect()
+                    })
+                    .collect();
+                Curve {
+                    system: system.clone(),
+                    sizes: mine.iter().map(|(_, n, _)| *n).collect(),
+                    point,
+                    replicates,
+                }
+            })
+            .collect();
+        Some(curves)
     }
 }
 

@@ -1,0 +1,299 @@
+//! `crossover.md`: per metric, a saturating power law fitted to each system's error against
+//! training-set size, and the size n* at which a deep model's fitted error falls below GBT's,
+//! with a bootstrap interval (the fits redone on every shared resample).
+
+use std::fmt::Write;
+
+use metrics::curve::{Crossover, Fit, Point, crossover, fit, is_extrapolation};
+
+use crate::data::{METRICS, Metric};
+use crate::uncertainty::Curve;
+
+/// How far beyond the largest measured size a crossover is searched for.
+const SEARCH_FACTOR: f64 = 1000.0;
+/// Smallest deviation a size's error is weighted with.
+const MIN_SIGMA: f64 = 1e-4;
+
+/// The error a metric's value stands for: 1 − ROC-AUC, 1 − PR-AUC, RMSE.
+fn error(metric: Metric, value: f64) -> f64 {
+    if metric.higher_is_better() {
+        1.0 - value
+    } else {
+        value
+    }
+}
+
+fn error_name(metric: Metric) -> String {
+    if metric.higher_is_better() {
+        format!("1 − {}", metric.label())
+    } else {
+        metric.label().to_string()
+    }
+}
+
+/// A curve's error points for metric `m`: point values weighted by their replicate spread.
+fn points(curve: &Curve, m: usize, metric: Metric, replicate: Option<usize>) -> Vec<Point> {
+    curve
+        .sizes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &n)| {
+            let spread: Vec<f64> = curve
+                .replicates
+                .iter()
+                .filter_map(|r| r[k][m].map(|v| error(metric, v)))
+                .collect();
+            let sigma = metrics::mean_std(&spread).map_or(MIN_SIGMA, |(_, s)| s.max(MIN_SIGMA));
+            let value = match replicate {
+                Some(r) => curve.replicates[r][k][m]?,
+                None => curve.point[k][m]?,
+            };
+            Some(Point {
+                n: n as f64,
+                err: error(metric, value),
+                sigma,
+            })
+        })
+        .collect()
+}
+
+/// n* as a number for the interval: below from the start = the smallest size, never below =
+/// infinity.
+fn as_size(c: Crossover) -> f64 {
+    match c {
+        Crossover::Below { from } => from,
+        Crossover::At { n } => n,
+        Crossover::NotBelow { .. } => f64::INFINITY,
+    }
+}
+
+/// Percentile of sorted sizes, infinity kept (an interval can be open above).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q / 100.0 * (sorted.len().saturating_sub(1)) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    if sorted[hi].is_infinite() || sorted[lo].is_infinite() {
+        return f64::INFINITY;
+    }
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+fn size_text(n: f64) -> String {
+    if n.is_infinite() {
+        "never".into()
+    } else {
+        format!("{:.0}", n)
+    }
+}
+
+/// What the fits say about one deep system against GBT for one metric: one sentence.
+struct Verdict {
+    sentence: String,
+}
+
+fn verdict(deep: &Curve, gbt: &Curve, fits: (&Fit, &Fit), m: usize, metric: Metric) -> Verdict {
+    let smallest = deep.sizes.first().copied().unwrap_or(1).max(1) as f64;
+    let largest = deep.sizes.last().copied().unwrap_or(1).max(1) as f64;
+    let limit = SEARCH_FACTOR * largest;
+    let point = crossover(&fits.0.law, &fits.1.law, smallest, limit);
+    let mut sizes: Vec<f64> = (0..deep.replicates.len().min(gbt.replicates.len()))
+        .filter_map(|r| {
+            let d = fit(&points(deep, m, metric, Some(r))).ok()?;
+            let g = fit(&points(gbt, m, metric, Some(r))).ok()?;
+            Some(as_size(crossover(&d.law, &g.law, smallest, limit)))
+        })
+        .collect();
+    sizes.sort_by(f64::total_cmp);
+    let interval = (!sizes.is_empty()).then(|| {
+        format!(
+            " (95 % interval {} – {})",
+            size_text(percentile(&sizes, 2.5)),
+            size_text(percentile(&sizes, 97.5))
+        )
+    });
+    let interval = interval.unwrap_or_default();
+    let who = deep.system.label.as_str();
+    let what = error_name(metric);
+    let sentence = match point {
+        Crossover::Below { .. } => format!(
+            "{}: {who}'s fitted {what} is below GBT's already at {:.0} tracks{interval}.",
+            metric.label(),
+            smallest
+        ),
+        Crossover::At { n } => {
+            let label = if is_extrapolation(n, largest) {
+                " — an extrapolation beyond 10× the largest measured size, a hypothesis"
+            } else {
+                ""
+            };
+            format!(
+                "{}: {who}'s fitted {what} falls below GBT's at n* ≈ {:.0} tracks{interval}{label}.",
+                metric.label(),
+                n
+            )
+        }
+        Crossover::NotBelow { to } => format!(
+            "{}: {who}'s fitted {what} does not fall below GBT's up to {:.0} tracks \
+             ({SEARCH_FACTOR:.0}× the largest measured size){interval}.",
+            metric.label(),
+            to
+        ),
+    };
+    Verdict { sentence }
+}
+
+/// `crossover.md`, and the one-sentence answers per metric for `index.md`.
+pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
+    let mut out = String::from("# Learning-curve fits and the crossover\n\n");
+    if sizes < 3 {
+        let why = format!(
+            "No fit: this sweep has {sizes} training-set size{}; a learning-curve fit \
+             err(n) = a + b·n^(−c) needs at least 3.",
+            if sizes == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(out, "{why}");
+        return (out, vec![why]);
+    }
+    out.push_str(
+        "Each system's error (1 − ROC-AUC, 1 − PR-AUC, RMSE) against the training-set size n \
+         is fitted with err(n) = a + b·n^(−c) (a ≥ 0, b, c > 0; weighted least squares, \
+         each size weighted by its bootstrap deviation). n* is the smallest size at which a \
+         deep model's fitted error falls below GBT's; its interval comes from refitting on \
+         each shared bootstrap resample of the test tracks and seeds. Fits to a few small \
+         sizes say little about sizes far beyond them: an n* beyond 10× the largest measured \
+         size is an extrapolation, a hypothesis to test, not a result.\n",
+    );
+    let mut answers = Vec::new();
+    let gbt = curves.iter().find(|c| c.system.model == "gbt");
+    for (m, &metric) in METRICS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\n## {}\n\n| system | a | b | c | fit RMSE | dof |\n|---|---:|---:|---:|---:|---:|",
+            error_name(metric)
+        );
+        let fits: Vec<(&Curve, Option<Fit>)> = curves
+            .iter()
+            .map(|c| (c, fit(&points(c, m, metric, None)).ok()))
+            .collect();
+        for (curve, f) in &fits {
+            match f {
+                Some(f) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+                        curve.system.label, f.law.a, f.law.b, f.law.c, f.rmse, f.dof
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "| {} | no fit | | | | |", curve.system.label);
+                }
+            }
+        }
+        let Some((gbt, Some(gbt_fit))) =
+            gbt.and_then(|g| fits.iter().find(|(c, _)| std::ptr::eq(*c, g)).cloned())
+        else {
+            continue;
+        };
+        out.push('\n');
+        for (curve, f) in fits.iter().filter(|(c, _)| c.system.model != "gbt") {
+            let Some(f) = f else { continue };
+            let v = verdict(curve, gbt, (f, &gbt_fit), m, metric);
+            let _ = writeln!(out, "- {}", v.sentence);
+            answers.push(v.sentence);
+        }
+    }
+    (out, answers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::System;
+    use metrics::curve::PowerLaw;
+
+    fn curve(model: &str, law: PowerLaw, sizes: &[i64]) -> Curve {
+        let figures = |n: i64, wobble: f64| {
+            let err = law.at(n as f64) * (1.0 + wobble);
+            [Some(1.0 - err), Some(1.0 - err), Some(err)]
+        };
+        Curve {
+            system: System {
+                label: model.into(),
+                model: model.into(),
+                backend: None,
+            },
+            sizes: sizes.to_vec(),
+            point: sizes.iter().map(|&n| figures(n, 0.0)).collect(),
+            replicates: (0..40)
+                .map(|r| {
+                    sizes
+                        .iter()
+                        .map(|&n| figures(n, 0.004 * ((r * 7 + n as usize) % 5) as f64 - 0.008))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    const SIZES: [i64; 4] = [100, 200, 400, 800];
+
+    #[test]
+    fn crossing_curves_give_n_star_with_an_interval_and_the_extrapolation_label() {
+        let gbt = PowerLaw {
+            a: 0.15,
+            b: 0.5,
+            c: 0.2,
+        };
+        let deep = PowerLaw {
+            a: 0.05,
+            b: 2.0,
+            c: 0.35,
+        };
+        let Crossover::At { n: truth } = crossover(&deep, &gbt, 100.0, 1e7) else {
+            panic!()
+        };
+        let (text, answers) = markdown(
+            &[
+                curve("gbt", gbt, &SIZES),
+                curve("spectrogram", deep, &SIZES),
+            ],
+            4,
+        );
+        assert_eq!(answers.len(), 3, "{text}");
+        assert!(answers[0].starts_with("ROC-AUC: spectrogram's fitted 1 − ROC-AUC falls below"));
+        assert!(answers[0].contains("95 % interval"), "{}", answers[0]);
+        let shown: f64 = answers[0]
+            .split("n* ≈ ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap();
+        assert!((shown / truth - 1.0).abs() < 0.1, "{shown} vs {truth}");
+        assert_eq!(
+            answers[0].contains("extrapolation"),
+            truth > 8000.0,
+            "{}",
+            answers[0]
+        );
+        assert!(text.contains("| gbt | 0.15"), "{text}");
+    }
+
+    #[test]
+    fn curves_that_do_not_cross_and_too_few_sizes_say_so() {
+        let gbt = PowerLaw {
+            a: 0.10,
+            b: 0.5,
+            c: 0.3,
+        };
+        let worse = PowerLaw { a: 0.2, ..gbt };
+        let (_, answers) = markdown(
+            &[curve("gbt", gbt, &SIZES), curve("waveform", worse, &SIZES)],
+            4,
+        );
+        assert!(
+            answers[0].contains("does not fall below GBT's up to 800000"),
+            "{answers:?}"
+        );
+        let (text, answers) = markdown(&[], 2);
+        assert!(text.contains("needs at least 3") && answers[0].contains("2 training-set sizes"));
+    }
+}
