@@ -218,44 +218,42 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
-/// Where a fitted curve falls below another.
+/// Where a fitted curve falls below another for good.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Crossover {
-    /// Already below at the smallest size searched.
+    /// Below over the whole range searched.
     Below { from: f64 },
-    /// First below at `n`.
+    /// Below from `n` on (to the end of the range), not just before it.
     At { n: f64 },
-    /// Not below anywhere up to `to`.
+    /// Not below at the end of the range, `to`.
     NotBelow { to: f64 },
 }
 
-/// The smallest `n` in `[from, to]` where `lower.at(n) < upper.at(n)`: a log-spaced scan, then
+/// The size from which `lower` stays below `upper` up to `to`: curves may cross twice (a
+/// deep model ahead on a handful of tracks, GBT ahead on more, the deep model ahead again),
+/// and the crossing that matters for "more data" is the last one. A log-spaced scan, then
 /// bisection in log space to 0.1 % of `n`.
 pub fn crossover(lower: &PowerLaw, upper: &PowerLaw, from: f64, to: f64) -> Crossover {
-    let below = |n: f64| lower.at(n) < upper.at(n);
-    if below(from) {
-        return Crossover::Below { from };
-    }
+    let below = |x: f64| lower.at(x.exp()) < upper.at(x.exp());
     const STEPS: usize = 2000;
     let (lo, hi) = (from.ln(), to.ln());
-    let mut previous = lo;
-    for k in 1..=STEPS {
-        let x = lo + (hi - lo) * k as f64 / STEPS as f64;
-        if below(x.exp()) {
-            let (mut a, mut b) = (previous, x);
-            while b - a > 1e-3 {
-                let mid = 0.5 * (a + b);
-                if below(mid.exp()) {
-                    b = mid;
-                } else {
-                    a = mid;
-                }
-            }
-            return Crossover::At { n: b.exp() };
-        }
-        previous = x;
+    let grid = |k: usize| lo + (hi - lo) * k as f64 / STEPS as f64;
+    if !below(hi) {
+        return Crossover::NotBelow { to };
     }
-    Crossover::NotBelow { to }
+    let Some(last_above) = (0..=STEPS).rev().find(|&k| !below(grid(k))) else {
+        return Crossover::Below { from };
+    };
+    let (mut a, mut b) = (grid(last_above), grid(last_above + 1));
+    while b - a > 1e-3 {
+        let mid = 0.5 * (a + b);
+        if below(mid) {
+            b = mid;
+        } else {
+            a = mid;
+        }
+    }
+    Crossover::At { n: b.exp() }
 }
 
 /// Whether a size lies beyond 10× the largest measured one: a hypothesis, not a result.
@@ -350,6 +348,27 @@ mod tests {
         assert_eq!(
             crossover(&gbt, &worse, 100.0, 1e6),
             Crossover::Below { from: 100.0 }
+        );
+        // Ahead on a few tracks, behind on more, ahead for good later: the last crossing.
+        let early = PowerLaw {
+            a: 0.02,
+            b: 0.45,
+            c: 0.12,
+        };
+        let late_gbt = PowerLaw {
+            a: 0.2,
+            b: 40.0,
+            c: 1.2,
+        };
+        let n0 = 10.0;
+        assert!(early.at(n0) < late_gbt.at(n0));
+        assert!(early.at(1000.0) > late_gbt.at(1000.0));
+        let Crossover::At { n } = crossover(&early, &late_gbt, n0, 1e9) else {
+            panic!("no crossover")
+        };
+        assert!(
+            n > 1000.0 && early.at(n * 1.01) < late_gbt.at(n * 1.01),
+            "n = {n}"
         );
     }
 

@@ -77,6 +77,15 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// `b` of a fit: plain, or in scientific notation when a steep fit makes it huge.
+fn coefficient(b: f64) -> String {
+    if b.abs() >= 1e4 {
+        format!("{b:.3e}")
+    } else {
+        format!("{b:.4}")
+    }
+}
+
 fn size_text(n: f64) -> String {
     if n.is_infinite() {
         "never".into()
@@ -115,9 +124,11 @@ fn verdict(deep: &Curve, gbt: &Curve, fits: (&Fit, &Fit), m: usize, metric: Metr
     let what = error_name(metric);
     let sentence = match point {
         Crossover::Below { .. } => format!(
-            "{}: {who}'s fitted {what} is below GBT's already at {:.0} tracks{interval}.",
+            "{}: {who}'s fitted {what} is below GBT's at every size from {:.0} to {:.0} \
+             tracks{interval}.",
             metric.label(),
-            smallest
+            smallest,
+            limit
         ),
         Crossover::At { n } => {
             let label = if is_extrapolation(n, largest) {
@@ -126,14 +137,15 @@ fn verdict(deep: &Curve, gbt: &Curve, fits: (&Fit, &Fit), m: usize, metric: Metr
                 ""
             };
             format!(
-                "{}: {who}'s fitted {what} falls below GBT's at n* ≈ {:.0} tracks{interval}{label}.",
+                "{}: {who}'s fitted {what} falls below GBT's for good at n* ≈ {:.0} \
+                 tracks{interval}{label}.",
                 metric.label(),
                 n
             )
         }
         Crossover::NotBelow { to } => format!(
-            "{}: {who}'s fitted {what} does not fall below GBT's up to {:.0} tracks \
-             ({SEARCH_FACTOR:.0}× the largest measured size){interval}.",
+            "{}: {who}'s fitted {what} is not below GBT's at {:.0} tracks, \
+             {SEARCH_FACTOR:.0}× the largest measured size{interval}.",
             metric.label(),
             to
         ),
@@ -156,8 +168,9 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
     out.push_str(
         "Each system's error (1 − ROC-AUC, 1 − PR-AUC, RMSE) against the training-set size n \
          is fitted with err(n) = a + b·n^(−c) (a ≥ 0, b, c > 0; weighted least squares, \
-         each size weighted by its bootstrap deviation). n* is the smallest size at which a \
-         deep model's fitted error falls below GBT's; its interval comes from refitting on \
+         each size weighted by its bootstrap deviation). n* is the size from which a deep \
+         model's fitted error stays below GBT's (up to 1000× the largest measured size); its \
+         interval comes from refitting on \
          each shared bootstrap resample of the test tracks and seeds. Fits to a few small \
          sizes say little about sizes far beyond them: an n* beyond 10× the largest measured \
          size is an extrapolation, a hypothesis to test, not a result.\n",
@@ -179,8 +192,13 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
                 Some(f) => {
                     let _ = writeln!(
                         out,
-                        "| {} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
-                        curve.system.label, f.law.a, f.law.b, f.law.c, f.rmse, f.dof
+                        "| {} | {:.4} | {} | {:.4} | {:.4} | {} |",
+                        curve.system.label,
+                        f.law.a,
+                        coefficient(f.law.b),
+                        f.law.c,
+                        f.rmse,
+                        f.dof
                     );
                 }
                 None => {
@@ -259,7 +277,11 @@ mod tests {
             4,
         );
         assert_eq!(answers.len(), 3, "{text}");
-        assert!(answers[0].starts_with("ROC-AUC: spectrogram's fitted 1 − ROC-AUC falls below"));
+        assert!(
+            answers[0].starts_with(
+                "ROC-AUC: spectrogram's fitted 1 − ROC-AUC falls below GBT's for good"
+            )
+        );
         assert!(answers[0].contains("95 % interval"), "{}", answers[0]);
         let shown: f64 = answers[0]
             .split("n* ≈ ")
@@ -290,7 +312,8 @@ mod tests {
             4,
         );
         assert!(
-            answers[0].contains("does not fall below GBT's up to 800000"),
+            answers[0].contains("is not below GBT's at 800000 tracks")
+                && answers[0].contains("never – never"),
             "{answers:?}"
         );
         let (text, answers) = markdown(&[], 2);
