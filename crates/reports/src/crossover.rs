@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use metrics::curve::{Crossover, Fit, Point, crossover, fit, is_extrapolation};
+use metrics::curve::{Crossover, Fit, Point, PowerLaw, crossover, fit, is_extrapolation};
 
 use crate::data::{METRICS, Metric};
 use crate::uncertainty::Curve;
@@ -153,6 +153,65 @@ fn verdict(deep: &Curve, gbt: &Curve, fits: (&Fit, &Fit), m: usize, metric: Metr
     Verdict { sentence }
 }
 
+/// The first size beyond `largest` at which the fitted |a − b| is half of what it is at
+/// `largest` (the paper's "Δ shrinks with data"), searched up to 1000× `largest`.
+fn halving(a: &PowerLaw, b: &PowerLaw, largest: f64) -> Option<f64> {
+    let gap = |x: f64| (a.at(x.exp()) - b.at(x.exp())).abs();
+    let (lo, hi) = (largest.ln(), (SEARCH_FACTOR * largest).ln());
+    let target = gap(lo) / 2.0;
+    if target <= 0.0 || !target.is_finite() {
+        return None;
+    }
+    const STEPS: usize = 2000;
+    let mut previous = lo;
+    for k in 1..=STEPS {
+        let x = lo + (hi - lo) * k as f64 / STEPS as f64;
+        if gap(x) <= target {
+            let (mut l, mut h) = (previous, x);
+            while h - l > 1e-3 {
+                let mid = 0.5 * (l + h);
+                if gap(mid) <= target {
+                    h = mid;
+                } else {
+                    l = mid;
+                }
+            }
+            return Some(h.exp());
+        }
+        previous = x;
+    }
+    None
+}
+
+/// Where the fitted Δ (spectrogram − waveform, per backend) is predicted to halve.
+fn halving_sentence(fits: &[(&Curve, Option<Fit>)], metric: Metric) -> Option<String> {
+    let find = |model: &str| {
+        fits.iter()
+            .find(|(c, f)| c.system.model == model && f.is_some())
+            .and_then(|(c, f)| Some((*c, (*f)?)))
+    };
+    let ((spec, fs), (_, fw)) = (find("spectrogram")?, find("waveform")?);
+    let largest = spec.sizes.last().copied()?.max(1) as f64;
+    let gap = (fs.law.at(largest) - fw.law.at(largest)).abs();
+    let what = error_name(metric);
+    Some(match halving(&fs.law, &fw.law, largest) {
+        Some(n) => format!(
+            "Δ (spectrogram − waveform) of {what}: the fitted |Δ| of {gap:.4} at {largest:.0} \
+             tracks halves by n ≈ {n:.0} tracks{}.",
+            if is_extrapolation(n, largest) {
+                " — an extrapolation"
+            } else {
+                ""
+            }
+        ),
+        None => format!(
+            "Δ (spectrogram − waveform) of {what}: the fitted |Δ| of {gap:.4} at {largest:.0} \
+             tracks does not halve by {:.0} tracks.",
+            SEARCH_FACTOR * largest
+        ),
+    })
+}
+
 /// `crossover.md`, and the one-sentence answers per metric for `index.md`.
 pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
     let mut out = String::from("# Learning-curve fits and the crossover\n\n");
@@ -206,6 +265,9 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
                 }
             }
         }
+        if let Some(sentence) = halving_sentence(&fits, metric) {
+            let _ = writeln!(out, "\n- {sentence}");
+        }
         let Some((gbt, Some(gbt_fit))) =
             gbt.and_then(|g| fits.iter().find(|(c, _)| std::ptr::eq(*c, g)).cloned())
         else {
@@ -226,7 +288,6 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
 mod tests {
     use super::*;
     use crate::data::System;
-    use metrics::curve::PowerLaw;
 
     fn curve(model: &str, law: PowerLaw, sizes: &[i64]) -> Curve {
         let figures = |n: i64, wobble: f64| {
@@ -297,6 +358,29 @@ mod tests {
             answers[0]
         );
         assert!(text.contains("| gbt | 0.15"), "{text}");
+    }
+
+    #[test]
+    fn a_shrinking_delta_is_predicted_to_halve() {
+        let wave = PowerLaw {
+            a: 0.1,
+            b: 1.0,
+            c: 0.5,
+        };
+        let spec = PowerLaw { b: 0.8, ..wave };
+        // |Δ| = 0.2·n^−0.5: it halves when n grows fourfold.
+        let n = halving(&spec, &wave, 800.0).unwrap();
+        assert!((n / 3200.0 - 1.0).abs() < 0.01, "{n}");
+        let (text, _) = markdown(
+            &[
+                curve("waveform", wave, &SIZES),
+                curve("spectrogram", spec, &SIZES),
+            ],
+            4,
+        );
+        assert!(text.contains("halves by n ≈ 32"), "{text}");
+        let parallel = PowerLaw { a: 0.05, ..wave };
+        assert_eq!(halving(&parallel, &wave, 800.0), None);
     }
 
     #[test]
