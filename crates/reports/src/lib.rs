@@ -4,16 +4,21 @@
 //! any time without re-training, and regenerating it from the same store gives the same bytes:
 //!
 //! - `delta_table.md`, `.tex` (booktabs), `.csv`: per training-set size, GBT, waveform,
-//!   spectrogram and Δ (spectrogram − waveform); ROC-AUC, PR-AUC, RMSE; mean ± std over seeds;
-//!   the best system per size in bold; cells that failed are named, not dropped;
+//!   spectrogram and Δ (spectrogram − waveform); ROC-AUC, PR-AUC, RMSE; mean ± std over seeds
+//!   and 95 % bootstrap intervals ([`uncertainty`]: seeds and test tracks, paired for Δ); the
+//!   best system per size in bold when separated from the runner-up, else both tied; cells
+//!   that failed are named, not dropped;
+//! - `crossover.md` ([`crossover`]): power-law fits of each system's error against size, the
+//!   size n* from which a deep model stays below GBT with its bootstrap interval, where Δ
+//!   would halve;
 //! - `learning_curves.png` / `.svg`: each metric against the training-set size (log axis), a
 //!   line per system, the seed spread shaded;
 //! - `training_curves/run-<id>.png`: loss and validation ROC-AUC per evaluation (by step) of
 //!   each deep run;
 //! - `per_tag.csv`: every tag's figures per cell;
 //! - `examples.md`: top tags of a few test tracks — human labels, deep model, GBT;
-//! - `index.md`: links to all of it, with the sweep id, code version, cell states and why each
-//!   deep run stopped training.
+//! - `index.md`: links to all of it, with the sweep id, code version, cell states, why each
+//!   deep run stopped training, and the crossover answer per metric.
 //!
 //! ```no_run
 //! let store = tracking::Store::open("tagscale.db")?;
