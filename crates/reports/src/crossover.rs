@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use metrics::curve::{Crossover, Fit, Point, PowerLaw, crossover, fit, is_extrapolation};
 
-use crate::data::{METRICS, Metric};
+use crate::data::{METRICS, Metric, System};
 use crate::uncertainty::Curve;
 
 /// How far beyond the largest measured size a crossover is searched for.
@@ -212,6 +212,17 @@ fn halving_sentence(fits: &[(&Curve, Option<Fit>)], metric: Metric) -> Option<St
     })
 }
 
+/// Each curve's fitted law per metric ([`METRICS`] order, error units), for the figure.
+pub fn laws(curves: &[Curve]) -> Vec<(System, [Option<PowerLaw>; 3])> {
+    curves
+        .iter()
+        .map(|c| {
+            let law = |m: usize| fit(&points(c, m, METRICS[m], None)).ok().map(|f| f.law);
+            (c.system.clone(), [law(0), law(1), law(2)])
+        })
+        .collect()
+}
+
 /// `crossover.md`, and the one-sentence answers per metric for `index.md`.
 pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
     let mut out = String::from("# Learning-curve fits and the crossover\n\n");
@@ -287,7 +298,6 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::System;
 
     fn curve(model: &str, law: PowerLaw, sizes: &[i64]) -> Curve {
         let figures = |n: i64, wobble: f64| {

@@ -77,9 +77,28 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
     writer.text("delta_table.tex", &table::latex(&rows))?;
     writer.text("delta_table.csv", &table::csv(&rows))?;
     writer.text("per_tag.csv", &table::per_tag_csv(&data))?;
-    let png = plot::render_png(CURVES_SIZE, &|root| plot::learning_curves(root, &data))?;
+    let laws = crossover::laws(&curves);
+    let interval = |system: &data::System, size: i64, m: usize| {
+        rows.iter()
+            .find(|r| r.size == size && matches!(&r.kind, table::RowKind::System(s) if s == system))
+            .and_then(|r| r.entry.intervals[m])
+    };
+    let fit = |system: &data::System, m: usize| {
+        laws.iter()
+            .find(|(s, _)| s == system)
+            .and_then(|(_, l)| l[m])
+    };
+    let overlays = plot::Overlays {
+        interval: &interval,
+        fit: &fit,
+    };
+    let png = plot::render_png(CURVES_SIZE, &|root| {
+        plot::learning_curves(root, &data, &overlays)
+    })?;
     writer.bytes("learning_curves.png", &png)?;
-    let svg = plot::render_svg(CURVES_SIZE, &|root| plot::learning_curves(root, &data))?;
+    let svg = plot::render_svg(CURVES_SIZE, &|root| {
+        plot::learning_curves(root, &data, &overlays)
+    })?;
     writer.text("learning_curves.svg", &svg)?;
     let mut training = Vec::new();
     for cell in data.cells.iter().filter(|c| !c.epochs.is_empty()) {

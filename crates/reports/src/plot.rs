@@ -8,7 +8,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::data::{METRICS, SweepData};
+use crate::data::{METRICS, SweepData, System};
 use crate::error::{ReportError, Result};
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -77,12 +77,24 @@ pub fn render_svg(
 struct Curve {
     label: String,
     points: Vec<(f64, f64, f64)>,
+    /// Per point, the 95 % bootstrap interval (test tracks and seeds), where known.
+    intervals: Vec<Option<(f64, f64)>>,
+    /// The fitted learning curve in the metric's own units (value at n).
+    fitted: Option<Box<dyn Fn(f64) -> f64>>,
+}
+
+/// What the learning curves show beside the measured means and seed spread: per system, size
+/// and metric index the 95 % interval, and per system and metric the fitted law.
+pub struct Overlays<'a> {
+    pub interval: &'a dyn Fn(&System, i64, usize) -> Option<metrics::Interval>,
+    pub fit: &'a dyn Fn(&System, usize) -> Option<metrics::curve::PowerLaw>,
 }
 
 /// The learning curves of a sweep: one panel per metric.
 pub fn learning_curves<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     data: &SweepData,
+    overlays: &Overlays<'_>,
 ) -> Result<()> {
     register_font();
     root.fill(&WHITE).map_err(plot_err)?;
@@ -96,9 +108,8 @@ pub fn learning_curves<DB: DrawingBackend>(
         let curves: Vec<Curve> = data
             .systems()
             .iter()
-            .map(|system| Curve {
-                label: system.label.clone(),
-                points: sizes
+            .map(|system| {
+                let measured: Vec<(i64, (f64, f64))> = sizes
                     .iter()
                     .filter_map(|&size| {
                         let values: Vec<f64> = data
@@ -106,16 +117,38 @@ pub fn learning_curves<DB: DrawingBackend>(
                             .iter()
                             .filter_map(|c| c.macro_value(*metric))
                             .collect();
-                        metrics::mean_std(&values).map(|(m, s)| (size as f64, m, s))
+                        metrics::mean_std(&values).map(|ms| (size, ms))
                     })
-                    .collect(),
+                    .collect();
+                let higher = metric.higher_is_better();
+                Curve {
+                    label: system.label.clone(),
+                    points: measured
+                        .iter()
+                        .map(|&(n, (m, s))| (n as f64, m, s))
+                        .collect(),
+                    intervals: measured
+                        .iter()
+                        .map(|&(n, _)| {
+                            (overlays.interval)(system, n, i).map(|ci| (ci.low, ci.high))
+                        })
+                        .collect(),
+                    fitted: (overlays.fit)(system, i).map(|law| {
+                        // The law is fitted to the error; show it in the metric's units.
+                        Box::new(move |n: f64| if higher { 1.0 - law.at(n) } else { law.at(n) })
+                            as Box<dyn Fn(f64) -> f64>
+                    }),
+                }
             })
             .collect();
-        let y = y_range(
-            curves
-                .iter()
-                .flat_map(|c| c.points.iter().map(|p| (p.1, p.2))),
-        );
+        let y = y_range(curves.iter().flat_map(|c| {
+            c.points.iter().map(|p| (p.1, p.2)).chain(
+                c.intervals
+                    .iter()
+                    .flatten()
+                    .map(|&(l, h)| ((l + h) / 2.0, (h - l) / 2.0)),
+            )
+        }));
         let mut chart = ChartBuilder::on(panel)
             .caption(metric.label(), (FAMILY, 22))
             .margin(12)
@@ -138,7 +171,7 @@ pub fn learning_curves<DB: DrawingBackend>(
             .draw()
             .map_err(plot_err)?;
         for (c, curve) in curves.iter().enumerate() {
-            draw_curve(&mut chart, curve, PALETTE[c % PALETTE.len()])?;
+            draw_curve(&mut chart, curve, PALETTE[c % PALETTE.len()], (lo, hi))?;
         }
         if i == 0 {
             chart
@@ -167,7 +200,50 @@ fn draw_curve<DB: DrawingBackend>(
     chart: &mut LogChart<'_, DB>,
     curve: &Curve,
     color: RGBColor,
+    (lo, hi): (f64, f64),
 ) -> Result<()> {
+    // The test-set interval: a lighter band than the seed spread, where every point has one.
+    if let Some(bounds) = curve.intervals.iter().copied().collect::<Option<Vec<_>>>()
+        && bounds.len() > 1
+    {
+        let band: Vec<(f64, f64)> = curve
+            .points
+            .iter()
+            .zip(&bounds)
+            .map(|(p, b)| (p.0, b.1))
+            .chain(
+                curve
+                    .points
+                    .iter()
+                    .zip(&bounds)
+                    .rev()
+                    .map(|(p, b)| (p.0, b.0)),
+            )
+            .collect();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, color.mix(0.08))))
+            .map_err(plot_err)?;
+    }
+    // The fitted law: solid over the measured sizes, dashed beyond them on either side.
+    if let Some(law) = &curve.fitted {
+        let sample = |a: f64, b: f64| -> Vec<(f64, f64)> {
+            (0..=40)
+                .map(|k| {
+                    let n = (a.ln() + (b.ln() - a.ln()) * f64::from(k) / 40.0).exp();
+                    (n, law(n))
+                })
+                .collect()
+        };
+        let style = color.mix(0.7).stroke_width(1);
+        chart
+            .draw_series(LineSeries::new(sample(lo, hi), style))
+            .map_err(plot_err)?;
+        for (a, b) in [(lo * 0.8, lo), (hi, hi * 1.25)] {
+            chart
+                .draw_series(DashedLineSeries::new(sample(a, b), 4, 4, style))
+                .map_err(plot_err)?;
+        }
+    }
     if curve.points.len() > 1 || curve.points.iter().any(|p| p.2 > 0.0) {
         let band: Vec<(f64, f64)> = curve
             .points
