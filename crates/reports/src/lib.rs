@@ -12,7 +12,8 @@
 //!   size n* from which a deep model stays below GBT with its bootstrap interval, where Δ
 //!   would halve;
 //! - `learning_curves.png` / `.svg`: each metric against the training-set size (log axis), a
-//!   line per system, the seed spread shaded;
+//!   line per system, the seed spread shaded, the test-set interval as a lighter band, the
+//!   fitted power law (solid within the data, dashed beyond);
 //! - `training_curves/run-<id>.png`: loss and validation ROC-AUC per evaluation (by step) of
 //!   each deep run;
 //! - `per_tag.csv`: every tag's figures per cell;
