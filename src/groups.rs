@@ -170,3 +170,104 @@ fn plain(v: &Value) -> String {
         v => v.to_string(),
     }
 }
+
+/// `runs compare A B --groups`: the groups of runs that differ from run A and from run B only
+/// by seed — what their configs differ in, and each test figure's mean ± std and count per
+/// group with the difference of the means.
+pub fn compare_groups(store: &Store, a: i64, b: i64, json: bool) -> Result<()> {
+    let groups = group(store.runs(None)?, &[])?;
+    let find = |id: i64| {
+        groups
+            .iter()
+            .find(|g| g.runs.iter().any(|r| r.id == id))
+            .ok_or_else(|| anyhow::anyhow!("no run with id {id} in the store"))
+    };
+    let (ga, gb) = (find(a)?, find(b)?);
+    let (sa, sb) = (summary(store, ga)?, summary(store, gb)?);
+    let config = |g: &Group| -> Result<Value> {
+        Ok(RunConfig::from_json(&g.runs[0].config_json)?.without_seeds())
+    };
+    let (ca, cb) = (config(ga)?, config(gb)?);
+    let mut differences = Vec::new();
+    config_differences("", &ca, &cb, &mut differences);
+    let figures: Vec<Value> = FIGURES
+        .iter()
+        .filter_map(|key| {
+            let (x, y) = (&sa["test"][key], &sb["test"][key]);
+            let difference = x["mean"].as_f64()? - y["mean"].as_f64()?;
+            Some(json!({"key": key, "a": x, "b": y, "difference": difference}))
+        })
+        .collect();
+    if json {
+        let output = json!({
+            "a": {"runs": sa["runs"], "finished": sa["finished"]},
+            "b": {"runs": sb["runs"], "finished": sb["finished"]},
+            "config": differences
+                .iter()
+                .map(|(k, x, y)| json!({"key": k, "a": x, "b": y}))
+                .collect::<Vec<_>>(),
+            "test": figures,
+        });
+        println!("{}", serde_json::to_string_pretty(&output)?);
+        return Ok(());
+    }
+    let ids = |s: &Value| -> String {
+        s["runs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
+    };
+    println!("group a: runs {} ({} finished)", ids(&sa), sa["finished"]);
+    println!("group b: runs {} ({} finished)", ids(&sb), sb["finished"]);
+    for (k, x, y) in &differences {
+        println!("config {k}: {} vs {}", plain(x), plain(y));
+    }
+    for f in &figures {
+        let side = |v: &Value| {
+            format!(
+                "{:.4} ± {:.4} (n={})",
+                v["mean"].as_f64().unwrap_or(f64::NAN),
+                v["std"].as_f64().unwrap_or(f64::NAN),
+                v["count"]
+            )
+        };
+        println!(
+            "test {}: {} vs {}  difference {:+.4}",
+            f["key"].as_str().unwrap_or(""),
+            side(&f["a"]),
+            side(&f["b"]),
+            f["difference"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
+
+/// Dotted keys whose values differ between two JSON values, with both values.
+fn config_differences(prefix: &str, a: &Value, b: &Value, out: &mut Vec<(String, Value, Value)>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let null = Value::Null;
+                config_differences(
+                    &key,
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push((prefix.to_string(), a.clone(), b.clone())),
+        _ => {}
+    }
+}

@@ -34,10 +34,14 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// What differs between two runs: config, code, host, metrics.
+    /// What differs between two runs: config, code, host, metrics. With `--groups`, between
+    /// the groups of runs that differ from A and from B only by seed: config, and each test
+    /// figure's mean ± std per group.
     Compare {
         a: i64,
         b: i64,
+        #[arg(long)]
+        groups: bool,
         #[arg(long)]
         json: bool,
     },
@@ -76,7 +80,13 @@ pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
         } => crate::groups::list_groups(&store, sweep, &keys, json),
         RunsCommand::List { sweep, json, .. } => list(&store, sweep, json),
         RunsCommand::Show { id, json } => show(&store, id, json),
-        RunsCommand::Compare { a, b, json } => compare(&store, a, b, json),
+        RunsCommand::Compare {
+            a,
+            b,
+            groups: true,
+            json,
+        } => crate::groups::compare_groups(&store, a, b, json),
+        RunsCommand::Compare { a, b, json, .. } => compare(&store, a, b, json),
     }
 }
 

@@ -199,6 +199,45 @@ fn check_groups(ws: &Workspace, rerun_of: i64) {
         "{lines:#?}"
     );
     assert!(lines.iter().all(|l| l.contains(" ± ")), "{lines:#?}");
+    // `runs compare --groups`: the seed groups of two runs, their config differences and each
+    // figure's mean ± std per group.
+    let gbt = groups
+        .iter()
+        .find(|g| g["group"]["model"] == "gbt")
+        .unwrap()["runs"][0]
+        .as_i64()
+        .unwrap();
+    let out = ws.run(&[
+        "runs",
+        "compare",
+        &rerun_of.to_string(),
+        &gbt.to_string(),
+        "--groups",
+        "--json",
+    ]);
+    ok(&out);
+    let compared: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(compared["a"]["finished"], 2, "{compared}");
+    let config = compared["config"].as_array().unwrap();
+    assert!(
+        config
+            .iter()
+            .any(|d| d["key"] == "model" && d["b"] == "gbt"),
+        "{compared}"
+    );
+    assert!(config.iter().all(|d| d["key"] != "seed"), "{compared}");
+    let roc = compared["test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "roc_auc")
+        .unwrap();
+    let (x, y) = (
+        roc["a"]["mean"].as_f64().unwrap(),
+        roc["b"]["mean"].as_f64().unwrap(),
+    );
+    assert!((roc["difference"].as_f64().unwrap() - (x - y)).abs() < 1e-12);
+
     let out = ws.run(&["runs", "list", "--group-by", "flavour"]);
     assert!(!out.status.success());
     assert!(
