@@ -32,6 +32,17 @@ pub enum RowKind {
     Delta {
         backend: String,
     },
+    /// A deep model − GBT (the comparison the crossover is about).
+    VersusGbt {
+        system: System,
+    },
+}
+
+impl RowKind {
+    /// Whether the row holds a difference between two systems rather than figures.
+    fn is_difference(&self) -> bool {
+        matches!(self, RowKind::Delta { .. } | RowKind::VersusGbt { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +62,7 @@ pub struct Row {
 impl Row {
     /// Whether the metric's Δ interval leaves out 0 (Δ rows only).
     fn separated(&self, metric: usize) -> bool {
-        matches!(self.kind, RowKind::Delta { .. })
+        self.kind.is_difference()
             && self.entry.intervals[metric].is_some_and(|i| i.low > 0.0 || i.high < 0.0)
     }
 }
@@ -133,9 +144,55 @@ pub fn rows(data: &SweepData, tests: &TestSets) -> Vec<Row> {
                 tied: vec![false; METRICS.len()],
             });
         }
+        let versus = versus_gbt_rows(&group, tests, size);
+        group.extend(versus);
         rows.extend(group);
     }
     rows
+}
+
+/// Each deep system − GBT at one size, with its paired interval.
+fn versus_gbt_rows(group: &[Row], tests: &TestSets, size: i64) -> Vec<Row> {
+    let system_of = |r: &Row| match &r.kind {
+        RowKind::System(s) => Some(s.clone()),
+        _ => None,
+    };
+    let Some((gbt_row, gbt)) = group
+        .iter()
+        .find_map(|r| system_of(r).filter(|s| s.model == "gbt").map(|s| (r, s)))
+    else {
+        return Vec::new();
+    };
+    group
+        .iter()
+        .filter_map(|r| system_of(r).filter(|s| s.model != "gbt").map(|s| (r, s)))
+        .enumerate()
+        .map(|(k, (row, system))| Row {
+            size,
+            label: format!("{} − GBT", system.label),
+            entry: Entry {
+                values: (0..METRICS.len())
+                    .map(|i| {
+                        metrics::delta(
+                            row.entry.values[i].map(|v| v.0),
+                            gbt_row.entry.values[i].map(|v| v.0),
+                        )
+                        .map(|d| (d, 0.0))
+                    })
+                    .collect(),
+                intervals: tests
+                    .difference(&system, &gbt, size, 50 + k as u64)
+                    .into_iter()
+                    .map(|d| d.map(|d| d.interval))
+                    .collect(),
+                seeds: row.entry.seeds.min(gbt_row.entry.seeds),
+                problems: Vec::new(),
+            },
+            kind: RowKind::VersusGbt { system },
+            best: vec![false; METRICS.len()],
+            tied: vec![false; METRICS.len()],
+        })
+        .collect()
 }
 
 /// The reference row's label.
@@ -238,7 +295,7 @@ fn mark_best(group: &mut [Row], tests: &TestSets, size: i64) {
 fn cell_text(row: &Row, i: usize) -> String {
     let interval = row.entry.intervals[i];
     let mut text = match (&row.kind, row.entry.values[i]) {
-        (RowKind::Delta { .. }, Some((d, _))) => match interval {
+        (kind, Some((d, _))) if kind.is_difference() => match interval {
             Some(ci) => format!("{d:+.3} [{:+.3}, {:+.3}]", ci.low, ci.high),
             None => format!("{d:+.3}"),
         },
@@ -271,8 +328,9 @@ fn legend(rows: &[Row]) -> Option<&'static str> {
         .then_some(
             "[low, high]: 95 % bootstrap interval over the test tracks (and the seeds, when \
              there are several); for Δ a paired interval (both systems on the same resampled \
-             tracks). †: the Δ interval excludes 0. Δ > 0 favours the spectrogram model for \
-             ROC-AUC and PR-AUC, Δ < 0 for RMSE. Bold: the best of its size, its interval \
+             tracks), likewise for each deep model − GBT. †: the difference's interval \
+             excludes 0. Δ > 0 favours the spectrogram model (a deep model − GBT > 0 the deep \
+             model) for ROC-AUC and PR-AUC, < 0 for RMSE. Bold: the best of its size, its interval \
              against the runner-up excluding 0; ≈: the best and the runner-up, not separated.",
         )
 }
@@ -409,7 +467,7 @@ pub fn csv(rows: &[Row]) -> String {
             match row.entry.values[i] {
                 Some((mean, std)) => {
                     record.push(format!("{mean}"));
-                    record.push(if matches!(row.kind, RowKind::Delta { .. }) {
+                    record.push(if row.kind.is_difference() {
                         String::new()
                     } else {
                         format!("{std}")
