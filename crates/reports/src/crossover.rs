@@ -100,9 +100,7 @@ struct Verdict {
 }
 
 fn verdict(deep: &Curve, gbt: &Curve, fits: (&Fit, &Fit), m: usize, metric: Metric) -> Verdict {
-    let smallest = deep.sizes.first().copied().unwrap_or(1).max(1) as f64;
-    let largest = deep.sizes.last().copied().unwrap_or(1).max(1) as f64;
-    let limit = SEARCH_FACTOR * largest;
+    let (smallest, largest, limit) = search_range(deep);
     let point = crossover(&fits.0.law, &fits.1.law, smallest, limit);
     let mut sizes: Vec<f64> = (0..deep.replicates.len().min(gbt.replicates.len()))
         .filter_map(|r| {
@@ -210,6 +208,35 @@ fn halving_sentence(fits: &[(&Curve, Option<Fit>)], metric: Metric) -> Option<St
             SEARCH_FACTOR * largest
         ),
     })
+}
+
+/// The smallest and largest measured sizes of a curve and how far a crossover is searched.
+fn search_range(curve: &Curve) -> (f64, f64, f64) {
+    let smallest = curve.sizes.first().copied().unwrap_or(1).max(1) as f64;
+    let largest = curve.sizes.last().copied().unwrap_or(1).max(1) as f64;
+    (smallest, largest, SEARCH_FACTOR * largest)
+}
+
+/// Per metric ([`METRICS`] order), each deep system's point n* against GBT where the fitted
+/// curves cross within the search range, for marking on the figure.
+pub fn crossings(curves: &[Curve]) -> Vec<(System, [Option<f64>; 3])> {
+    let fitted = laws(curves);
+    let Some((_, gbt)) = fitted.iter().find(|(s, _)| s.model == "gbt") else {
+        return Vec::new();
+    };
+    curves
+        .iter()
+        .zip(&fitted)
+        .filter(|(c, _)| c.system.model != "gbt")
+        .map(|(curve, (system, deep))| {
+            let (smallest, _, limit) = search_range(curve);
+            let n = |m: usize| match crossover(&deep[m]?, &gbt[m]?, smallest, limit) {
+                Crossover::At { n } => Some(n),
+                _ => None,
+            };
+            (system.clone(), [n(0), n(1), n(2)])
+        })
+        .collect()
 }
 
 /// Each curve's fitted law per metric ([`METRICS`] order, error units), for the figure.
@@ -368,6 +395,14 @@ mod tests {
             answers[0]
         );
         assert!(text.contains("| gbt | 0.15"), "{text}");
+        // The figure marks the same n*.
+        let marked = crossings(&[
+            curve("gbt", gbt, &SIZES),
+            curve("spectrogram", deep, &SIZES),
+        ]);
+        assert_eq!(marked.len(), 1);
+        let n = marked[0].1[0].unwrap();
+        assert!((n / shown - 1.0).abs() < 0.01, "{n} vs {shown}");
     }
 
     #[test]

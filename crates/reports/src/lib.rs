@@ -89,9 +89,17 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
             .find(|(s, _)| s == system)
             .and_then(|(_, l)| l[m])
     };
+    let crossings = crossover::crossings(&curves);
+    let crossing = |system: &data::System, m: usize| {
+        crossings
+            .iter()
+            .find(|(s, _)| s == system)
+            .and_then(|(_, n)| n[m])
+    };
     let overlays = plot::Overlays {
         interval: &interval,
         fit: &fit,
+        crossing: &crossing,
     };
     let png = plot::render_png(CURVES_SIZE, &|root| {
         plot::learning_curves(root, &data, &overlays)

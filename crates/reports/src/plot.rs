@@ -88,7 +88,12 @@ struct Curve {
 pub struct Overlays<'a> {
     pub interval: &'a dyn Fn(&System, i64, usize) -> Option<metrics::Interval>,
     pub fit: &'a dyn Fn(&System, usize) -> Option<metrics::curve::PowerLaw>,
+    /// Per system and metric index, the size n* where its fitted curve overtakes GBT's.
+    pub crossing: &'a dyn Fn(&System, usize) -> Option<f64>,
 }
+
+/// How far right the figure reaches to show an n* beyond the data.
+const CROSSING_REACH: f64 = 1000.0;
 
 /// The learning curves of a sweep: one panel per metric.
 pub fn learning_curves<DB: DrawingBackend>(
@@ -104,7 +109,18 @@ pub fn learning_curves<DB: DrawingBackend>(
         *sizes.last().unwrap_or(&1) as f64,
     );
     let panels = root.split_evenly((1, METRICS.len()));
+    let systems = data.systems();
     for (panel, (i, metric)) in panels.iter().zip(METRICS.iter().enumerate()) {
+        let crossings: Vec<(usize, f64)> = systems
+            .iter()
+            .enumerate()
+            .filter_map(|(c, s)| (overlays.crossing)(s, i).map(|n| (c, n)))
+            .filter(|(_, n)| *n <= CROSSING_REACH * hi)
+            .collect();
+        let right = crossings
+            .iter()
+            .map(|(_, n)| n * 1.3)
+            .fold(hi * 1.25, f64::max);
         let curves: Vec<Curve> = data
             .systems()
             .iter()
@@ -155,7 +171,7 @@ pub fn learning_curves<DB: DrawingBackend>(
             .x_label_area_size(45)
             .y_label_area_size(60)
             .build_cartesian_2d(
-                (lo * 0.8..hi * 1.25)
+                (lo * 0.8..right)
                     .log_scale()
                     .with_key_points(sizes.iter().map(|&s| s as f64).collect()),
                 y,
@@ -171,7 +187,33 @@ pub fn learning_curves<DB: DrawingBackend>(
             .draw()
             .map_err(plot_err)?;
         for (c, curve) in curves.iter().enumerate() {
-            draw_curve(&mut chart, curve, PALETTE[c % PALETTE.len()], (lo, hi))?;
+            draw_curve(
+                &mut chart,
+                curve,
+                PALETTE[c % PALETTE.len()],
+                (lo, hi, right),
+            )?;
+        }
+        // n*: a dashed vertical line in the deep system's colour where it overtakes GBT.
+        let (y_lo, y_hi) = (chart.y_range().start, chart.y_range().end);
+        for &(c, n) in &crossings {
+            let color = PALETTE[c % PALETTE.len()];
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(n, y_lo), (n, y_hi)],
+                    6,
+                    4,
+                    color.stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("n* {n:.0}"),
+                    // Left of the line, just under the top, so the label stays inside.
+                    (n / 1.8, y_hi - 0.03 * (y_hi - y_lo)),
+                    (FAMILY, 13).into_font().color(&color),
+                )))
+                .map_err(plot_err)?;
         }
         if i == 0 {
             chart
@@ -200,7 +242,7 @@ fn draw_curve<DB: DrawingBackend>(
     chart: &mut LogChart<'_, DB>,
     curve: &Curve,
     color: RGBColor,
-    (lo, hi): (f64, f64),
+    (lo, hi, right): (f64, f64, f64),
 ) -> Result<()> {
     // The test-set interval: a lighter band than the seed spread, where every point has one.
     if let Some(bounds) = curve.intervals.iter().copied().collect::<Option<Vec<_>>>()
@@ -238,7 +280,7 @@ fn draw_curve<DB: DrawingBackend>(
         chart
             .draw_series(LineSeries::new(sample(lo, hi), style))
             .map_err(plot_err)?;
-        for (a, b) in [(lo * 0.8, lo), (hi, hi * 1.25)] {
+        for (a, b) in [(lo * 0.8, lo), (hi, right)] {
             chart
                 .draw_series(DashedLineSeries::new(sample(a, b), 4, 4, style))
                 .map_err(plot_err)?;
