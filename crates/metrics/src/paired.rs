@@ -20,6 +20,19 @@ pub struct Replicate {
     pub tracks: Vec<usize>,
 }
 
+/// A seeded source of resamples: `n` indices drawn from `0..n` with replacement.
+pub struct Resampler(rand_chacha::ChaCha8Rng);
+
+impl Resampler {
+    pub fn new(seed: u64) -> Self {
+        Self(rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+    }
+
+    pub fn draw(&mut self, n: usize) -> Vec<usize> {
+        (0..n).map(|_| self.0.random_range(0..n.max(1))).collect()
+    }
+}
+
 /// `count` seeded replicates for systems of `seeds_a` and `seeds_b` seeds on `tracks` tracks.
 pub fn replicates(
     seeds_a: usize,
@@ -28,17 +41,12 @@ pub fn replicates(
     count: usize,
     seed: u64,
 ) -> Vec<Replicate> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut draw = |n: usize| -> Vec<usize> {
-        (0..n)
-            .map(|_| rng.random_range(0..n.max(1)))
-            .collect::<Vec<_>>()
-    };
+    let mut resampler = Resampler::new(seed);
     (0..count)
         .map(|_| Replicate {
-            seeds_a: draw(seeds_a),
-            seeds_b: draw(seeds_b),
-            tracks: draw(tracks),
+            seeds_a: resampler.draw(seeds_a),
+            seeds_b: resampler.draw(seeds_b),
+            tracks: resampler.draw(tracks),
         })
         .collect()
 }

@@ -178,34 +178,16 @@ impl TestSets {
         }
         let tracks = first.tracks();
         let every_track: Vec<usize> = (0..tracks).collect();
-        let mut rng_seed = seed_for(0, 1_000);
+        // Per replicate: the tracks once, then the seeds of every (system, size).
+        let mut resampler = metrics::paired::Resampler::new(seed_for(0, 1_000));
         let draws: Vec<(Vec<usize>, Vec<Vec<usize>>)> = (0..count)
             .map(|_| {
-                rng_seed = rng_seed.wrapping_add(1);
-                let plan = metrics::paired::replicates(0, 0, tracks, 1, rng_seed);
+                let tracks = resampler.draw(tracks);
                 let seeds = all
                     .iter()
-                    .enumerate()
-                    .map(|(k, (_, _, runs))| {
-                        metrics::paired::replicates(
-                            runs.len(),
-                            0,
-                            0,
-                            1,
-                            rng_seed ^ (k as u64) << 32,
-                        )
-                        .pop()
-                        .map(|r| r.seeds_a)
-                        .unwrap_or_default()
-                    })
+                    .map(|(_, _, runs)| resampler.draw(runs.len()))
                     .collect();
-                (
-                    plan.into_iter()
-                        .next()
-                        .map(|r| r.tracks)
-                        .unwrap_or_default(),
-                    seeds,
-                )
+                (tracks, seeds)
             })
             .collect();
         let curves = systems
