@@ -92,6 +92,28 @@ def bench_logmel(rust_bin):
     }
 
 
+def bench_curve_fit(rust_bin):
+    """The learning-curve fit (reports' crossover.md) beside scipy's curve_fit on the
+    fixture's curves: time per fit, and whether it reaches scipy's best weighted cost."""
+    fixture = os.path.join(ROOT, "crates", "metrics", "tests", "fixtures", "curve_fit.json")
+    ours = json_line([rust_bin, "curve-fit", "--fixture", fixture, "--repeats", "200"], ONE_THREAD)
+    ref = json_line([PY, os.path.join(HERE, "reference", "curve_fit_scipy.py"), fixture, "20"],
+                    ONE_THREAD)
+    ratio = ref["median_ms_per_fit_one_start"] / ours["median_ms_per_fit"]
+    return [{
+        "section": "Metrics",
+        "work": f"learning-curve fit a + b n^-c ({ours['curves']} curves of 4-8 sizes), one thread",
+        "reference": f"{ref['library']} (one start; 27-start grid: "
+                     f"{ref['median_ms_per_fit_grid']:.1f} ms)",
+        "ours": f"{ours['median_ms_per_fit'] * 1e3:.0f} µs, cost ≤ scipy's × "
+                f"{ours['worst_cost_ratio']:.6f}",
+        "theirs": f"{ref['median_ms_per_fit_one_start']:.2f} ms",
+        "ratio": f"{ratio:.0f}x faster",
+        "target": "scipy's optimum",
+        "met": "yes" if ours["worst_cost_ratio"] <= 1.0 + 1e-6 else "**no**",
+    }]
+
+
 def bench_corpus_and_cache(rust_bin):
     """Throughput of corpus generation and cache building; peak memory of a 20 000-track cache."""
     import shutil
@@ -345,6 +367,12 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     ensure_venv()
     rust_bin = build_rust()
+    if sys.argv[1:] == ["--only", "curve-fit"]:
+        rows = bench_curve_fit(rust_bin)
+        write_section("Learning-curve fit", rows, machine())
+        for r in rows:
+            print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
+        return
     if sys.argv[1:] == ["--only", "recipe"]:
         rows = bench_recipe(rust_bin)
         write_section("Recipe parity", rows, machine())
@@ -356,9 +384,12 @@ def main():
     rows += bench_gbt(rust_bin)
     rows += bench_store(rust_bin)
     rows += bench_train_steps(rust_bin, build_rust_tch())
+    curve_fit = bench_curve_fit(rust_bin)
     recipe = bench_recipe(rust_bin)
     write_results(rows, machine())
+    write_section("Learning-curve fit", curve_fit, machine())
     write_section("Recipe parity", recipe, machine())
+    rows += curve_fit
     rows += recipe
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")

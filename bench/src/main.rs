@@ -104,6 +104,15 @@ enum Bench {
         #[arg(long)]
         work: PathBuf,
     },
+    /// Learning-curve fits (`metrics::curve::fit`) of the curves of a fixture written by
+    /// `tools/reference/make_curve_fit_fixture.py`: time per fit and the largest ratio of
+    /// the weighted cost reached to scipy's.
+    CurveFit {
+        #[arg(long)]
+        fixture: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        repeats: usize,
+    },
     /// Feature-cache build of an on-the-fly synthetic manifest (tracks/s, peak memory).
     Cache {
         #[arg(long)]
@@ -119,6 +128,7 @@ fn main() -> Result<()> {
     models::keep_freed_memory();
     match Cli::parse().bench {
         Bench::Logmel { clip, repeats } => logmel(clip, repeats),
+        Bench::CurveFit { fixture, repeats } => curve_fit(&fixture, repeats),
         Bench::Corpus {
             out,
             tracks,
@@ -495,6 +505,49 @@ fn logmel(clip: PathBuf, repeats: usize) -> Result<()> {
         "median_ms": median(&times),
         "min_ms": times.iter().copied().fold(f64::INFINITY, f64::min),
         "repeats": repeats,
+    }))
+}
+
+fn curve_fit(fixture: &std::path::Path, repeats: usize) -> Result<()> {
+    let text = std::fs::read_to_string(fixture)
+        .with_context(|| format!("reading {}", fixture.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}", fixture.display()))?;
+    let mut curves = Vec::new();
+    for curve in json["curves"].as_array().context("the fixture has no curves")? {
+        let column = |key: &str| -> Result<Vec<f64>> {
+            serde_json::from_value(curve[key].clone()).with_context(|| format!("curve {key}"))
+        };
+        let (n, err, sigma) = (column("n")?, column("err")?, column("sigma")?);
+        let points: Vec<metrics::curve::Point> = (0..n.len())
+            .map(|i| metrics::curve::Point {
+                n: n[i],
+                err: err[i],
+                sigma: sigma[i],
+            })
+            .collect();
+        let scipy_cost = curve["cost"].as_f64().context("curve cost")?;
+        curves.push((points, scipy_cost));
+    }
+    let mut worst_ratio = 0f64;
+    for (points, scipy_cost) in &curves {
+        let law = metrics::curve::fit(points)?.law;
+        let cost: f64 = points
+            .iter()
+            .map(|p| ((p.err - law.at(p.n)) / p.sigma).powi(2))
+            .sum();
+        worst_ratio = worst_ratio.max(cost / scipy_cost);
+    }
+    let times = time_repeats(repeats, || {
+        for (points, _) in &curves {
+            std::hint::black_box(metrics::curve::fit(std::hint::black_box(points)).ok());
+        }
+    });
+    print_json(serde_json::json!({
+        "bench": "curve_fit",
+        "curves": curves.len(),
+        "median_ms_per_fit": median(&times) / curves.len() as f64,
+        "worst_cost_ratio": worst_ratio,
     }))
 }
 
