@@ -314,6 +314,9 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
             run.host.name, run.host.cpu, run.threads
         ),
     );
+    if !run.host.simd.is_empty() {
+        line("simd", run.host.simd.clone());
+    }
     if let Some(job) = &run.scheduler_job {
         line("slurm task", job.clone());
     }
@@ -371,6 +374,8 @@ fn flatten_run(store: &Store, run: &RunRecord) -> Result<BTreeMap<String, Value>
     flatten("code", &code, &mut out);
     out.remove("code.git_diff");
     out.insert("host".into(), json!(run.host.name));
+    out.insert("host_cpu".into(), json!(run.host.cpu));
+    out.insert("host_simd".into(), json!(run.host.simd));
     out.insert("threads".into(), json!(run.threads));
     out.insert("status".into(), json!(run.status));
     out.insert("dataset_hash".into(), json!(run.dataset_hash));

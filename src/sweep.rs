@@ -271,6 +271,16 @@ pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
     for difference in &plan.code_differences {
         tracing::warn!("run {} was produced by other code ({difference})", args.id);
     }
+    let other_host = plan.host_differences.join("; ");
+    if !other_host.is_empty() {
+        tracing::warn!(
+            "run {} ran on another kind of host ({other_host}): floating-point sums may be \
+             ordered differently, so --verify judges with --tolerance {} rather than expecting \
+             bit-identical figures",
+            args.id,
+            args.tolerance
+        );
+    }
     let threads = args
         .threads
         .unwrap_or(plan.original.threads.max(1) as usize);
@@ -281,7 +291,15 @@ pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
     report_outcome(&store, &outcome)?;
     if args.verify {
         let verdict = rerun::verify(&store, args.id, outcome.id, args.tolerance)?;
-        println!("{verdict}");
+        if other_host.is_empty() {
+            println!("{verdict}");
+        } else {
+            let finals = rerun::largest_final_difference(&store, args.id, outcome.id)?;
+            println!(
+                "{verdict} (on another kind of host: {other_host}; the final metrics differ by \
+                 at most {finals:.3e})"
+            );
+        }
         if let Verdict::Diverged { .. } = verdict {
             bail!("run {} did not reproduce run {}", outcome.id, args.id);
         }

@@ -166,6 +166,49 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
         "{keys:?}"
     );
     check_groups(&ws, id);
+    check_cross_host_rerun(&ws, id);
+}
+
+/// A run recorded on a host with other SIMD features (simulated by rewriting the recorded
+/// features in the store): the rerun still verifies, and its verdict says the host differs.
+fn check_cross_host_rerun(ws: &Workspace, id: i64) {
+    let here = tracking::Host::current().simd;
+    let elsewhere = if here.contains("avx512f") {
+        here.replace("avx512f", "").trim().to_string()
+    } else {
+        format!("{here} avx512f").trim().to_string()
+    };
+    let url = format!("sqlite://{}", ws.path().join("tagscale.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE runs SET simd = $1 WHERE id = $2")
+            .bind(&elsewhere)
+            .bind(id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    });
+    assert_eq!(ws.show(id)["host"]["simd"], elsewhere.as_str());
+    let out = ws.run(&["rerun", &id.to_string(), "--verify"]);
+    ok(&out);
+    let said = text(&out);
+    let side = if here.contains("avx512f") {
+        "now but not then"
+    } else {
+        "then but not now"
+    };
+    assert!(
+        said.contains("REPRODUCED_EXACT (on another kind of host: SIMD avx512f ")
+            && said.contains(side)
+            && said.contains("the final metrics differ by at most 0.000e0"),
+        "{said}"
+    );
 }
 
 /// `runs list --group-by`: runs that differ only by seed (here: a run and its exact rerun)

@@ -17,6 +17,10 @@ pub struct RerunPlan {
     pub config: RunConfig,
     /// Differences between the original's code version and this binary's, for a warning.
     pub code_differences: Vec<String>,
+    /// Differences between the original's host and this one that can change floating-point
+    /// results (CPU, SIMD features, GPUs): with any, a bit-exact rerun is not expected and
+    /// the verdict rests on the tolerance.
+    pub host_differences: Vec<String>,
 }
 
 /// Read run `id` back and check it can be re-run faithfully: its config parses and its
@@ -60,10 +64,12 @@ pub fn plan(store: &Store, env: &Env, id: i64) -> Result<RerunPlan> {
             code_differences.push(format!("{what}: {a} then, {b} now"));
         }
     }
+    let host_differences = original.host.float_differences(&tracking::Host::current());
     Ok(RerunPlan {
         original,
         config,
         code_differences,
+        host_differences,
     })
 }
 
@@ -141,6 +147,24 @@ pub fn verify(store: &Store, original: i64, rerun: i64, tolerance: f64) -> Resul
     let mut b = epochs(rerun)?;
     b.extend(finals(rerun)?);
     Ok(compare(&a, &b, tolerance))
+}
+
+/// The largest absolute difference between the two runs' final metrics of the same split,
+/// key and tag (0 when they share none): how far apart the results a reader uses are, even
+/// where the runs diverged on the way.
+pub fn largest_final_difference(store: &Store, original: i64, rerun: i64) -> Result<f64> {
+    let of = |id| -> Result<std::collections::BTreeMap<(String, String, Option<String>), f64>> {
+        Ok(store
+            .run_metrics(id)?
+            .into_iter()
+            .map(|m| ((m.split, m.key, m.tag), m.value))
+            .collect())
+    };
+    let (a, b) = (of(original)?, of(rerun)?);
+    Ok(a.iter()
+        .filter_map(|(k, va)| b.get(k).map(|vb| (va - vb).abs()))
+        .filter(|d| d.is_finite())
+        .fold(0.0, f64::max))
 }
 
 fn compare(

@@ -12,7 +12,31 @@ pub struct Host {
     pub name: String,
     pub cpu: String,
     pub gpu: String,
+    /// The CPU's [`FLOAT_SIMD_FEATURES`] it has, space-separated, in that list's order
+    /// (empty for runs recorded before tagscale kept them).
+    pub simd: String,
 }
+
+/// The SIMD features (as `/proc/cpuinfo` names them) that decide which kernels a CPU
+/// backend picks and so how its floating-point sums are ordered: two hosts that differ in
+/// one of them need not give bit-identical results (an AVX-512 host sums 16 lanes at a time,
+/// an AVX2 host 8).
+pub const FLOAT_SIMD_FEATURES: &[&str] = &[
+    "sse4_1",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512dq",
+    "avx512bw",
+    "avx512vl",
+    "avx512_bf16",
+    "avx512_fp16",
+    "asimd",
+    "sve",
+];
 
 impl Host {
     /// This machine, from `/proc` (empty fields where it says nothing).
@@ -27,6 +51,11 @@ impl Host {
             .and_then(|l| l.split_once(':'))
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
+        let flags = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("flags").or_else(|| l.strip_prefix("Features")))
+            .and_then(|l| l.split_once(':'))
+            .map_or("", |(_, v)| v);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             name: if name.is_empty() {
@@ -36,8 +65,51 @@ impl Host {
             },
             cpu: format!("{model} ({cores} threads)"),
             gpu: gpu_names(),
+            simd: float_simd(flags),
         }
     }
+
+    /// What differs between this host and `other` that can change floating-point results
+    /// (CPU model, SIMD features, GPUs), one phrase each; the host name alone does not.
+    /// A side that did not record its SIMD features is not compared on them.
+    pub fn float_differences(&self, other: &Host) -> Vec<String> {
+        let mut differences = Vec::new();
+        if self.cpu != other.cpu {
+            differences.push(format!("CPU {} then, {} now", self.cpu, other.cpu));
+        }
+        if !self.simd.is_empty() && !other.simd.is_empty() && self.simd != other.simd {
+            let only = |a: &Host, b: &Host| -> Vec<&str> {
+                let theirs: Vec<&str> = b.simd.split(' ').collect();
+                a.simd.split(' ').filter(|f| !theirs.contains(f)).collect()
+            };
+            let (lost, gained) = (only(self, other), only(other, self));
+            let mut phrase = String::from("SIMD");
+            if !lost.is_empty() {
+                phrase += &format!(" {} then but not now", lost.join(" "));
+            }
+            if !gained.is_empty() {
+                let sep = if lost.is_empty() { "" } else { ";" };
+                phrase += &format!("{sep} {} now but not then", gained.join(" "));
+            }
+            differences.push(phrase);
+        }
+        if self.gpu != other.gpu {
+            let name = |g: &str| if g.is_empty() { "none".to_string() } else { g.to_string() };
+            differences.push(format!("GPU {} then, {} now", name(&self.gpu), name(&other.gpu)));
+        }
+        differences
+    }
+}
+
+/// The [`FLOAT_SIMD_FEATURES`] among a `/proc/cpuinfo` flags line.
+fn float_simd(flags: &str) -> String {
+    let present: Vec<&str> = flags.split_whitespace().collect();
+    FLOAT_SIMD_FEATURES
+        .iter()
+        .filter(|f| present.contains(f))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// NVIDIA GPUs the driver exposes, comma-separated; empty without any.
@@ -110,6 +182,55 @@ mod tests {
         };
         child.wait().unwrap();
         assert!(!id.is_alive());
+    }
+
+    fn host(cpu: &str, simd: &str) -> Host {
+        Host {
+            name: "node".into(),
+            cpu: cpu.into(),
+            gpu: String::new(),
+            simd: simd.into(),
+        }
+    }
+
+    #[test]
+    fn simd_features_are_read_from_the_flags_line_in_a_fixed_order() {
+        let flags = "fpu vme avx2 sse4_2 avx512f fma avx sse4_1 avx512bw";
+        assert_eq!(float_simd(flags), "sse4_1 sse4_2 avx avx2 fma avx512f avx512bw");
+        assert_eq!(float_simd(""), "");
+        let here = Host::current();
+        assert!(here.simd.split(' ').all(|f| FLOAT_SIMD_FEATURES.contains(&f) || f.is_empty()));
+    }
+
+    #[test]
+    fn float_differences_name_the_cpu_and_the_simd_features_on_each_side() {
+        let epyc = "AMD EPYC 9B14 (2 threads)";
+        let then = host(epyc, "sse4_2 avx avx2 fma avx512f avx512bw");
+        let now = host(epyc, "sse4_2 avx avx2 fma");
+        assert_eq!(
+            then.float_differences(&now),
+            ["SIMD avx512f avx512bw then but not now"]
+        );
+        assert_eq!(
+            now.float_differences(&then),
+            ["SIMD avx512f avx512bw now but not then"]
+        );
+        let other = host("Intel Xeon (2 threads)", "sse4_2 avx2 f16c");
+        assert_eq!(
+            now.float_differences(&other),
+            [
+                "CPU AMD EPYC 9B14 (2 threads) then, Intel Xeon (2 threads) now",
+                "SIMD avx fma then but not now; f16c now but not then"
+            ]
+        );
+        // Same hardware under another name is no difference; an unrecorded side is not
+        // compared on SIMD.
+        let renamed = Host {
+            name: "other".into(),
+            ..now.clone()
+        };
+        assert!(now.float_differences(&renamed).is_empty());
+        assert!(host(epyc, "").float_differences(&then).is_empty());
     }
 
     #[test]

@@ -37,11 +37,6 @@ impl Status {
             Status::Killed => "KILLED",
         }
     }
-
-    /// FINISHED, FAILED or KILLED: nothing will change it any more.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Finished | Status::Failed | Status::Killed)
-    }
 }
 
 impl fmt::Display for Status {
@@ -330,6 +325,7 @@ mod tests {
                 name: String::new(),
                 cpu: String::new(),
                 gpu: String::new(),
+                simd: String::new(),
             },
             threads: 1,
             code: CodeVersion::default(),

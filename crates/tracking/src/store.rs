@@ -25,6 +25,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "submissions",
         include_str!("../../../migrations/sqlite/0002_submissions.sql"),
     ),
+    (
+        3,
+        "host simd",
+        include_str!("../../../migrations/sqlite/0003_host_simd.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations: the same tables and versions as SQLite's.
@@ -38,6 +43,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "submissions",
         include_str!("../../../migrations/postgres/0002_submissions.sql"),
+    ),
+    (
+        3,
+        "host simd",
+        include_str!("../../../migrations/postgres/0003_host_simd.sql"),
     ),
 ];
 
@@ -235,11 +245,6 @@ impl Store {
     /// The URL the store was opened with (a password in it replaced by `***`).
     pub fn url(&self) -> &str {
         &self.url
-    }
-
-    /// Whether this store is a SQLite file (unsafe to share over a network filesystem).
-    pub fn is_sqlite(&self) -> bool {
-        self.dialect == Dialect::Sqlite
     }
 
     fn migrate(&self) -> Result<()> {
@@ -1158,9 +1163,9 @@ async fn insert_run(
                            train_size, backend, seed, status, created_at, heartbeat_at, pid,
                            pid_start, host, cpu, gpu, threads, git_commit, git_dirty, git_diff,
                            cargo_lock_sha256, rustc_version, cargo_features, binary_sha256,
-                           scheduler_job)
+                           scheduler_job, simd)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11, $12, $13, $14, $15,
-                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
          RETURNING id",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -1188,6 +1193,7 @@ async fn insert_run(
     .bind(&run.code.cargo_features)
     .bind(&run.code.binary_sha256)
     .bind(run.scheduler_job.as_deref())
+    .bind(&run.host.simd)
     .fetch_one(&mut *tx)
     .await?;
     row.try_get(0)
@@ -1224,6 +1230,7 @@ fn run_record(r: &AnyRow) -> std::result::Result<Result<RunRecord>, sqlx::Error>
             name: r.try_get("host")?,
             cpu: r.try_get("cpu")?,
             gpu: r.try_get("gpu")?,
+            simd: r.try_get("simd")?,
         },
         threads: r.try_get("threads")?,
         code: CodeVersion {
