@@ -3,8 +3,10 @@
 
 mod cluster;
 mod data;
+mod embed;
 mod env;
 mod eval;
+mod export;
 mod features;
 mod groups;
 mod model;
@@ -12,6 +14,7 @@ mod progress;
 mod report;
 mod runs;
 mod sweep;
+mod tag;
 
 use std::process::ExitCode;
 
@@ -51,8 +54,12 @@ enum Command {
     Rerun(sweep::RerunArgs),
     /// Δ-tables, learning curves and the rest of a sweep's report, from the store alone.
     Report(report::ReportArgs),
-    /// Song-level tags of audio files with a trained run's model.
-    Tag(report::TagArgs),
+    /// Song-level tags of audio files and folders with a trained run's model.
+    Tag(tag::TagArgs),
+    /// Write a trained run as a self-contained model directory with a model card.
+    Export(export::ExportArgs),
+    /// Song-level embeddings (the model's internal representation) of audio files and folders.
+    Embed(embed::EmbedArgs),
     /// Query the run store.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -81,7 +88,9 @@ fn main() -> ExitCode {
         Command::Run(args) => sweep::run(args, &cli.db, cli.quiet),
         Command::Rerun(args) => sweep::rerun(args, &cli.db, cli.quiet),
         Command::Report(args) => report::report(args, &cli.db),
-        Command::Tag(args) => report::tag(args, &cli.db),
+        Command::Tag(args) => tag::run(args, &cli.db, cli.quiet),
+        Command::Export(args) => export::run(args, &cli.db),
+        Command::Embed(args) => embed::run(args, &cli.db, cli.quiet),
         Command::Runs(cmd) => {
             env::quiet_on_closed_stdout();
             runs::run(cmd, &cli.db)

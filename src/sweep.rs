@@ -96,7 +96,7 @@ pub struct RerunArgs {
 const MAX_COUNT: usize = 1024;
 
 /// `--threads` / `--workers`: a count within 1..=MAX_COUNT.
-fn parse_count(text: &str) -> std::result::Result<usize, String> {
+pub fn parse_count(text: &str) -> std::result::Result<usize, String> {
     let n: usize = text
         .parse()
         .map_err(|e| format!("{text:?} is not a count: {e}"))?;

@@ -125,6 +125,8 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
 
     check_report(&ws, &runs);
     check_tagging(&ws);
+    check_tagging_folders(&ws);
+    check_export(&ws, &runs);
     check_backup_and_check(&ws, &runs);
 
     // A second sweep finds everything FINISHED and runs nothing.
@@ -173,11 +175,13 @@ fn a_sweep_runs_every_cell_once_skips_them_next_time_and_reruns_reproduce_exactl
 /// features in the store): the rerun still verifies, and its verdict says the host differs.
 fn check_cross_host_rerun(ws: &Workspace, id: i64) {
     let here = tracking::Host::current().simd;
-    let elsewhere = if here.contains("avx512f") {
-        here.replace("avx512f", "").trim().to_string()
+    let mut features: Vec<&str> = here.split_whitespace().collect();
+    if here.contains("avx512f") {
+        features.retain(|f| *f != "avx512f");
     } else {
-        format!("{here} avx512f").trim().to_string()
-    };
+        features.push("avx512f");
+    }
+    let elsewhere = features.join(" ");
     let url = format!("sqlite://{}", ws.path().join("tagscale.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -526,16 +530,20 @@ fn check_tagging(ws: &Workspace) {
 
     // Each failure names its file once and says why, with the OS's reason where there is one.
     let missing = ws.path().join("missing.wav");
-    let out = ws.run(&[
-        "tag",
-        missing.to_str().unwrap(),
-        ws.path().to_str().unwrap(),
-    ]);
+    let out = ws.run(&["tag", missing.to_str().unwrap(), wav.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("missing.wav").count(), 1, "{stderr}");
     assert!(stderr.contains("No such file"), "{stderr}");
-    assert!(stderr.contains("is a directory"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 files could not be tagged"),
+        "{stderr}"
+    );
+    let empty = ws.path().join("empty-folder");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = ws.run(&["tag", empty.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no audio files"), "{}", text(&out));
     let out = ws.run(&["tag", broken.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -580,6 +588,356 @@ fn check_tagging(ws: &Workspace) {
     let warning = v["warnings"][key].as_str().unwrap_or_default();
     assert!(warning.contains("shorter than the model's"), "{v}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than the model's"));
+}
+
+/// `tag` on a nested folder: every audio file in it (sorted by path, other files ignored),
+/// the corrupt one named and skipped, `--csv` scored by `eval`, `--glob` narrowing.
+fn check_tagging_folders(ws: &Workspace) {
+    let corpus = ws.path().join("labelled");
+    ok(&ws.run(&[
+        "data",
+        "synth",
+        "--out",
+        corpus.to_str().unwrap(),
+        "--tracks",
+        "6",
+        "--seed",
+        "11",
+        "--seconds",
+        "4",
+    ]));
+    let manifest = datasets::Manifest::load(&corpus).unwrap();
+    let collection = ws.path().join("collection");
+    let mut truth = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["track".to_string()];
+    header.extend(manifest.schema.tags.iter().map(|t| t.name.clone()));
+    truth.write_record(&header).unwrap();
+    let mut ids = Vec::new();
+    for (k, track) in manifest.tracks.iter().enumerate() {
+        let id = format!("{}/{k}.wav", ["b/c", "a"][k % 2]);
+        let to = collection.join(&id);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(manifest.audio_path(track).unwrap(), &to).unwrap();
+        let mut row = vec![id.clone()];
+        row.extend(track.labels.iter().map(|v| v.to_string()));
+        truth.write_record(&row).unwrap();
+        ids.push(id);
+    }
+    ids.sort();
+    let truth_path = ws.path().join("truth.csv");
+    std::fs::write(&truth_path, truth.into_inner().unwrap()).unwrap();
+    std::fs::write(collection.join("b/bad.flac"), b"fLaC but not really").unwrap();
+    std::fs::write(collection.join("notes.txt"), b"not audio, not looked at").unwrap();
+
+    let scores = ws.path().join("scores.csv");
+    let out = ws.run(&[
+        "tag",
+        collection.to_str().unwrap(),
+        "--csv",
+        scores.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!out.status.success(), "the corrupt file fails the command");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"].as_object().unwrap().len(), 6, "{v}");
+    let errors = v["errors"].as_object().unwrap();
+    assert_eq!(errors.len(), 1, "{v}");
+    assert!(errors.keys().all(|k| k.ends_with("bad.flac")), "{v}");
+    assert!(
+        text(&out).contains("1 of 7 files could not be tagged"),
+        "{}",
+        text(&out)
+    );
+
+    let mut reader = csv::Reader::from_path(&scores).unwrap();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        header.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let found: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        found, ids,
+        "tracks in path order, ids relative to the folder"
+    );
+    for row in &rows {
+        for score in row.iter().skip(1) {
+            let s: f64 = score.parse().unwrap();
+            assert!((0.0..=1.0).contains(&s), "{row:?}");
+        }
+    }
+    // The same scores as tagging one file.
+    let one = ws.run(&["tag", collection.join(&ids[0]).to_str().unwrap(), "--json"]);
+    ok(&one);
+    let one: Value = serde_json::from_slice(&one.stdout).unwrap();
+    let (_, list) = one["files"].as_object().unwrap().iter().next().unwrap();
+    let best = &list[0];
+    let column = header
+        .iter()
+        .position(|h| h == best["tag"].as_str().unwrap())
+        .unwrap();
+    let from_csv: f64 = rows[0][column].parse().unwrap();
+    assert!(
+        (from_csv - best["score"].as_f64().unwrap()).abs() < 1e-6,
+        "{best} vs {from_csv}"
+    );
+
+    // Tagging a labelled folder and scoring it is two commands.
+    let eval = ws.run(&[
+        "eval",
+        "--pred",
+        scores.to_str().unwrap(),
+        "--truth",
+        truth_path.to_str().unwrap(),
+        "--json",
+    ]);
+    ok(&eval);
+    let scored: Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(scored["macro"]["rmse"].as_f64().is_some(), "{scored}");
+
+    // `--glob` keeps the matching files only: no corrupt one, so success.
+    let out = ws.run(&[
+        "tag",
+        collection.to_str().unwrap(),
+        "--glob",
+        "a/*.wav",
+        "--json",
+    ]);
+    ok(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = v["files"].as_object().unwrap();
+    assert_eq!(files.len(), 3, "{v}");
+    assert!(files.keys().all(|k| k.contains("/a/")), "{v}");
+    let out = ws.run(&["tag", collection.to_str().unwrap(), "--glob", "[", "--json"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--glob \"[\" is not a pattern"),
+        "{}",
+        text(&out)
+    );
+
+    check_embeddings(ws, &collection, &ids);
+}
+
+/// `embed`: `[tracks, dims]` with the tracks listed beside it, the same numbers every time,
+/// the dense layer, one file per track, and no embeddings from GBT.
+fn check_embeddings(ws: &Workspace, collection: &Path, ids: &[String]) {
+    let out_npy = ws.path().join("emb.npy");
+    let embed = |extra: &[&str]| {
+        let mut args = vec!["embed", collection.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ws.run(&args)
+    };
+    let out = embed(&["--out", out_npy.to_str().unwrap()]);
+    assert!(!out.status.success(), "the corrupt file fails the command");
+    assert!(text(&out).contains("bad.flac"), "{}", text(&out));
+    let first = audio_features::npy::read(&out_npy).unwrap();
+    // The smoke grid's back-end is 16 wide: pooled = max ‖ mean = 32 values.
+    assert_eq!(first.shape, vec![ids.len(), 32]);
+    assert!(first.data.iter().all(|v| v.is_finite()));
+    assert!(first.data.iter().any(|v| *v != 0.0));
+    let listed = std::fs::read_to_string(ws.path().join("emb.tracks.csv")).unwrap();
+    let listed: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(listed, ids);
+    let bytes = std::fs::read(&out_npy).unwrap();
+    let _ = embed(&["--out", out_npy.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read(&out_npy).unwrap(),
+        bytes,
+        "embeddings are deterministic"
+    );
+
+    let dense = ws.path().join("dense.npy");
+    let _ = embed(&[
+        "--out",
+        dense.to_str().unwrap(),
+        "--layer",
+        "dense",
+        "--glob",
+        "**/*.wav",
+    ]);
+    assert_eq!(
+        audio_features::npy::read(&dense).unwrap().shape,
+        vec![ids.len(), 16]
+    );
+
+    let per_track = ws.path().join("per-track");
+    let out = embed(&[
+        "--out",
+        per_track.to_str().unwrap(),
+        "--per-track",
+        "--glob",
+        "**/*.wav",
+    ]);
+    ok(&out);
+    for (row, id) in ids.iter().enumerate() {
+        let one = audio_features::npy::read(&per_track.join(format!("{id}.npy"))).unwrap();
+        assert_eq!(one.shape, vec![32]);
+        assert_eq!(
+            one.data,
+            first.data[row * 32..(row + 1) * 32].to_vec(),
+            "{id}"
+        );
+    }
+
+    let gbt = ws.runs().into_iter().find(|r| r["model"] == "gbt").unwrap()["id"].to_string();
+    let out = embed(&["--out", dense.to_str().unwrap(), "--run", &gbt]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("GBT run"), "{}", text(&out));
+}
+
+/// `export`: a model directory that tags the same files with the same scores as its run,
+/// from elsewhere with no store; damaged, newer-format and GBT cases are named errors.
+fn check_export(ws: &Workspace, runs: &[Value]) {
+    let id_of = |model: &str| {
+        runs.iter().find(|r| r["model"] == model).unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let spectrogram = id_of("spectrogram").to_string();
+    let model = ws.path().join("shared-model");
+    let out = ws.run(&["export", &spectrogram, "--out", model.to_str().unwrap()]);
+    ok(&out);
+    for file in [
+        "model.bpk",
+        "model.bpk.config.json",
+        "tags.json",
+        "band_stats.json",
+        "tagscale-model.json",
+        "MODEL_CARD.md",
+    ] {
+        assert!(model.join(file).is_file(), "{file} missing");
+    }
+    let card = std::fs::read_to_string(model.join("MODEL_CARD.md")).unwrap();
+    for part in [
+        "## What it predicts",
+        "classification tags",
+        "## How well",
+        "| ROC-AUC (macro",
+        "## Known limits",
+    ] {
+        assert!(card.contains(part), "{part} not in the card:\n{card}");
+    }
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("tagscale-model.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["run"].to_string(), spectrogram);
+    assert!(
+        manifest["test_metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["key"] == "roc_auc" && f["low"].is_f64())
+    );
+
+    // The same file, the same scores: by run from the store, and by directory from elsewhere.
+    let wav = walk(&ws.path().join("audio"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "wav"))
+        .unwrap();
+    let by_run = ws.run(&[
+        "tag",
+        wav.to_str().unwrap(),
+        "--run",
+        &spectrogram,
+        "--json",
+        "--top",
+        "100",
+    ]);
+    ok(&by_run);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("model");
+    copy_dir(&model, &moved);
+    let by_dir = std::process::Command::new(env!("CARGO_BIN_EXE_tagscale"))
+        .current_dir(elsewhere.path())
+        .args([
+            "tag",
+            wav.to_str().unwrap(),
+            "--model",
+            "model",
+            "--json",
+            "--top",
+            "100",
+            "--quiet",
+        ])
+        .env("TAGSCALE_DB", elsewhere.path().join("no-store-here.db"))
+        .env("TAGSCALE_DATA", elsewhere.path().join("data"))
+        .env("TAGSCALE_RUNS", elsewhere.path().join("runs"))
+        .output()
+        .unwrap();
+    ok(&by_dir);
+    assert!(
+        !elsewhere.path().join("no-store-here.db").exists(),
+        "tag --model opened a store"
+    );
+    let scores = |out: &std::process::Output| {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["files"][wav.to_str().unwrap()].clone()
+    };
+    assert_eq!(scores(&by_run), scores(&by_dir));
+    assert!(scores(&by_dir).as_array().is_some_and(|l| !l.is_empty()));
+
+    // Exporting onto a model, or a GBT run, is refused.
+    let again = ws.run(&["export", &spectrogram, "--out", model.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+    let gbt = ws.run(&[
+        "export",
+        &id_of("gbt").to_string(),
+        "--out",
+        ws.path().join("gbt-model").to_str().unwrap(),
+    ]);
+    assert!(!gbt.status.success());
+    assert!(text(&gbt).contains("GBT run"), "{}", text(&gbt));
+    assert!(!ws.path().join("gbt-model").exists());
+
+    // A truncated weights file and a newer format are errors naming the file.
+    let weights = moved.join("model.bpk");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let tag_moved = |dir: &Path| {
+        ws.run(&[
+            "tag",
+            wav.to_str().unwrap(),
+            "--model",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let out = tag_moved(&moved);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("model.bpk: is damaged"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&weights, &bytes).unwrap();
+    let manifest_path = moved.join("tagscale-model.json");
+    let mut newer = manifest.clone();
+    newer["format_version"] = 99.into();
+    std::fs::write(&manifest_path, newer.to_string()).unwrap();
+    let out = tag_moved(&moved);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("tagscale-model.json") && text(&out).contains("format 99"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(&manifest_path).unwrap();
+    let out = tag_moved(&moved);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("tagscale-model.json"), "{}", text(&out));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
 
 #[test]

@@ -511,10 +511,13 @@ fn logmel(clip: PathBuf, repeats: usize) -> Result<()> {
 fn curve_fit(fixture: &std::path::Path, repeats: usize) -> Result<()> {
     let text = std::fs::read_to_string(fixture)
         .with_context(|| format!("reading {}", fixture.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", fixture.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", fixture.display()))?;
     let mut curves = Vec::new();
-    for curve in json["curves"].as_array().context("the fixture has no curves")? {
+    for curve in json["curves"]
+        .as_array()
+        .context("the fixture has no curves")?
+    {
         let column = |key: &str| -> Result<Vec<f64>> {
             serde_json::from_value(curve[key].clone()).with_context(|| format!("curve {key}"))
         };

@@ -132,6 +132,17 @@ pub fn decode_file(path: &Path) -> Result<Decoded> {
     })
 }
 
+/// File extensions of the containers the decoder reads (lower case), for finding audio files
+/// in a folder.
+pub const AUDIO_EXTENSIONS: &[&str] = &["wav", "wave", "mp3", "ogg", "oga", "flac"];
+
+/// Whether `path` has one of [`AUDIO_EXTENSIONS`] (in any case).
+pub fn has_audio_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
 fn probe(path: &Path, file: File) -> Result<Box<dyn FormatReader>> {
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {

@@ -31,7 +31,7 @@ pub mod npy;
 pub mod patch;
 pub mod resample;
 
-pub use decode::{Audio, Decoded, decode_file, load_mono};
+pub use decode::{AUDIO_EXTENSIONS, Audio, Decoded, decode_file, has_audio_extension, load_mono};
 pub use descriptors::DescriptorExtractor;
 pub use error::{AudioError, Result};
 pub use matrix::Matrix;

@@ -442,22 +442,31 @@ impl BackEnd {
 
     /// Channels-last `[batch, time, channels]` → tag probabilities `[batch, n_tags]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+        let hidden = self.dense_features(self.pooled_features(x));
+        sigmoid(self.output.forward(self.dropout.forward(hidden)))
+    }
+
+    /// The global max ‖ mean over time of the last convolution: `[batch, 2 · width]`.
+    pub fn pooled_features(&self, x: Tensor<3>) -> Tensor<2> {
         let x1 = self.conv1.forward(x);
         let x2 = self.conv2.forward(x1.clone()) + x1;
         let pooled = max_pool_time(x2, 2);
         let x3 = self.conv3.forward(pooled.clone()) + pooled;
-        let summary: Tensor<2> = Tensor::cat(
+        Tensor::cat(
             vec![
                 x3.clone().max_dim(1).squeeze_dim(1),
                 x3.mean_dim(1).squeeze_dim(1),
             ],
             1,
-        );
-        let hidden = relu_batch_norm(
+        )
+    }
+
+    /// The dense layer after ReLU and batch norm: `[batch, dense_units]`.
+    pub fn dense_features(&self, pooled: Tensor<2>) -> Tensor<2> {
+        relu_batch_norm(
             &self.dense_bn,
-            self.dense.forward(self.dropout.forward(summary)),
-        );
-        sigmoid(self.output.forward(self.dropout.forward(hidden)))
+            self.dense.forward(self.dropout.forward(pooled)),
+        )
     }
 }
 

@@ -27,4 +27,4 @@ pub mod summary;
 pub use config::{Architecture, MIN_BACKEND_STEPS, ModelConfig};
 pub use device::{Backend, RngTurn, keep_freed_memory, seed_exclusively};
 pub use error::{ModelError, Result};
-pub use model::{TaggingModel, input_tensor, input_width};
+pub use model::{EmbeddingLayer, TaggingModel, input_tensor, input_width};

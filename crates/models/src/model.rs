@@ -135,11 +135,45 @@ impl TaggingModel {
 
     /// Tag probabilities `[batch, n_tags]` of a batch made by [`input_tensor`].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let features = match &self.front {
+        self.back.forward(self.front_features(x))
+    }
+
+    fn front_features(&self, x: Tensor<3>) -> Tensor<3> {
+        match &self.front {
             FrontEnd::Spectrogram(f) => f.forward(x),
             FrontEnd::Waveform(f) => f.forward(x),
+        }
+    }
+
+    /// The model's internal representation of a batch at `layer`: `[batch, layer.dims()]`.
+    pub fn embed(&self, x: Tensor<3>, layer: EmbeddingLayer) -> Tensor<2> {
+        let pooled = self.back.pooled_features(self.front_features(x));
+        match layer {
+            EmbeddingLayer::Pooled => pooled,
+            EmbeddingLayer::Dense => self.back.dense_features(pooled),
+        }
+    }
+
+    /// Song-level embeddings: the mean of [`TaggingModel::embed`] over the same moving windows
+    /// as [`TaggingModel::predict_songs`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed_songs(
+        &self,
+        config: &ModelConfig,
+        tracks: &[&[f32]],
+        patch_len: usize,
+        hop: usize,
+        batch_size: usize,
+        layer: EmbeddingLayer,
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        let dims = layer.dims(config);
+        let windows = Windows {
+            patch_len,
+            hop,
+            batch_size,
         };
-        self.back.forward(features)
+        windows.song_means(config, tracks, dims, device, |x| self.embed(x, layer))
     }
 
     /// Song-level tag probabilities: the mean of the outputs of windows of `patch_len` rows
@@ -169,50 +203,12 @@ impl TaggingModel {
         batch_size: usize,
         device: &Device,
     ) -> Result<Vec<Vec<f32>>> {
-        let width = input_width(config);
-        let mut windows: Vec<(usize, usize)> = Vec::new();
-        for (t, track) in tracks.iter().enumerate() {
-            let rows = track.len() / width;
-            if rows == 0 {
-                return Err(ModelError::Shape {
-                    got: vec![track.len()],
-                    expected: format!("at least one row of {width} values"),
-                });
-            }
-            windows.extend(
-                patch::window_starts(rows, patch_len, hop)
-                    .into_iter()
-                    .map(|s| (t, s)),
-            );
-        }
-        let mut sums = vec![vec![0.0f64; config.n_tags]; tracks.len()];
-        let mut counts = vec![0usize; tracks.len()];
-        for chunk in windows.chunks(batch_size.max(1)) {
-            let data: Vec<f32> = chunk
-                .iter()
-                .flat_map(|&(t, s)| patch::take_rows(tracks[t], width, s, patch_len))
-                .collect();
-            let x = input_tensor(config, data, chunk.len(), patch_len, device)?;
-            let out = self
-                .forward(x)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| ModelError::Shape {
-                    got: vec![],
-                    expected: format!("f32 outputs ({e:?})"),
-                })?;
-            for (row, &(t, _)) in out.chunks_exact(config.n_tags).zip(chunk) {
-                for (s, v) in sums[t].iter_mut().zip(row) {
-                    *s += f64::from(*v);
-                }
-                counts[t] += 1;
-            }
-        }
-        Ok(sums
-            .iter()
-            .zip(counts)
-            .map(|(sum, n)| sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect())
-            .collect())
+        let windows = Windows {
+            patch_len,
+            hop,
+            batch_size,
+        };
+        windows.song_means(config, tracks, config.n_tags, device, |x| self.forward(x))
     }
 
     /// Save the weights (burnpack) to `path` and the configuration beside them
@@ -265,6 +261,110 @@ fn set_running(state: &burn::module::RunningState<Tensor<1>>, value: Vec<f32>, d
     let n = value.len();
     state.update(Tensor::from_data(TensorData::new(value, [n]), device));
     drop(state.value_sync());
+}
+
+/// The song-level moving windows: `patch_len` rows every `hop` rows, evaluated
+/// `batch_size` windows at a time.
+struct Windows {
+    patch_len: usize,
+    hop: usize,
+    batch_size: usize,
+}
+
+impl Windows {
+    /// Per track, the mean over its windows of `model`'s `[batch, dims]` output. The windows
+    /// of all tracks are batched together, so tracks of a few windows each do not each pay for
+    /// a nearly empty batch.
+    fn song_means(
+        &self,
+        config: &ModelConfig,
+        tracks: &[&[f32]],
+        dims: usize,
+        device: &Device,
+        model: impl Fn(Tensor<3>) -> Tensor<2>,
+    ) -> Result<Vec<Vec<f32>>> {
+        let width = input_width(config);
+        let mut windows: Vec<(usize, usize)> = Vec::new();
+        for (t, track) in tracks.iter().enumerate() {
+            let rows = track.len() / width;
+            if rows == 0 {
+                return Err(ModelError::Shape {
+                    got: vec![track.len()],
+                    expected: format!("at least one row of {width} values"),
+                });
+            }
+            windows.extend(
+                patch::window_starts(rows, self.patch_len, self.hop)
+                    .into_iter()
+                    .map(|s| (t, s)),
+            );
+        }
+        let mut sums = vec![vec![0.0f64; dims]; tracks.len()];
+        let mut counts = vec![0usize; tracks.len()];
+        for chunk in windows.chunks(self.batch_size.max(1)) {
+            let data: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&(t, s)| patch::take_rows(tracks[t], width, s, self.patch_len))
+                .collect();
+            let x = input_tensor(config, data, chunk.len(), self.patch_len, device)?;
+            let out = model(x)
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| ModelError::Shape {
+                    got: vec![],
+                    expected: format!("f32 outputs ({e:?})"),
+                })?;
+            for (row, &(t, _)) in out.chunks_exact(dims).zip(chunk) {
+                for (s, v) in sums[t].iter_mut().zip(row) {
+                    *s += f64::from(*v);
+                }
+                counts[t] += 1;
+            }
+        }
+        Ok(sums
+            .iter()
+            .zip(counts)
+            .map(|(sum, n)| sum.iter().map(|s| (s / n.max(1) as f64) as f32).collect())
+            .collect())
+    }
+}
+
+/// Where [`TaggingModel::embed`] reads the model's representation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingLayer {
+    /// The back-end's global max ‖ mean pooled features (2 × back-end width).
+    Pooled,
+    /// The dense layer after ReLU and batch norm (`dense_units`; 500 at the paper's widths).
+    Dense,
+}
+
+impl EmbeddingLayer {
+    pub fn dims(self, config: &ModelConfig) -> usize {
+        match self {
+            EmbeddingLayer::Pooled => 2 * config.backend_width,
+            EmbeddingLayer::Dense => config.dense_units,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmbeddingLayer::Pooled => "pooled",
+            EmbeddingLayer::Dense => "dense",
+        }
+    }
+}
+
+impl std::str::FromStr for EmbeddingLayer {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "pooled" => Ok(EmbeddingLayer::Pooled),
+            "dense" => Ok(EmbeddingLayer::Dense),
+            other => Err(format!("{other:?} is not a layer (pooled or dense)")),
+        }
+    }
 }
 
 /// Counts parameter elements, skipping the batch-norm running statistics (buffers).

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
+use tracking::keys::artifact;
 
 use crate::data::{CellResult, SweepData};
 
@@ -78,7 +79,7 @@ pub fn markdown(store: &tracking::Store, data: &SweepData) -> String {
     let systems: Vec<&CellResult> = deep.into_iter().chain(gbt).collect();
     let Some(labels) = systems
         .iter()
-        .find_map(|c| artifact_table(store, c, "labels_test"))
+        .find_map(|c| artifact_table(store, c, artifact::LABELS_TEST))
     else {
         out.push_str("No finished run with saved test labels in this sweep.\n");
         return out;
@@ -89,7 +90,7 @@ pub fn markdown(store: &tracking::Store, data: &SweepData) -> String {
             let run = c.run.as_ref().map_or(0, |r| r.id);
             (
                 format!("{} (n={}, run {run})", c.system(), c.train_size),
-                artifact_table(store, c, "predictions_test"),
+                artifact_table(store, c, artifact::PREDICTIONS_TEST),
             )
         })
         .collect();

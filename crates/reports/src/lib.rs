@@ -237,7 +237,7 @@ fn index(
 /// `text` (a tag, a track id, a description, an error message: anything a user or a dataset
 /// chose) as inert Markdown inside a line or a table cell: HTML is shown, not run; Markdown
 /// punctuation and `|` are escaped; line breaks become spaces so a table keeps its shape.
-pub(crate) fn markdown_text(text: &str) -> String {
+pub fn markdown_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -8,6 +8,7 @@ use std::path::Path;
 use metrics::table::Table;
 use metrics::{Difference, Interval, Scores, TagKind, seed_mean};
 use tracking::Store;
+use tracking::keys::artifact;
 
 use crate::data::{CellResult, METRICS, SweepData, System};
 
@@ -35,10 +36,10 @@ impl TestSet {
                 .find(|a| a.name == name)
                 .map(|a| Path::new(&a.path).to_path_buf())
         };
-        let labels = Table::read(&path("labels_test")?).ok()?;
-        let predictions = Table::read(&path("predictions_test")?).ok()?;
+        let labels = Table::read(&path(artifact::LABELS_TEST)?).ok()?;
+        let predictions = Table::read(&path(artifact::PREDICTIONS_TEST)?).ok()?;
         let tags: Vec<serde_json::Value> =
-            serde_json::from_str(&std::fs::read_to_string(path("tags")?).ok()?).ok()?;
+            serde_json::from_str(&std::fs::read_to_string(path(artifact::TAGS)?).ok()?).ok()?;
         let kinds = labels
             .tags
             .iter()

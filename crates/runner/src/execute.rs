@@ -10,7 +10,7 @@ use std::sync::{Mutex, mpsc};
 use datasets::split::derive_seed;
 use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
-use tracking::keys::split;
+use tracking::keys::{artifact, split};
 use tracking::{
     Artifact, CellSpec, Claim, CodeVersion, FinalMetric, Host, NewRun, ProcessId, RunAxes, Status,
     Store,
@@ -279,10 +279,10 @@ fn train_and_record(
             }),
     );
     let mut files = trained.files.clone();
-    files.push(("predictions_test".into(), predictions));
-    files.push(("labels_test".into(), labels));
-    files.push(("tags".into(), tags));
-    files.push(("log".into(), dir.join("log.txt")));
+    files.push((artifact::PREDICTIONS_TEST.into(), predictions));
+    files.push((artifact::LABELS_TEST.into(), labels));
+    files.push((artifact::TAGS.into(), tags));
+    files.push((artifact::LOG.into(), dir.join("log.txt")));
     log.line(&format!(
         "test: {}",
         test.macro_values()
@@ -292,7 +292,7 @@ fn train_and_record(
     ));
     let artifacts = files
         .iter()
-        .map(|(name, path)| artifact(name, path))
+        .map(|(name, path)| recorded_artifact(name, path))
         .collect::<Result<Vec<_>>>()?;
     store.finish(id, &metrics, &artifacts)?;
     Ok(())
@@ -429,7 +429,7 @@ fn write_tags(path: &Path, data: &RunData) -> Result<()> {
 }
 
 /// A file with its sha256 and size.
-fn artifact(name: &str, path: &Path) -> Result<Artifact> {
+fn recorded_artifact(name: &str, path: &Path) -> Result<Artifact> {
     let bytes = fs::read(path).map_err(|e| RunnerError::io(path, "cannot read artifact", e))?;
     Ok(Artifact {
         name: name.into(),

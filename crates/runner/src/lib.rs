@@ -10,13 +10,16 @@
 //! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
 //!   the work with concurrent sweeps;
 //! - [`slurm`]: the same sweep as a Slurm job array, one task per cell still to run;
-//! - [`rerun`]: re-execute a logged run from its stored config and verify the result.
+//! - [`rerun`]: re-execute a logged run from its stored config and verify the result;
+//! - [`tagger`]: song-level tags of audio files and folders with a trained model;
+//! - [`export`]: a trained run as a self-contained model directory with a model card.
 
 pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod evaluate;
 pub mod execute;
+pub mod export;
 pub mod grid;
 pub mod rerun;
 pub mod slurm;

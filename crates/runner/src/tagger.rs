@@ -1,12 +1,15 @@
-//! Song-level tags of any audio file with a trained run's best checkpoint — the musicnn
-//! `top_tags` experience: decode, resample to the run's rate, the run's input (normalised
-//! log-mel or waveform), moving-window average of the sigmoid outputs.
+//! Song-level tags and embeddings of audio files and folders with a trained model (a run's
+//! best checkpoint, or an exported model directory) — the musicnn `top_tags` and extractor
+//! experience: decode, resample to the model's rate, the model's input (normalised log-mel or
+//! waveform), moving-window average of the sigmoid outputs or of an internal layer.
 
 use std::path::{Path, PathBuf};
 
 use audio_features::{BandStats, MelExtractor, load_mono};
 use datasets::cache::FeatureConfig;
-use models::{Architecture, Backend, ModelConfig, TaggingModel};
+use models::{Architecture, Backend, EmbeddingLayer, ModelConfig, TaggingModel};
+use rayon::prelude::*;
+use tracking::keys::artifact;
 use tracking::{Status, Store};
 
 use crate::config::RunConfig;
@@ -15,16 +18,152 @@ use crate::train::Geometry;
 
 /// A trained run, loaded for tagging.
 pub struct Tagger {
-    pub run: i64,
+    /// Where the model came from, for output: "run 12" or "model DIR (run 12)".
+    pub source: String,
     model: TaggingModel,
     config: ModelConfig,
     tags: Vec<String>,
-    mel: MelExtractor,
-    band_stats: Option<BandStats>,
+    inputs: InputMaker,
     geometry: Geometry,
-    patch_seconds: f64,
     batch: usize,
     device: burn::tensor::Device,
+}
+
+/// From an audio file to the model's input: what tagging does before the model, shareable
+/// between threads.
+struct InputMaker {
+    mel: MelExtractor,
+    band_stats: Option<BandStats>,
+    patch_seconds: f64,
+}
+
+/// What a tagger is loaded from: a run's artifacts or an exported model directory.
+pub(crate) struct ModelFiles {
+    pub config: RunConfig,
+    /// `model.bpk`, with its `model.bpk.config.json` beside it.
+    pub checkpoint: PathBuf,
+    pub tags: PathBuf,
+    /// Spectrogram models only.
+    pub band_stats: Option<PathBuf>,
+}
+
+impl ModelFiles {
+    /// The files of FINISHED deep run `id`, as its artifacts record them.
+    pub fn of_run(store: &Store, id: i64) -> Result<Self> {
+        let run = store.run(id)?;
+        let refuse = |why: String| RunnerError::Data(format!("run {id} cannot tag audio: {why}"));
+        if run.status != Status::Finished {
+            return Err(refuse(format!("it is {}", run.status)));
+        }
+        let config = RunConfig::from_json(&run.config_json)?;
+        if config.features.is_none() {
+            return Err(refuse(
+                "it is a GBT run (tagging, embeddings and export need a deep model)".into(),
+            ));
+        }
+        let artifacts = store.artifacts(id)?;
+        let find = |name: &str| {
+            artifacts
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| PathBuf::from(&a.path))
+        };
+        let need = |name: &str| {
+            find(name).ok_or_else(|| refuse(format!("it recorded no `{name}` artifact")))
+        };
+        Ok(Self {
+            checkpoint: need(artifact::MODEL)?,
+            tags: need(artifact::TAGS)?,
+            band_stats: find(artifact::BAND_STATS),
+            config,
+        })
+    }
+}
+
+/// A track's model input, ready for scoring.
+struct Prepared {
+    input: Vec<f32>,
+    warning: Option<String>,
+}
+
+/// One file to tag and the id it is reported under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    pub path: PathBuf,
+    /// The path relative to the folder it was found in, or the path as given for a file:
+    /// the `track` column of `tag --csv` (what `eval --truth` matches on).
+    pub id: String,
+}
+
+/// A command-line path that gave no tracks, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// `*` and `?` stay within one folder; `**` crosses them.
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: false,
+};
+
+/// Expand files and folders into the tracks to tag: a file as given (the decoder judges it);
+/// a folder searched recursively for files with an audio extension whose path relative to
+/// the folder matches `glob` (all of them without one), sorted by that path. Symbolic links
+/// to files are followed, to folders not (no cycles). A path that does not exist or a folder
+/// that cannot be read is reported, and the rest collected.
+pub fn collect_tracks(
+    paths: &[PathBuf],
+    glob: Option<&glob::Pattern>,
+) -> (Vec<Track>, Vec<Unreadable>) {
+    let (mut tracks, mut problems) = (Vec::new(), Vec::new());
+    for root in paths {
+        let unreadable = |reason: String| Unreadable {
+            path: root.clone(),
+            reason,
+        };
+        match std::fs::metadata(root) {
+            Err(e) => problems.push(unreadable(e.to_string())),
+            Ok(meta) if !meta.is_dir() => tracks.push(Track {
+                path: root.clone(),
+                id: root.display().to_string(),
+            }),
+            Ok(_) => {
+                let mut found = Vec::new();
+                for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+                    let entry = match entry {
+                        Ok(entry) => entry,
+                        Err(e) => {
+                            problems.push(Unreadable {
+                                path: e.path().unwrap_or(root).to_path_buf(),
+                                reason: e.to_string(),
+                            });
+                            continue;
+                        }
+                    };
+                    let path = entry.path();
+                    let is_file =
+                        entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
+                    if !is_file || !audio_features::has_audio_extension(path) {
+                        continue;
+                    }
+                    let relative = path.strip_prefix(root).unwrap_or(path);
+                    if glob.is_some_and(|g| !g.matches_path_with(relative, GLOB_OPTIONS)) {
+                        continue;
+                    }
+                    found.push(Track {
+                        path: path.to_path_buf(),
+                        id: relative.display().to_string(),
+                    });
+                }
+                found.sort_by(|a, b| a.id.cmp(&b.id));
+                tracks.extend(found);
+            }
+        }
+    }
+    (tracks, problems)
 }
 
 /// A file's song-level tags.
@@ -39,32 +178,34 @@ impl Tagger {
     /// Load run `id`: its checkpoint, tag names and input normalisation. The run's backend is
     /// used when this binary has it, flex otherwise.
     pub fn from_run(store: &Store, id: i64) -> Result<Self> {
-        let run = store.run(id)?;
-        let refuse = |why: String| RunnerError::Data(format!("run {id} cannot tag audio: {why}"));
-        if run.status != Status::Finished {
-            return Err(refuse(format!("it is {}", run.status)));
-        }
-        let config = RunConfig::from_json(&run.config_json)?;
+        let files = ModelFiles::of_run(store, id)?;
+        Self::load(&files, format!("run {id}"))
+    }
+
+    /// Load an exported model directory (`tagscale export`): no store needed.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let (manifest, files) = crate::export::open(dir)?;
+        Self::load(
+            &files,
+            format!("model {} (run {})", dir.display(), manifest.run),
+        )
+    }
+
+    fn load(files: &ModelFiles, source: String) -> Result<Self> {
+        let config = &files.config;
+        let refuse = |why: String| RunnerError::Data(format!("{source} cannot tag audio: {why}"));
         let (Some(features), Some(_)) = (config.features, config.widths) else {
             return Err(refuse(
-                "it is a GBT run (tagging needs a deep model)".into(),
+                "it is a GBT run (tagging, embeddings and export need a deep model)".into(),
             ));
-        };
-        let artifacts = store.artifacts(id)?;
-        let artifact = |name: &str| -> Result<PathBuf> {
-            artifacts
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| PathBuf::from(&a.path))
-                .ok_or_else(|| refuse(format!("it recorded no `{name}` artifact")))
         };
         let backend = config
             .backend
             .filter(|b| b.is_compiled())
             .unwrap_or(Backend::Flex);
         let device = backend.device()?;
-        let (model, model_config) = TaggingModel::load(&artifact("model")?, &device)?;
-        let tags = read_tags(&artifact("tags")?)?;
+        let (model, model_config) = TaggingModel::load(&files.checkpoint, &device)?;
+        let tags = read_tags(&files.tags)?;
         if tags.len() != model_config.n_tags {
             return Err(refuse(format!(
                 "its tags.json lists {} tags but the model has {} outputs",
@@ -72,37 +213,165 @@ impl Tagger {
                 model_config.n_tags
             )));
         }
-        let band_stats = match model_config.architecture {
-            Architecture::Spectrogram => {
-                let path = artifact("band_stats")?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| RunnerError::io(&path, "cannot read", e))?;
+        let band_stats = match (model_config.architecture, &files.band_stats) {
+            (Architecture::Spectrogram, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| RunnerError::io(path, "cannot read", e))?;
                 Some(BandStats::from_json(&text)?)
             }
-            Architecture::Waveform => None,
+            (Architecture::Spectrogram, None) => {
+                return Err(refuse("it has no band statistics".into()));
+            }
+            (Architecture::Waveform, _) => None,
         };
         let mel_config = FeatureConfig::with_mels(features.n_mels).mel;
         Ok(Self {
-            run: id,
+            source,
             geometry: Geometry::new(
                 model_config.architecture,
                 features.patch_seconds,
                 config.eval.hop_seconds,
                 &mel_config,
             ),
-            patch_seconds: features.patch_seconds,
-            mel: MelExtractor::new(mel_config)?,
+            inputs: InputMaker {
+                patch_seconds: features.patch_seconds,
+                mel: MelExtractor::new(mel_config)?,
+                band_stats,
+            },
             batch: config.train.map_or(16, |t| t.batch_size),
             model,
             config: model_config,
             tags,
-            band_stats,
             device,
         })
     }
 
+    /// The model's tags, in its output order.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
     /// Every tag with its song-level score, highest first.
     pub fn tag(&self, path: &Path) -> Result<Tagged> {
+        self.score(self.inputs.prepare(path)?)
+    }
+
+    /// Tag every track in order, calling `visit` with each result as it is ready. While the
+    /// model scores one batch of tracks on this thread, `threads − 1` helper threads (at least
+    /// one) decode the next batch and compute its input, so memory holds two batches however
+    /// large the collection.
+    pub fn tag_all(
+        &self,
+        tracks: &[Track],
+        threads: usize,
+        mut visit: impl FnMut(usize, &Track, Result<Tagged>),
+    ) -> Result<()> {
+        self.for_each_input(tracks, threads, |i, track, prepared| {
+            visit(i, track, prepared.and_then(|p| self.score(p)));
+        })
+    }
+
+    /// Song-level embeddings at `layer` of every track, in order, as [`Tagger::tag_all`]
+    /// tags them: each the mean over the track's windows (the same windows as its scores).
+    pub fn embed_all(
+        &self,
+        tracks: &[Track],
+        threads: usize,
+        layer: EmbeddingLayer,
+        mut visit: impl FnMut(usize, &Track, Result<Vec<f32>>),
+    ) -> Result<()> {
+        self.for_each_input(tracks, threads, |i, track, prepared| {
+            let embedding = prepared.and_then(|p| {
+                let mut songs = self.model.embed_songs(
+                    &self.config,
+                    &[&p.input],
+                    self.geometry.patch_len,
+                    self.geometry.hop_len,
+                    self.batch,
+                    layer,
+                    &self.device,
+                )?;
+                Ok(songs.pop().unwrap_or_default())
+            });
+            visit(i, track, embedding);
+        })
+    }
+
+    /// The size of an embedding at `layer`.
+    pub fn embedding_dims(&self, layer: EmbeddingLayer) -> usize {
+        layer.dims(&self.config)
+    }
+
+    /// Every track's model input, in order, computed ahead on helper threads (see
+    /// [`Tagger::tag_all`]).
+    fn for_each_input(
+        &self,
+        tracks: &[Track],
+        threads: usize,
+        mut visit: impl FnMut(usize, &Track, Result<Prepared>),
+    ) -> Result<()> {
+        let helpers = threads.saturating_sub(1).max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(helpers)
+            .thread_name(|i| format!("tag-decode-{i}"))
+            .build()
+            .map_err(|e| RunnerError::Data(format!("cannot start the decoding threads: {e}")))?;
+        let inputs = &self.inputs;
+        let prepare = |range: std::ops::Range<usize>| -> Vec<Result<Prepared>> {
+            pool.install(|| {
+                tracks[range]
+                    .par_iter()
+                    .map(|t| inputs.prepare(&t.path))
+                    .collect()
+            })
+        };
+        let batch = 4 * helpers;
+        std::thread::scope(|scope| {
+            let mut next = scope.spawn(move || prepare(0..batch.min(tracks.len())));
+            for start in (0..tracks.len()).step_by(batch) {
+                let ready = next.join().unwrap_or_else(|_| {
+                    let end = (start + batch).min(tracks.len());
+                    (start..end)
+                        .map(|_| Err(RunnerError::Data("a decoding thread panicked".into())))
+                        .collect()
+                });
+                let after =
+                    (start + batch).min(tracks.len())..(start + 2 * batch).min(tracks.len());
+                next = scope.spawn(move || prepare(after));
+                for (k, prepared) in ready.into_iter().enumerate() {
+                    let i = start + k;
+                    visit(i, &tracks[i], prepared);
+                }
+            }
+            // The last spawn prepared an empty range.
+            let _ = next.join();
+        });
+        Ok(())
+    }
+
+    /// The model's song-level scores of a prepared track.
+    fn score(&self, prepared: Prepared) -> Result<Tagged> {
+        let Prepared { input, warning } = prepared;
+        let scores = self.model.predict_song(
+            &self.config,
+            &input,
+            self.geometry.patch_len,
+            self.geometry.hop_len,
+            self.batch,
+            &self.device,
+        )?;
+        let mut tagged: Vec<(String, f32)> = self.tags.iter().cloned().zip(scores).collect();
+        tagged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(Tagged {
+            scores: tagged,
+            warning,
+        })
+    }
+}
+
+impl InputMaker {
+    /// Decode `path` and compute the model's input.
+    fn prepare(&self, path: &Path) -> Result<Prepared> {
         let rate = self.mel.config().sample_rate;
         let decoded = load_mono(path, rate)?;
         let samples = decoded.audio.samples;
@@ -129,24 +398,11 @@ impl Tagger {
             }
             None => samples,
         };
-        let scores = self.model.predict_song(
-            &self.config,
-            &input,
-            self.geometry.patch_len,
-            self.geometry.hop_len,
-            self.batch,
-            &self.device,
-        )?;
-        let mut tagged: Vec<(String, f32)> = self.tags.iter().cloned().zip(scores).collect();
-        tagged.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(Tagged {
-            scores: tagged,
-            warning,
-        })
+        Ok(Prepared { input, warning })
     }
 }
 
-fn read_tags(path: &Path) -> Result<Vec<String>> {
+pub(crate) fn read_tags(path: &Path) -> Result<Vec<String>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, "cannot read", e))?;
     let tags: Vec<serde_json::Value> =
@@ -190,4 +446,68 @@ pub fn default_run(store: &Store) -> Result<i64> {
         }
     }
     best.map(|(_, _, id)| -id).ok_or_else(none)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn folders_give_their_audio_files_sorted_and_missing_paths_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("music");
+        for name in [
+            "b/2.mp3",
+            "a/1.WAV",
+            "a/z/3.flac",
+            "c.ogg",
+            "notes.txt",
+            "a/cover.jpg",
+        ] {
+            touch(&root.join(name));
+        }
+        // A link back up the tree would loop: folders behind links are not entered.
+        std::os::unix::fs::symlink(&root, root.join("a/loop")).unwrap();
+        std::os::unix::fs::symlink(root.join("c.ogg"), root.join("linked.ogg")).unwrap();
+        let single = dir.path().join("single.mp3");
+        touch(&single);
+        let missing = dir.path().join("missing");
+        let (tracks, problems) =
+            collect_tracks(&[root.clone(), single.clone(), missing.clone()], None);
+        let ids: Vec<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "a/1.WAV",
+                "a/z/3.flac",
+                "b/2.mp3",
+                "c.ogg",
+                "linked.ogg",
+                single.to_str().unwrap()
+            ]
+        );
+        assert_eq!(tracks[0].path, root.join("a/1.WAV"));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, missing);
+        assert!(
+            problems[0].reason.contains("No such file"),
+            "{:?}",
+            problems[0]
+        );
+
+        let glob = glob::Pattern::new("a/**/*").unwrap();
+        let (tracks, _) = collect_tracks(std::slice::from_ref(&root), Some(&glob));
+        let ids: Vec<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a/1.WAV", "a/z/3.flac"]);
+        // `*` does not cross a folder.
+        let glob = glob::Pattern::new("a/*").unwrap();
+        let (tracks, _) = collect_tracks(std::slice::from_ref(&root), Some(&glob));
+        let ids: Vec<&str> = tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["a/1.WAV"]);
+    }
 }

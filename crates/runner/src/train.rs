@@ -30,7 +30,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
-use tracking::keys::{split, training as summary_key};
+use tracking::keys::{artifact, split, training as summary_key};
 
 /// What a run reports while it trains, and how it learns that it must stop.
 pub trait Observer {
@@ -136,7 +136,7 @@ fn train_gbt(config: &RunConfig, data: &RunData, out: &Path, stop: &AtomicBool) 
     let test_predictions = model.predict(&data.descriptors(&data.test)?, data.test.len())?;
     Ok(Trained {
         test_predictions,
-        files: vec![("model".into(), path)],
+        files: vec![(artifact::MODEL.into(), path)],
         summary: Vec::new(),
         stop: None,
     })
@@ -321,14 +321,17 @@ impl<'a> DeepRun<'a> {
         let (best_model, _) = TaggingModel::load(&checkpoint, &self.backend.device()?)?;
         let test_predictions = self.predict(&best_model, &self.data.test, observer)?;
         let mut files = vec![
-            ("model".to_string(), checkpoint.clone()),
+            (artifact::MODEL.to_string(), checkpoint.clone()),
             (
                 "model_config".to_string(),
                 models::model::config_path(&checkpoint),
             ),
         ];
         if self.inputs.band_stats.is_some() {
-            files.push(("band_stats".into(), self.out.join("band_stats.json")));
+            files.push((
+                artifact::BAND_STATS.into(),
+                self.out.join("band_stats.json"),
+            ));
         }
         let (stopped_early, steps) = match stop {
             StopReason::EarlyStop { step, .. } => (1.0, step),

@@ -53,7 +53,10 @@ impl Host {
             .unwrap_or_default();
         let flags = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("flags").or_else(|| l.strip_prefix("Features")))
+            .find_map(|l| {
+                l.strip_prefix("flags")
+                    .or_else(|| l.strip_prefix("Features"))
+            })
             .and_then(|l| l.split_once(':'))
             .map_or("", |(_, v)| v);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -78,11 +81,10 @@ impl Host {
             differences.push(format!("CPU {} then, {} now", self.cpu, other.cpu));
         }
         if !self.simd.is_empty() && !other.simd.is_empty() && self.simd != other.simd {
-            let only = |a: &Host, b: &Host| -> Vec<&str> {
-                let theirs: Vec<&str> = b.simd.split(' ').collect();
-                a.simd.split(' ').filter(|f| !theirs.contains(f)).collect()
-            };
-            let (lost, gained) = (only(self, other), only(other, self));
+            let (lost, gained) = (
+                only_in(&self.simd, &other.simd),
+                only_in(&other.simd, &self.simd),
+            );
             let mut phrase = String::from("SIMD");
             if !lost.is_empty() {
                 phrase += &format!(" {} then but not now", lost.join(" "));
@@ -94,11 +96,29 @@ impl Host {
             differences.push(phrase);
         }
         if self.gpu != other.gpu {
-            let name = |g: &str| if g.is_empty() { "none".to_string() } else { g.to_string() };
-            differences.push(format!("GPU {} then, {} now", name(&self.gpu), name(&other.gpu)));
+            let name = |g: &str| {
+                if g.is_empty() {
+                    "none".to_string()
+                } else {
+                    g.to_string()
+                }
+            };
+            differences.push(format!(
+                "GPU {} then, {} now",
+                name(&self.gpu),
+                name(&other.gpu)
+            ));
         }
         differences
     }
+}
+
+/// The features of space-separated list `a` that `b` lacks.
+fn only_in<'a>(a: &'a str, b: &str) -> Vec<&'a str> {
+    let theirs: Vec<&str> = b.split_whitespace().collect();
+    a.split_whitespace()
+        .filter(|f| !theirs.contains(f))
+        .collect()
 }
 
 /// The [`FLOAT_SIMD_FEATURES`] among a `/proc/cpuinfo` flags line.
@@ -196,10 +216,17 @@ mod tests {
     #[test]
     fn simd_features_are_read_from_the_flags_line_in_a_fixed_order() {
         let flags = "fpu vme avx2 sse4_2 avx512f fma avx sse4_1 avx512bw";
-        assert_eq!(float_simd(flags), "sse4_1 sse4_2 avx avx2 fma avx512f avx512bw");
+        assert_eq!(
+            float_simd(flags),
+            "sse4_1 sse4_2 avx avx2 fma avx512f avx512bw"
+        );
         assert_eq!(float_simd(""), "");
         let here = Host::current();
-        assert!(here.simd.split(' ').all(|f| FLOAT_SIMD_FEATURES.contains(&f) || f.is_empty()));
+        assert!(
+            here.simd
+                .split(' ')
+                .all(|f| FLOAT_SIMD_FEATURES.contains(&f) || f.is_empty())
+        );
     }
 
     #[test]

@@ -1,6 +1,24 @@
 //! Names of what runs record, shared by the code that writes them (runner) and the code that
 //! reads them (reports, the binary).
 
+/// The names under which a run records its files (written by the runner; read by `tag`,
+/// `export` and the reports).
+pub mod artifact {
+    /// The trained model: a deep run's best checkpoint (`model.bpk`, with
+    /// `model.bpk.config.json` beside it) or a GBT run's trees (`gbt.json`).
+    pub const MODEL: &str = "model";
+    /// The tag schema in output order: `[{name, kind}]`.
+    pub const TAGS: &str = "tags";
+    /// The spectrogram input's per-band normalisation.
+    pub const BAND_STATS: &str = "band_stats";
+    /// Song-level test predictions, one column per tag.
+    pub const PREDICTIONS_TEST: &str = "predictions_test";
+    /// The test tracks' labels, in the same layout.
+    pub const LABELS_TEST: &str = "labels_test";
+    /// The run's log.
+    pub const LOG: &str = "log";
+}
+
 /// Splits of the final metrics.
 pub mod split {
     /// The model's figures on the test split.

@@ -1,0 +1,226 @@
+//! `tagscale tag`: what a trained model hears in audio files and whole folders (and the
+//! collection and model arguments `embed` shares).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use runner::tagger::{Tagged, Tagger, Track, collect_tracks, default_run};
+use serde_json::{Map, Value, json};
+
+use crate::sweep::open_existing_store;
+
+/// The audio to work on: files and folders.
+#[derive(Args)]
+pub struct Collection {
+    /// Audio files (wav, mp3, ogg/vorbis, flac) and folders (searched recursively for them).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Only the files in folders whose path relative to the folder matches this pattern
+    /// (`*`, `?`, `[…]`, `**` for any depth), e.g. `--glob '**/*.mp3'`.
+    #[arg(long)]
+    glob: Option<String>,
+}
+
+impl Collection {
+    /// The tracks, and the paths that gave none (each printed as an error as found).
+    pub fn collect(&self) -> Result<(Vec<Track>, Vec<(String, String)>)> {
+        let glob = self
+            .glob
+            .as_deref()
+            .map(|g| {
+                glob::Pattern::new(g).with_context(|| format!("--glob {g:?} is not a pattern"))
+            })
+            .transpose()?;
+        let (tracks, unreadable) = collect_tracks(&self.paths, glob.as_ref());
+        let failed: Vec<(String, String)> = unreadable
+            .into_iter()
+            .map(|u| {
+                let message = format!("{}: {}", u.path.display(), u.reason);
+                eprintln!("error: {message}");
+                (u.path.display().to_string(), message)
+            })
+            .collect();
+        if tracks.is_empty() && failed.is_empty() {
+            bail!("no audio files (wav, mp3, ogg, flac) in the paths given");
+        }
+        Ok((tracks, failed))
+    }
+}
+
+/// Which trained model: a run of the store or an exported directory.
+#[derive(Args)]
+pub struct ModelChoice {
+    /// The run whose model to use (default: the best spectrogram run of the newest sweep).
+    #[arg(long, conflicts_with = "model")]
+    run: Option<i64>,
+    /// An exported model directory (`tagscale export`) instead: no store needed.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+impl ModelChoice {
+    pub fn load(&self, db: &str) -> Result<Tagger> {
+        Ok(match &self.model {
+            Some(dir) => Tagger::from_dir(dir)?,
+            None => {
+                let store = open_existing_store(db)?;
+                let run = match self.run {
+                    Some(id) => id,
+                    None => default_run(&store)?,
+                };
+                Tagger::from_run(&store, run)?
+            }
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct TagArgs {
+    #[command(flatten)]
+    collection: Collection,
+    #[command(flatten)]
+    model: ModelChoice,
+    /// Tags shown per file.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// One JSON object: `files` (path -> [{tag, score}]), `errors`, `warnings`.
+    #[arg(long)]
+    json: bool,
+    /// Also write every score to this CSV: a `track` column (the path relative to its
+    /// folder) and one column per tag, the format `tagscale eval --pred` reads.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Threads: one scores, the others decode ahead (default: all of the machine's).
+    #[arg(long, value_parser = crate::sweep::parse_count)]
+    threads: Option<usize>,
+}
+
+pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
+    let (tracks, mut failed) = args.collection.collect()?;
+    let unreadable_paths = failed.len();
+    if args.csv.is_some() {
+        refuse_duplicate_ids(&tracks)?;
+    }
+    let tagger = args.model.load(db)?;
+    let mut csv = match &args.csv {
+        Some(path) => Some(CsvOut::create(path, tagger.tags())?),
+        None => None,
+    };
+    let bar = crate::progress::bar(tracks.len() as u64, "tagging", quiet || tracks.len() < 2);
+    let (mut results, mut warnings) = (Map::new(), Map::new());
+    let mut csv_error = None;
+    let threads = args.threads.unwrap_or_else(crate::env::machine_threads);
+    tagger.tag_all(&tracks, threads, |_, track, result| {
+        bar.inc(1);
+        let name = track.path.display().to_string();
+        match result {
+            Ok(tagged) => {
+                if let Some(warning) = &tagged.warning {
+                    bar.suspend(|| tracing::warn!("{warning}"));
+                    warnings.insert(name.clone(), warning.clone().into());
+                }
+                if let Some(out) = csv.as_mut().filter(|_| csv_error.is_none()) {
+                    csv_error = out.row(track, &tagged, tagger.tags()).err();
+                }
+                let top = tagged.scores.iter().take(args.top);
+                if args.json {
+                    let list = top.map(|(t, s)| json!({"tag": t, "score": s})).collect();
+                    results.insert(name, Value::Array(list));
+                } else {
+                    bar.suspend(|| {
+                        println!("{name} ({}):", tagger.source);
+                        for (tag, score) in top {
+                            println!("  {tag:<24} {score:.3}");
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                // The message names the file already; `{:#}` adds the causes (the OS reason).
+                let message = format!("{:#}", anyhow::Error::from(e));
+                bar.suspend(|| eprintln!("error: {message}"));
+                failed.push((name, message));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(e) = csv_error {
+        return Err(e);
+    }
+    if let Some(out) = csv {
+        out.finish()?;
+    }
+    if args.json {
+        let errors: Map<String, Value> = failed
+            .iter()
+            .map(|(f, e)| (f.clone(), Value::String(e.clone())))
+            .collect();
+        // Files under their own key: a file named `errors` cannot collide with the errors.
+        let output = json!({ "files": results, "errors": errors, "warnings": warnings });
+        println!("{}", serde_json::to_string_pretty(&output)?);
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} files could not be tagged (the rest were)",
+            failed.len(),
+            tracks.len() + unreadable_paths
+        );
+    }
+    Ok(())
+}
+
+/// Two folders holding the same relative path would give two CSV rows one track id.
+pub fn refuse_duplicate_ids(tracks: &[Track]) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for track in tracks {
+        if let Some(first) = seen.insert(&track.id, &track.path) {
+            bail!(
+                "{} and {} would both be track {:?} in the CSV: tag one folder at a time",
+                first.display(),
+                track.path.display(),
+                track.id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--csv`: rows kept in memory (a few bytes per score) and written in one go, complete or
+/// not at all.
+struct CsvOut {
+    path: PathBuf,
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvOut {
+    fn create(path: &std::path::Path, tags: &[String]) -> Result<Self> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["track"];
+        header.extend(tags.iter().map(String::as_str));
+        writer.write_record(&header)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+        })
+    }
+
+    fn row(&mut self, track: &Track, tagged: &Tagged, tags: &[String]) -> Result<()> {
+        let mut record = vec![track.id.clone()];
+        for tag in tags {
+            let score = tagged
+                .scores
+                .iter()
+                .find(|(t, _)| t == tag)
+                .map_or(f32::NAN, |(_, s)| *s);
+            record.push(score.to_string());
+        }
+        Ok(self.writer.write_record(&record)?)
+    }
+
+    fn finish(self) -> Result<()> {
+        let bytes = self.writer.into_inner().map_err(|e| e.into_error())?;
+        datasets::atomic_write(&self.path, &bytes)
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
