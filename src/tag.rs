@@ -10,6 +10,9 @@ use serde_json::{Map, Value, json};
 
 use crate::sweep::open_existing_store;
 
+/// What could not be tagged or embedded: `(path, message)`, in the order met.
+pub type Failures = Vec<(String, String)>;
+
 /// The audio to work on: files and folders.
 #[derive(Args)]
 pub struct Collection {
@@ -24,7 +27,7 @@ pub struct Collection {
 
 impl Collection {
     /// The tracks, and the paths that gave none (each printed as an error as found).
-    pub fn collect(&self) -> Result<(Vec<Track>, Vec<(String, String)>)> {
+    pub fn collect(&self) -> Result<(Vec<Track>, Failures)> {
         let glob = self
             .glob
             .as_deref()
@@ -33,7 +36,7 @@ impl Collection {
             })
             .transpose()?;
         let (tracks, unreadable) = collect_tracks(&self.paths, glob.as_ref());
-        let failed: Vec<(String, String)> = unreadable
+        let failed: Failures = unreadable
             .into_iter()
             .map(|u| {
                 let message = format!("{}: {}", u.path.display(), u.reason);

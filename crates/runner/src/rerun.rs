@@ -1,5 +1,6 @@
 //! Re-running a logged run by its ID from its stored resolved config, and comparing the two.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 
@@ -149,11 +150,14 @@ pub fn verify(store: &Store, original: i64, rerun: i64, tolerance: f64) -> Resul
     Ok(compare(&a, &b, tolerance))
 }
 
+/// A final metric's split, key and tag.
+type MetricId = (String, String, Option<String>);
+
 /// The largest absolute difference between the two runs' final metrics of the same split,
 /// key and tag (0 when they share none): how far apart the results a reader uses are, even
 /// where the runs diverged on the way.
 pub fn largest_final_difference(store: &Store, original: i64, rerun: i64) -> Result<f64> {
-    let of = |id| -> Result<std::collections::BTreeMap<(String, String, Option<String>), f64>> {
+    let of = |id| -> Result<BTreeMap<MetricId, f64>> {
         Ok(store
             .run_metrics(id)?
             .into_iter()
