@@ -367,15 +367,13 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     ensure_venv()
     rust_bin = build_rust()
-    if sys.argv[1:] == ["--only", "curve-fit"]:
-        rows = bench_curve_fit(rust_bin)
-        write_section("Learning-curve fit", rows, machine())
-        for r in rows:
-            print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
-        return
-    if sys.argv[1:] == ["--only", "recipe"]:
-        rows = bench_recipe(rust_bin)
-        write_section("Recipe parity", rows, machine())
+    # Sections measured in a run of their own, each with its own heading in RESULTS.md.
+    only = {"curve-fit": ("Learning-curve fit", bench_curve_fit),
+            "recipe": ("Recipe parity", bench_recipe)}
+    if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
+        title, bench = only[sys.argv[2]]
+        rows = bench(rust_bin)
+        write_section(title, rows, machine())
         for r in rows:
             print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
         return

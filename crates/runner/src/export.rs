@@ -17,7 +17,7 @@ use tracking::{CodeVersion, Store};
 
 use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
-use crate::tagger::{ModelFiles, read_tags};
+use crate::tagger::{ModelFiles, TagEntry, read_tags};
 
 /// The model directory's format; a directory of a newer one is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -59,13 +59,6 @@ pub struct ModelManifest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TagEntry {
-    pub name: String,
-    pub kind: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Figure {
     pub key: String,
     pub tag: Option<String>,
@@ -92,8 +85,8 @@ pub fn export(store: &Store, id: i64, out: &Path) -> Result<ModelManifest> {
             "the directory exists and is not empty",
         ));
     }
-    let files = ModelFiles::of_run(store, id)?;
     let run = store.run(id)?;
+    let files = ModelFiles::of_record(store, &run)?;
     let staging = staging_dir(out);
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(|e| RunnerError::io(&staging, "cannot create", e))?;
@@ -154,7 +147,7 @@ fn write_model(
         n_mels: features.n_mels,
         patch_seconds: features.patch_seconds,
         hop_seconds: config.eval.hop_seconds,
-        tags: read_tag_entries(&files.tags)?,
+        tags: read_tags(&files.tags)?,
         train_size: config.train_size,
         seed: config.seed,
         dataset_hash: run.dataset_hash.clone(),
@@ -194,11 +187,6 @@ fn file_entry(path: &Path, name: &str) -> Result<FileEntry> {
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
     })
-}
-
-fn read_tag_entries(path: &Path) -> Result<Vec<TagEntry>> {
-    let text = fs::read_to_string(path).map_err(|e| RunnerError::io(path, "cannot read", e))?;
-    serde_json::from_str(&text).map_err(|e| RunnerError::io(path, "not a tag list", e))
 }
 
 /// Open model directory `dir`: its manifest (of this format version or an older one) and
@@ -247,8 +235,6 @@ pub(crate) fn open(dir: &Path) -> Result<(ModelManifest, ModelFiles)> {
         tags: dir.join(TAGS_FILE),
         band_stats: listed(BAND_STATS_FILE).then(|| dir.join(BAND_STATS_FILE)),
     };
-    // The tag list must parse as the tagger reads it.
-    read_tags(&files.tags)?;
     Ok((manifest, files))
 }
 

@@ -50,7 +50,12 @@ pub(crate) struct ModelFiles {
 impl ModelFiles {
     /// The files of FINISHED deep run `id`, as its artifacts record them.
     pub fn of_run(store: &Store, id: i64) -> Result<Self> {
-        let run = store.run(id)?;
+        Self::of_record(store, &store.run(id)?)
+    }
+
+    /// [`ModelFiles::of_run`] of a run already read from the store.
+    pub fn of_record(store: &Store, run: &tracking::RunRecord) -> Result<Self> {
+        let id = run.id;
         let refuse = |why: String| RunnerError::Data(format!("run {id} cannot tag audio: {why}"));
         if run.status != Status::Finished {
             return Err(refuse(format!("it is {}", run.status)));
@@ -205,7 +210,10 @@ impl Tagger {
             .unwrap_or(Backend::Flex);
         let device = backend.device()?;
         let (model, model_config) = TaggingModel::load(&files.checkpoint, &device)?;
-        let tags = read_tags(&files.tags)?;
+        let tags: Vec<String> = read_tags(&files.tags)?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         if tags.len() != model_config.n_tags {
             return Err(refuse(format!(
                 "its tags.json lists {} tags but the model has {} outputs",
@@ -402,19 +410,20 @@ impl InputMaker {
     }
 }
 
-pub(crate) fn read_tags(path: &Path) -> Result<Vec<String>> {
+/// One entry of a run's `tags.json` (the model's outputs in order).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TagEntry {
+    pub name: String,
+    /// `classification` or `regression`.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// A `tags.json`: every entry must at least have a name.
+pub(crate) fn read_tags(path: &Path) -> Result<Vec<TagEntry>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| RunnerError::io(path, "cannot read", e))?;
-    let tags: Vec<serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| RunnerError::io(path, "not a tag list", e))?;
-    tags.iter()
-        .map(|t| {
-            t["name"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| RunnerError::io(path, "not a tag list", "an entry without a name"))
-        })
-        .collect()
+    serde_json::from_str(&text).map_err(|e| RunnerError::io(path, "not a tag list", e))
 }
 
 /// The default run to tag with: the FINISHED spectrogram run of the newest sweep with the
