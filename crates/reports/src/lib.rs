@@ -61,54 +61,102 @@ pub struct Report {
     pub files: Vec<PathBuf>,
 }
 
+/// Everything a report shows of a sweep, computed once from the store: the cells, the Δ-table
+/// rows, the learning-curve fits and the crossover. `write` renders it into files; the
+/// dashboard renders the same values into pages.
+pub struct Analysis {
+    pub data: SweepData,
+    pub rows: Vec<table::Row>,
+    /// The fitted curves (bootstrap replicates included); empty without test sets.
+    pub curves: Vec<uncertainty::Curve>,
+    /// One sentence per metric: where a deep model overtakes GBT.
+    pub answers: Vec<String>,
+    /// `crossover.md`.
+    pub crossover_md: String,
+}
+
+impl Analysis {
+    /// Load the sweep's results and compute the table, the fits and the crossover.
+    pub fn compute(store: &Store, sweep: i64) -> Result<Self> {
+        let data = SweepData::load(store, sweep)?;
+        let tests = uncertainty::TestSets::load(store, &data);
+        let rows = table::rows(&data, &tests);
+        let sizes = data.sizes();
+        let curves = tests
+            .curves(&data.systems(), &sizes, CROSSOVER_RESAMPLES)
+            .unwrap_or_default();
+        let (crossover_md, answers) = crossover::markdown(&curves, sizes.len());
+        Ok(Self {
+            data,
+            rows,
+            curves,
+            answers,
+            crossover_md,
+        })
+    }
+
+    /// The learning curves (three panels) as SVG text.
+    pub fn learning_curves_svg(&self) -> Result<String> {
+        self.with_overlays(|overlays| {
+            plot::render_svg(CURVES_SIZE, &|root| {
+                plot::learning_curves(root, &self.data, overlays)
+            })
+        })
+    }
+
+    /// The learning curves (three panels) as PNG bytes.
+    pub fn learning_curves_png(&self) -> Result<Vec<u8>> {
+        self.with_overlays(|overlays| {
+            plot::render_png(CURVES_SIZE, &|root| {
+                plot::learning_curves(root, &self.data, overlays)
+            })
+        })
+    }
+
+    /// Call `draw` with the intervals, fits and crossings the learning curves overlay.
+    fn with_overlays<T>(&self, draw: impl FnOnce(&plot::Overlays<'_>) -> T) -> T {
+        let laws = crossover::laws(&self.curves);
+        let crossings = crossover::crossings(&self.curves);
+        let interval = |system: &data::System, size: i64, m: usize| {
+            self.rows
+                .iter()
+                .find(|r| {
+                    r.size == size && matches!(&r.kind, table::RowKind::System(s) if s == system)
+                })
+                .and_then(|r| r.entry.intervals[m])
+        };
+        let fit = |system: &data::System, m: usize| {
+            laws.iter()
+                .find(|(s, _)| s == system)
+                .and_then(|(_, l)| l[m])
+        };
+        let crossing = |system: &data::System, m: usize| {
+            crossings
+                .iter()
+                .find(|(s, _)| s == system)
+                .and_then(|(_, n)| n[m])
+        };
+        draw(&plot::Overlays {
+            interval: &interval,
+            fit: &fit,
+            crossing: &crossing,
+        })
+    }
+}
+
 /// Write the report of `sweep` into `out` (created; its `training_curves/` is replaced), staged
 /// beside it and moved in once every file is rendered.
 pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
-    let data = SweepData::load(store, sweep)?;
+    let analysis = Analysis::compute(store, sweep)?;
+    let (data, rows) = (&analysis.data, &analysis.rows);
     let mut writer = Writer::new(out)?;
-    let tests = uncertainty::TestSets::load(store, &data);
-    let rows = table::rows(&data, &tests);
-    let sizes = data.sizes();
-    let curves = tests
-        .curves(&data.systems(), &sizes, CROSSOVER_RESAMPLES)
-        .unwrap_or_default();
-    let (crossover_md, answers) = crossover::markdown(&curves, sizes.len());
-    writer.text("crossover.md", &crossover_md)?;
-    writer.text("delta_table.md", &table::markdown(&rows))?;
-    writer.text("delta_table.tex", &table::latex(&rows))?;
-    writer.text("delta_table.csv", &table::csv(&rows))?;
-    writer.text("per_tag.csv", &table::per_tag_csv(&data))?;
-    let laws = crossover::laws(&curves);
-    let interval = |system: &data::System, size: i64, m: usize| {
-        rows.iter()
-            .find(|r| r.size == size && matches!(&r.kind, table::RowKind::System(s) if s == system))
-            .and_then(|r| r.entry.intervals[m])
-    };
-    let fit = |system: &data::System, m: usize| {
-        laws.iter()
-            .find(|(s, _)| s == system)
-            .and_then(|(_, l)| l[m])
-    };
-    let crossings = crossover::crossings(&curves);
-    let crossing = |system: &data::System, m: usize| {
-        crossings
-            .iter()
-            .find(|(s, _)| s == system)
-            .and_then(|(_, n)| n[m])
-    };
-    let overlays = plot::Overlays {
-        interval: &interval,
-        fit: &fit,
-        crossing: &crossing,
-    };
-    let png = plot::render_png(CURVES_SIZE, &|root| {
-        plot::learning_curves(root, &data, &overlays)
-    })?;
-    writer.bytes("learning_curves.png", &png)?;
-    let svg = plot::render_svg(CURVES_SIZE, &|root| {
-        plot::learning_curves(root, &data, &overlays)
-    })?;
-    writer.text("learning_curves.svg", &svg)?;
+    writer.text("crossover.md", &analysis.crossover_md)?;
+    writer.text("delta_table.md", &table::markdown(rows))?;
+    writer.text("delta_table.tex", &table::latex(rows))?;
+    writer.text("delta_table.csv", &table::csv(rows))?;
+    writer.text("per_tag.csv", &table::per_tag_csv(data))?;
+    writer.bytes("learning_curves.png", &analysis.learning_curves_png()?)?;
+    writer.text("learning_curves.svg", &analysis.learning_curves_svg()?)?;
     let mut training = Vec::new();
     for cell in data.cells.iter().filter(|c| !c.epochs.is_empty()) {
         let Some(run) = &cell.run else { continue };
@@ -123,10 +171,10 @@ pub fn write(store: &Store, sweep: i64, out: &Path) -> Result<Report> {
         writer.bytes(&name, &png)?;
         training.push((run.id, name));
     }
-    writer.text("examples.md", &examples::markdown(store, &data))?;
+    writer.text("examples.md", &examples::markdown(store, data))?;
     writer.text(
         INDEX,
-        &index(&data, &table::markdown(&rows), &answers, &training),
+        &index(data, &table::markdown(rows), &analysis.answers, &training),
     )?;
     let files = writer.publish()?;
     Ok(Report {

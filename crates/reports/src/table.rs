@@ -292,7 +292,7 @@ fn mark_best(group: &mut [Row], tests: &TestSets, size: i64) {
 /// `0.812 ± 0.004 [0.790, 0.833]` (std only with several seeds, interval where the test
 /// sets were saved), `+0.031 [+0.012, +0.050]†` for Δ (†: the interval excludes 0), `≈` after
 /// a tied best, or what went wrong.
-fn cell_text(row: &Row, i: usize) -> String {
+pub fn cell_text(row: &Row, i: usize) -> String {
     let interval = row.entry.intervals[i];
     let mut text = match (&row.kind, row.entry.values[i]) {
         (kind, Some((d, _))) if kind.is_difference() => match interval {
@@ -322,7 +322,7 @@ fn cell_text(row: &Row, i: usize) -> String {
 }
 
 /// What the marks of the table mean, when it has intervals.
-fn legend(rows: &[Row]) -> Option<&'static str> {
+pub fn legend(rows: &[Row]) -> Option<&'static str> {
     rows.iter()
         .any(|r| r.entry.intervals.iter().any(Option::is_some))
         .then_some(

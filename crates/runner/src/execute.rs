@@ -166,7 +166,7 @@ pub fn execute(
     let dir = env.runs_root.join(id.to_string());
     let result = fs::create_dir_all(&dir)
         .map_err(|e| RunnerError::io(&dir, "cannot create the run directory", e))
-        .and_then(|()| RunLog::create(&dir.join("log.txt")))
+        .and_then(|()| RunLog::create(&dir.join(artifact::LOG_FILE)))
         .and_then(|log| {
             let outcome = train_and_record(store, env, id, config, &dir, &log, interrupt, progress);
             if let Err(e) = &outcome {
@@ -282,7 +282,7 @@ fn train_and_record(
     files.push((artifact::PREDICTIONS_TEST.into(), predictions));
     files.push((artifact::LABELS_TEST.into(), labels));
     files.push((artifact::TAGS.into(), tags));
-    files.push((artifact::LOG.into(), dir.join("log.txt")));
+    files.push((artifact::LOG.into(), dir.join(artifact::LOG_FILE)));
     log.line(&format!(
         "test: {}",
         test.macro_values()

@@ -50,6 +50,15 @@ pub enum TrackingError {
         }
     )]
     WalLost { path: PathBuf, rescued: bool },
+    #[error(
+        "the run store {url} has schema version {found}, this build needs {expected}: run \
+         `tagscale db migrate` (or any command that writes) to upgrade it"
+    )]
+    Outdated {
+        url: String,
+        found: i64,
+        expected: i64,
+    },
     #[error("{0}")]
     Unsupported(String),
     #[error("the store holds a value it cannot read: {0}")]

@@ -17,6 +17,9 @@ pub mod artifact {
     pub const LABELS_TEST: &str = "labels_test";
     /// The run's log.
     pub const LOG: &str = "log";
+    /// The log's file name in the run's artifact directory, written from the run's start (so
+    /// a running run's log can be followed before it is recorded as an artifact).
+    pub const LOG_FILE: &str = "log.txt";
 }
 
 /// Splits of the final metrics.

@@ -22,6 +22,7 @@
 //! # Ok::<(), tracking::TrackingError>(())
 //! ```
 
+pub mod browse;
 pub mod check;
 pub mod error;
 pub mod host;
@@ -29,6 +30,7 @@ pub mod keys;
 pub mod records;
 pub mod store;
 
+pub use browse::{RunFilter, RunOrder, RunPage, SweepSummary};
 pub use check::{StoreCheck, check};
 pub use error::{Result, TrackingError};
 pub use host::{Host, ProcessId};

@@ -206,16 +206,21 @@ impl StatusCounts {
     pub fn of<'a>(runs: impl IntoIterator<Item = Option<&'a RunRecord>>) -> Self {
         let mut counts = Self::default();
         for run in runs {
-            match run.map(|r| r.status) {
-                None => counts.not_run += 1,
-                Some(Status::Queued) => counts.queued += 1,
-                Some(Status::Running) => counts.running += 1,
-                Some(Status::Finished) => counts.finished += 1,
-                Some(Status::Failed) => counts.failed += 1,
-                Some(Status::Killed) => counts.killed += 1,
-            }
+            counts.add(run.map(|r| r.status));
         }
         counts
+    }
+
+    /// Count one cell: its run's status, or `None` for a cell without a run.
+    pub fn add(&mut self, status: Option<Status>) {
+        match status {
+            None => self.not_run += 1,
+            Some(Status::Queued) => self.queued += 1,
+            Some(Status::Running) => self.running += 1,
+            Some(Status::Finished) => self.finished += 1,
+            Some(Status::Failed) => self.failed += 1,
+            Some(Status::Killed) => self.killed += 1,
+        }
     }
 
     /// The count of one status.

@@ -30,6 +30,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "host simd",
         include_str!("../../../migrations/sqlite/0003_host_simd.sql"),
     ),
+    (
+        4,
+        "runs by config",
+        include_str!("../../../migrations/sqlite/0004_runs_by_config.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations: the same tables and versions as SQLite's.
@@ -48,6 +53,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "host simd",
         include_str!("../../../migrations/postgres/0003_host_simd.sql"),
+    ),
+    (
+        4,
+        "runs by config",
+        include_str!("../../../migrations/postgres/0004_runs_by_config.sql"),
     ),
 ];
 
@@ -99,6 +109,8 @@ pub struct Store {
     stale_after: Duration,
     /// SQLite: the write-ahead log this process's connections use.
     wal: Option<WalWatch>,
+    /// Opened by [`Store::open_read_only`]: no migrations, no checkpoints, no writes.
+    read_only: bool,
 }
 
 /// The `-wal` file of a SQLite store, held open so that its deletion or replacement by
@@ -141,7 +153,7 @@ impl Drop for Store {
     /// when it ended, and what is left stays safe in the `-wal` file.
     fn drop(&mut self) {
         // Blocking on the store's runtime from inside another one would panic.
-        if tokio::runtime::Handle::try_current().is_err() {
+        if !self.read_only && tokio::runtime::Handle::try_current().is_err() {
             let _ = self.checkpoint();
         }
     }
@@ -194,6 +206,7 @@ impl Store {
             dialect: Dialect::Postgres,
             stale_after: DEFAULT_STALE_AFTER,
             wal: None,
+            read_only: false,
         };
         store.migrate()?;
         Ok(store)
@@ -228,12 +241,94 @@ impl Store {
             dialect: Dialect::Sqlite,
             stale_after: DEFAULT_STALE_AFTER,
             wal: None,
+            read_only: false,
         };
         store.migrate()?;
         store.wal = WalWatch::new(path);
         lock.unlock()
             .map_err(|e| io_error(path, format!("cannot release the migration lock: {e}")))?;
         Ok(store)
+    }
+
+    /// Open an existing store for reading only (the dashboard): no migrations, no
+    /// checkpoints, and every connection refuses writes (SQLite `mode=ro` and `query_only`,
+    /// PostgreSQL read-only transactions), so a reader never holds a lock a sweep waits on.
+    /// A store whose schema is behind this build is refused with the command that upgrades it.
+    pub fn open_read_only(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| TrackingError::Runtime(e.to_string()))?;
+        let (dialect, connect_url, shown_url) = match Location::parse(url)? {
+            Location::Sqlite(path) => {
+                if !path.is_file() {
+                    return Err(io_error(&path, "no run store here".into()));
+                }
+                (
+                    Dialect::Sqlite,
+                    sqlite_url_with(&path, "ro"),
+                    url.to_string(),
+                )
+            }
+            Location::Postgres(connect_url) => {
+                (Dialect::Postgres, connect_url, redact_password(url))
+            }
+        };
+        let pool = runtime
+            .block_on(
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _meta| {
+                        Box::pin(apply_read_only_settings(conn, dialect))
+                    })
+                    .connect(&connect_url),
+            )
+            .map_err(|source| TrackingError::Database {
+                url: shown_url.clone(),
+                source,
+            })?;
+        let store = Self {
+            runtime,
+            pool,
+            url: shown_url,
+            dialect,
+            stale_after: DEFAULT_STALE_AFTER,
+            wal: None,
+            read_only: true,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Whether the store's applied migrations are every migration this build knows.
+    fn check_schema(&self) -> Result<()> {
+        let latest = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        }
+        .iter()
+        .map(|m| m.0)
+        .max()
+        .unwrap_or(0);
+        let applied: Option<i64> = self
+            .fetch_all(
+                "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+                &[],
+            )
+            .ok()
+            .and_then(|rows| rows.first().and_then(|r| r.try_get(0).ok()))
+            .flatten();
+        match applied {
+            Some(v) if v >= latest => Ok(()),
+            found => Err(TrackingError::Outdated {
+                url: self.url.clone(),
+                found: found.unwrap_or(0),
+                expected: latest,
+            }),
+        }
     }
 
     /// Treat runs on other hosts as dead after `stale` without a heartbeat.
@@ -273,7 +368,7 @@ impl Store {
             })
     }
 
-    fn db<T>(&self, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
+    pub(crate) fn db<T>(&self, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
         result.map_err(|source| TrackingError::Database {
             url: self.url.clone(),
             source,
@@ -321,9 +416,14 @@ impl Store {
         }))
     }
 
-    fn fetch_all(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<AnyRow>> {
+    pub(crate) fn fetch_all(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<AnyRow>> {
+        self.fetch_built(sql.to_string(), binds)
+    }
+
+    /// A query assembled at run time; only from fixed SQL fragments, every value bound.
+    pub(crate) fn fetch_built(&self, sql: String, binds: &[Bind]) -> Result<Vec<AnyRow>> {
         self.db(self.runtime.block_on(async {
-            let mut query = sqlx::query(sql);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
             for b in binds {
                 query = b.bind(query);
             }
@@ -684,7 +784,7 @@ impl Store {
     /// `runs list` loop, `sqlite3`) a finished run would live in `-wal` alone and a copy of
     /// the `.db` file would not have it. PASSIVE never waits for readers.
     pub fn checkpoint(&self) -> Result<()> {
-        if self.dialect != Dialect::Sqlite {
+        if self.dialect != Dialect::Sqlite || self.read_only {
             return Ok(());
         }
         self.check_wal()?;
@@ -963,8 +1063,12 @@ impl Store {
             .collect())
     }
 
-    fn query_runs(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<RunRecord>> {
-        let rows = self.fetch_all(sql, binds)?;
+    pub(crate) fn query_runs(&self, sql: &'static str, binds: &[Bind]) -> Result<Vec<RunRecord>> {
+        self.query_runs_built(sql.to_string(), binds)
+    }
+
+    pub(crate) fn query_runs_built(&self, sql: String, binds: &[Bind]) -> Result<Vec<RunRecord>> {
+        let rows = self.fetch_built(sql, binds)?;
         rows.iter()
             .map(|r| self.db(run_record(r)).and_then(|r| r))
             .collect()
@@ -1002,6 +1106,21 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// What every connection of a read-only store runs first.
+async fn apply_read_only_settings(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+) -> std::result::Result<(), sqlx::Error> {
+    let settings: &[&str] = match dialect {
+        Dialect::Sqlite => &["PRAGMA busy_timeout = 30000", "PRAGMA query_only = ON"],
+        Dialect::Postgres => &["SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"],
+    };
+    for setting in settings {
+        sqlx::query(*setting).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// What every SQLite connection runs first (`SQLITE_PRAGMAS`).
 async fn apply_sqlite_pragmas(
     conn: &mut sqlx::AnyConnection,
@@ -1034,6 +1153,11 @@ async fn check_sqlite_file(url: &str) -> std::result::Result<(), String> {
 }
 
 fn sqlite_url(path: &Path) -> String {
+    sqlite_url_with(path, "rwc")
+}
+
+/// The sqlx URL of a SQLite file opened in `mode` (`rwc`: read, write, create; `ro`).
+fn sqlite_url_with(path: &Path, mode: &str) -> String {
     let mut encoded = String::new();
     for c in path.to_string_lossy().chars() {
         match c {
@@ -1041,7 +1165,7 @@ fn sqlite_url(path: &Path) -> String {
             c => encoded.push(c),
         }
     }
-    format!("sqlite://{encoded}?mode=rwc")
+    format!("sqlite://{encoded}?mode={mode}")
 }
 
 /// Create the database file if needed and hold an exclusive lock on it while migrating, so
@@ -1095,7 +1219,7 @@ fn nan_split(value: f64) -> (Option<f64>, i64) {
     }
 }
 
-fn nan_join(value: Option<f64>, is_nan: i64) -> f64 {
+pub(crate) fn nan_join(value: Option<f64>, is_nan: i64) -> f64 {
     match value {
         Some(v) if is_nan == 0 => v,
         _ => f64::NAN,
@@ -1103,13 +1227,13 @@ fn nan_join(value: Option<f64>, is_nan: i64) -> f64 {
 }
 
 /// A bind value for the read queries built at run time.
-enum Bind {
+pub(crate) enum Bind {
     Int(i64),
     Text(String),
 }
 
 impl Bind {
-    fn bind<'q>(
+    pub(crate) fn bind<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {

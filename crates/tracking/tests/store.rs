@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracking::{
-    Artifact, CellSpec, Claim, CodeVersion, FinalMetric, Host, NewRun, ProcessId, RunAxes, Status,
-    Store,
+    Artifact, CellSpec, Claim, CodeVersion, FinalMetric, Host, NewRun, ProcessId, RunAxes,
+    RunFilter, RunOrder, Status, Store,
 };
 
 fn new_run(config_hash: &str) -> NewRun {
@@ -91,6 +91,9 @@ on_both_databases!(
     sweeps_list_the_runs_of_their_cells,
     submissions_record_which_cells_went_out_as_which_job,
     final_metrics_come_macro_first_then_tags_in_byte_order,
+    pages_of_runs_filter_sort_and_count_in_sql,
+    sweep_summaries_count_each_cell_by_its_standing_run,
+    a_read_only_store_reads_everything_and_writes_nothing,
 );
 
 fn opening_twice_applies_migrations_once_and_keeps_data(db: Fresh) {
@@ -586,4 +589,170 @@ fn a_postgres_store_is_checked_and_backed_up_with_pg_dump() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("pg_dump"), "{err}");
+}
+
+/// Runs of three sizes and two models, one with a config text to search for.
+fn browsable_store(db: &Fresh) -> (Store, Vec<i64>) {
+    let store = db.open();
+    let mut ids = Vec::new();
+    for (i, (model, size)) in [
+        ("gbt", 100),
+        ("waveform", 200),
+        ("gbt", 400),
+        ("waveform", 100),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut run = new_run(&format!("b{i}"));
+        run.axes.model = model.into();
+        run.axes.train_size = size;
+        if i == 2 {
+            run.config_json = r#"{"note":"Lr_50%"}"#.into();
+        }
+        ids.push(store.insert_run(&run).unwrap());
+    }
+    store.end(ids[1], Status::Failed, "boom").unwrap();
+    (store, ids)
+}
+
+fn pages_of_runs_filter_sort_and_count_in_sql(db: Fresh) {
+    let (store, ids) = browsable_store(&db);
+    let all = RunFilter::default();
+    let page = store.runs_page(&all, RunOrder::Id, true, 1, 2).unwrap();
+    assert_eq!(page.total, 4);
+    let got: Vec<i64> = page.runs.iter().map(|r| r.id).collect();
+    assert_eq!(got, vec![ids[2], ids[1]]);
+    let by_size = store
+        .runs_page(&all, RunOrder::TrainSize, false, 0, 10)
+        .unwrap();
+    let sizes: Vec<i64> = by_size.runs.iter().map(|r| r.axes.train_size).collect();
+    assert_eq!(sizes, vec![100, 100, 200, 400]);
+    let gbt = RunFilter {
+        model: Some("gbt".into()),
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        store
+            .runs_page(&gbt, RunOrder::Id, false, 0, 10)
+            .unwrap()
+            .total,
+        2
+    );
+    let failed = RunFilter {
+        status: Some(Status::Failed),
+        ..RunFilter::default()
+    };
+    let page = store
+        .runs_page(&failed, RunOrder::Id, false, 0, 10)
+        .unwrap();
+    assert_eq!(
+        page.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    // Free text is case-insensitive and its `%` and `_` are literal.
+    let text = |t: &str| RunFilter {
+        text: Some(t.into()),
+        ..RunFilter::default()
+    };
+    let page = store
+        .runs_page(&text("lr_50%"), RunOrder::Id, false, 0, 10)
+        .unwrap();
+    assert_eq!(
+        page.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![ids[2]]
+    );
+    assert_eq!(
+        store
+            .runs_page(&text("lr%50"), RunOrder::Id, false, 0, 10)
+            .unwrap()
+            .total,
+        0
+    );
+    let code = RunFilter {
+        code: Some("ab".into()),
+        ..RunFilter::default()
+    };
+    assert_eq!(
+        store
+            .runs_page(&code, RunOrder::Id, false, 0, 10)
+            .unwrap()
+            .total,
+        4
+    );
+}
+
+fn sweep_summaries_count_each_cell_by_its_standing_run(db: Fresh) {
+    let store = db.open();
+    let cells: Vec<CellSpec> = (0..3)
+        .map(|i| CellSpec {
+            index: i,
+            config_json: "{}".into(),
+            config_hash: format!("w{i}"),
+        })
+        .collect();
+    let sweep = store
+        .freeze_sweep("exp", "", "spec w", "g.toml", &cells)
+        .unwrap();
+    // Cell 0: a KILLED run, then a FINISHED one (which stands for it); cell 1: FAILED;
+    // cell 2: no run.
+    let killed = store.insert_run(&new_run("w0")).unwrap();
+    store.end(killed, Status::Killed, "gone").unwrap();
+    let finished = store.insert_run(&new_run("w0")).unwrap();
+    store.start(finished, "d", "s", "runs/x").unwrap();
+    store.finish(finished, &[], &[]).unwrap();
+    let failed = store.insert_run(&new_run("w1")).unwrap();
+    store.end(failed, Status::Failed, "boom").unwrap();
+    let summaries = store.sweep_summaries().unwrap();
+    assert_eq!(summaries.len(), 1);
+    let s = &summaries[0];
+    assert_eq!((s.id, s.experiment.as_str(), s.cells), (sweep, "exp", 3));
+    assert_eq!(s.counts.get(Status::Finished), 1);
+    assert_eq!(s.counts.get(Status::Failed), 1);
+    assert_eq!(s.counts.get(Status::Killed), 0);
+    assert_eq!(s.counts.not_run, 1);
+    assert!(s.started_at.is_some() && s.ended_at.is_some());
+}
+
+fn a_read_only_store_reads_everything_and_writes_nothing(db: Fresh) {
+    let (store, ids) = browsable_store(&db);
+    store
+        .log_epoch(
+            ids[0],
+            0,
+            &[("valid", "loss", 0.5), ("train", "step", 50.0)],
+        )
+        .unwrap();
+    store
+        .log_epoch(
+            ids[0],
+            1,
+            &[("valid", "loss", 0.25), ("train", "step", 100.0)],
+        )
+        .unwrap();
+    let reader = Store::open_read_only(&db.url).unwrap();
+    assert_eq!(reader.run(ids[1]).unwrap().status, Status::Failed);
+    let latest = reader.latest_epochs(&[ids[0], ids[1]]).unwrap();
+    let newest = &latest[&ids[0]];
+    assert!(newest.iter().all(|m| m.epoch == 1), "{newest:?}");
+    assert!(newest.iter().any(|m| m.key == "loss" && m.value == 0.25));
+    assert!(!latest.contains_key(&ids[1]));
+    let err = reader
+        .insert_run(&new_run("write"))
+        .expect_err("a read-only store refuses writes");
+    assert!(err.to_string().contains("read"), "{err}");
+    // The writer goes on while the reader is open.
+    store.end(ids[0], Status::Killed, "stopped").unwrap();
+    assert_eq!(reader.run(ids[0]).unwrap().status, Status::Killed);
+}
+
+#[test]
+fn a_read_only_store_needs_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nothing.db");
+    let err = Store::open_read_only(&missing.display().to_string())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no run store here"), "{err}");
+    assert!(!missing.exists());
 }
