@@ -15,6 +15,7 @@ mod report;
 mod runs;
 mod sweep;
 mod tag;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,8 @@ enum Command {
     /// Query the run store.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// A local web dashboard over the store: sweeps live, runs, a run, comparisons.
+    Ui(ui::UiArgs),
     /// Manage the run store.
     #[command(subcommand)]
     Db(runs::DbCommand),
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             runs::run(cmd, &cli.db)
         }
         Command::Db(cmd) => runs::db(cmd, &cli.db),
+        Command::Ui(args) => ui::run(args, &cli.db),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),
         Command::Model(cmd) => model::run(cmd),
