@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use common::{Workspace, ok, text};
 
@@ -249,4 +250,106 @@ fn the_dashboard_needs_an_existing_store() {
     let out = ws.run(&["ui", "--bind", "127.0.0.1:0"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no run store here"), "{}", text(&out));
+}
+
+/// Where the browser test leaves its screenshots (not committed; look at them).
+fn screenshot_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
+}
+
+#[test]
+fn the_pages_work_in_a_real_browser() {
+    let test = "the_pages_work_in_a_real_browser";
+    if !testkit::available(test, &[testkit::Service::Browser]) {
+        return;
+    }
+    let ws = swept_workspace();
+    let ui = start_ui(&ws, &[]);
+    let browser = testkit::Browser::start();
+    let shots = screenshot_dir();
+    let visit = |path: &str, name: &str| {
+        browser.goto(&format!("{}{path}", ui.base));
+        browser.screenshot(&shots.join(format!("{name}.png")));
+    };
+    let count = |selector: &str| {
+        browser
+            .eval(&format!(
+                "return document.querySelectorAll({}).length",
+                serde_json::to_string(selector).unwrap()
+            ))
+            .as_u64()
+            .unwrap()
+    };
+
+    visit("/sweeps", "sweeps");
+    assert_eq!(count("#sweeps tbody tr"), 1);
+
+    visit("/sweeps/1", "sweep");
+    assert_eq!(count("#cells tbody tr"), common::SMOKE_CELLS as u64);
+    assert!(count("#delta tbody tr") > 0);
+    assert!(
+        browser.wait_until(
+            "const i = document.querySelector('img.curves'); return i.complete && i.naturalWidth > 0",
+            Duration::from_secs(30),
+        ),
+        "the learning curves did not load"
+    );
+    // The description is text: no element was made from it, no script ran.
+    assert_eq!(
+        browser.eval(
+            "return Array.from(document.querySelectorAll('b')).some(b => b.textContent === 'bold')"
+        ),
+        serde_json::Value::Bool(false),
+        "the description's <b> became an element"
+    );
+    assert!(
+        browser
+            .eval("return document.body.innerText")
+            .as_str()
+            .unwrap()
+            .contains("<script>alert(1)</script>")
+    );
+
+    visit("/runs", "runs");
+    assert_eq!(count("#runs tbody tr"), common::SMOKE_CELLS as u64);
+    browser.eval(
+        "document.querySelector('input[name=model]').value = 'gbt';
+         document.querySelector('form.filters').submit(); return true",
+    );
+    assert!(
+        browser.wait_until(
+            "return location.search.includes('model=gbt') && document.readyState === 'complete'",
+            Duration::from_secs(30),
+        ),
+        "the filter did not submit"
+    );
+    assert_eq!(
+        count("#runs tbody tr"),
+        2,
+        "the filter did not narrow the table"
+    );
+
+    let deep = ws
+        .runs()
+        .iter()
+        .filter(|r| r["model"] != "gbt")
+        .filter_map(|r| r["id"].as_i64())
+        .take(2)
+        .collect::<Vec<_>>();
+    visit(&format!("/runs/{}", deep[0]), "run");
+    assert!(count("svg.chart polyline") >= 2, "no training curves drawn");
+
+    visit(
+        &format!("/compare?run={}&run={}", deep[0], deep[1]),
+        "compare",
+    );
+    assert!(count("#differences tbody tr") > 0);
+    assert!(count("svg.chart polyline") >= 2, "no curves overlaid");
+
+    let errors: Vec<_> = browser
+        .console()
+        .into_iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

@@ -124,6 +124,9 @@ fn router(state: Shared) -> Router {
         .route("/compare", get(pages::compare))
         .route("/assets/style.css", get(pages::style))
         .route("/assets/live.js", get(pages::script))
+        .route("/assets/favicon.svg", get(pages::favicon))
+        // Browsers ask for it whatever the page links.
+        .route("/favicon.ico", get(pages::favicon))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -17,6 +17,8 @@ pub const REQUIRE_SERVICES: &str = "TAGSCALE_REQUIRE_SERVICES";
 pub enum Service {
     Postgres,
     Slurm,
+    /// Headless Chromium driven over WebDriver.
+    Browser,
 }
 
 impl Service {
@@ -44,6 +46,15 @@ impl Service {
                 } else {
                     None
                 }
+            }
+            Service::Browser => {
+                let found = [crate::browser::CHROMIUM, crate::browser::CHROMEDRIVER]
+                    .iter()
+                    .all(|p| Path::new(p).is_file());
+                (!found).then(|| {
+                    "needs Chromium and ChromeDriver: apt-get install chromium chromium-driver"
+                        .to_string()
+                })
             }
         }
     }
