@@ -367,56 +367,24 @@ fn show(store: &Store, id: i64, json: bool) -> Result<()> {
 
 /// Everything comparable about a run, flattened to `path -> value`.
 fn flatten_run(store: &Store, run: &RunRecord) -> Result<BTreeMap<String, Value>> {
-    let mut out = BTreeMap::new();
-    let config: Value = serde_json::from_str(&run.config_json).unwrap_or(Value::Null);
-    flatten("config", &config, &mut out);
-    let code = serde_json::to_value(&run.code)?;
-    flatten("code", &code, &mut out);
-    out.remove("code.git_diff");
-    out.insert("host".into(), json!(run.host.name));
-    out.insert("host_cpu".into(), json!(run.host.cpu));
-    out.insert("host_simd".into(), json!(run.host.simd));
-    out.insert("threads".into(), json!(run.threads));
-    out.insert("status".into(), json!(run.status));
-    out.insert("dataset_hash".into(), json!(run.dataset_hash));
-    out.insert("subset_hash".into(), json!(run.subset_hash));
-    for m in store.run_metrics(run.id)? {
-        let key = match &m.tag {
-            Some(tag) => format!("metrics.{}.{}[{tag}]", m.split, m.key),
-            None => format!("metrics.{}.{}", m.split, m.key),
-        };
-        out.insert(key, json!(m.value));
-    }
-    Ok(out)
-}
-
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&format!("{prefix}.{k}"), v, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
-    }
+    Ok(reports::compare::flatten_run(
+        run,
+        &store.run_metrics(run.id)?,
+    ))
 }
 
 fn compare(store: &Store, a: i64, b: i64, json: bool) -> Result<()> {
     let (ra, rb) = (store.run(a)?, store.run(b)?);
     let (fa, fb) = (flatten_run(store, &ra)?, flatten_run(store, &rb)?);
-    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
-    let differences: Vec<(String, Value, Value)> = keys
-        .into_iter()
-        .filter_map(|k| {
-            let (x, y) = (
-                fa.get(k).cloned().unwrap_or(Value::Null),
-                fb.get(k).cloned().unwrap_or(Value::Null),
-            );
-            (x != y).then(|| (k.clone(), x, y))
-        })
-        .collect();
+    let differences: Vec<(String, Value, Value)> =
+        reports::compare::differing_keys(&[fa.clone(), fb.clone()])
+            .into_iter()
+            .map(|k| {
+                let value = |f: &BTreeMap<String, Value>| f.get(&k).cloned().unwrap_or(Value::Null);
+                let (x, y) = (value(&fa), value(&fb));
+                (k, x, y)
+            })
+            .collect();
     if json {
         let rows: Vec<Value> = differences
             .iter()

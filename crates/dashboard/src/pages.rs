@@ -784,14 +784,10 @@ pub async fn compare(State(state): State<Shared>, RawQuery(query): RawQuery) -> 
         let mut epochs = Vec::new();
         for &id in &ids {
             let run = store.run(id)?;
-            flat.push(flatten_run(&run, &store.run_metrics(id)?));
+            flat.push(reports::compare::flatten_run(&run, &store.run_metrics(id)?));
             epochs.push(store.epoch_metrics(id)?);
         }
-        let keys: BTreeSet<&String> = flat.iter().flat_map(|f| f.keys()).collect();
-        let differing: Vec<&String> = keys
-            .into_iter()
-            .filter(|k| flat.iter().any(|f| f.get(*k) != flat[0].get(*k)))
-            .collect();
+        let differing = reports::compare::differing_keys(&flat);
         let curves = |split: &str, key: &str| -> Vec<Series> {
             ids.iter()
                 .zip(&epochs)
@@ -812,8 +808,8 @@ pub async fn compare(State(state): State<Shared>, RawQuery(query): RawQuery) -> 
                         @for key in &differing {
                             tr {
                                 td { code { (key) } }
-                                @for f in &flat { td { (f.get(*key).map_or_else(|| "—".into(), text)) } }
-                                @if ids.len() == 2 { td.num { (difference(flat[1].get(*key), flat[0].get(*key))) } }
+                                @for f in &flat { td { (f.get(key).map_or_else(|| "—".into(), text)) } }
+                                @if ids.len() == 2 { td.num { (difference(flat[1].get(key), flat[0].get(key))) } }
                             }
                         }
                     }
@@ -832,43 +828,5 @@ fn difference(b: Option<&Value>, a: Option<&Value>) -> String {
     match (b.and_then(Value::as_f64), a.and_then(Value::as_f64)) {
         (Some(y), Some(x)) => format!("{:+.4}", y - x),
         _ => String::new(),
-    }
-}
-
-/// Everything comparable about a run as `path -> value` (the diff is left out: it is shown on
-/// the run's page).
-fn flatten_run(run: &RunRecord, metrics: &[FinalMetric]) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    let config: Value = serde_json::from_str(&run.config_json).unwrap_or(Value::Null);
-    flatten("config", &config, &mut out);
-    if let Ok(code) = serde_json::to_value(&run.code) {
-        flatten("code", &code, &mut out);
-    }
-    out.remove("code.git_diff");
-    out.insert("host".into(), Value::from(run.host.name.clone()));
-    out.insert("host.cpu".into(), Value::from(run.host.cpu.clone()));
-    out.insert("host.simd".into(), Value::from(run.host.simd.clone()));
-    out.insert("threads".into(), Value::from(run.threads));
-    out.insert("status".into(), Value::from(run.status.as_str()));
-    out.insert("dataset_hash".into(), Value::from(run.dataset_hash.clone()));
-    for m in metrics.iter().filter(|m| m.tag.is_none()) {
-        out.insert(
-            format!("metrics.{}.{}", m.split, m.key),
-            Value::from(m.value),
-        );
-    }
-    out
-}
-
-fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten(&format!("{prefix}.{k}"), v, out);
-            }
-        }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
     }
 }
