@@ -139,6 +139,8 @@ fn the_dashboard_serves_a_swept_store() {
     let gbt = page("/runs?model=gbt");
     assert!(gbt.body.contains("2 runs"), "{}", gbt.body);
     assert!(!gbt.body.contains(">waveform<"));
+    let beyond = page("/runs?page=18446744073709551615");
+    assert_eq!(beyond.status, 200, "{}", beyond.body);
     let bad = page("/runs?size=many");
     assert_eq!(bad.status, 400);
     assert!(
@@ -228,6 +230,8 @@ fn a_token_guards_every_request_and_other_hosts_need_one() {
     assert!(!out.status.success());
     assert!(text(&out).contains("give a token"), "{}", text(&out));
 
+    let out = ws.run(&["ui", "--bind", "127.0.0.1:0", "--token", "a b&c"]);
+    assert!(text(&out).contains("a token must be"), "{}", text(&out));
     let ui = start_ui(&ws, &["--token", "s3cret"]);
     let page = format!("{}/sweeps", ui.base);
     assert_eq!(get(&page, None).status, 401);

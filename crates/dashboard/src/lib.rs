@@ -48,9 +48,19 @@ pub struct Config {
 
 impl Config {
     /// Refuse an address other hosts can reach without a token.
+    /// A token travels in a link, a header and a cookie as it is, so it is limited to
+    /// characters none of them needs to escape.
     pub fn check(&self) -> Result<(), DashboardError> {
         if !self.bind.ip().is_loopback() && self.token.as_deref().is_none_or(str::is_empty) {
             return Err(DashboardError::TokenRequired(self.bind));
+        }
+        let plain = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+        if self
+            .token
+            .as_deref()
+            .is_some_and(|t| t.is_empty() || !t.chars().all(plain))
+        {
+            return Err(DashboardError::BadToken);
         }
         Ok(())
     }
@@ -63,6 +73,8 @@ pub enum DashboardError {
          request must carry, or bind to 127.0.0.1"
     )]
     TokenRequired(SocketAddr),
+    #[error("a token must be non-empty and made of letters, digits and - . _ ~ only")]
+    BadToken,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,

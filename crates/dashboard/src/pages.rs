@@ -21,6 +21,8 @@ use crate::security::inside_root;
 
 /// Runs per page of the runs table.
 const PAGE_SIZE: usize = 50;
+/// The highest page number a URL may ask for.
+const MAX_PAGE: usize = 1 << 31;
 /// How much of a log the run page shows (its end).
 const LOG_TAIL_BYTES: u64 = 16 * 1024;
 
@@ -400,7 +402,12 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<HashMap<String, S
         .and_then(|s| RunOrder::parse(s))
         .unwrap_or_default();
     let descending = q.get("desc").is_some_and(|v| v == "1");
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    // Bounded so that no page number from a URL can overflow the offset or the links.
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+        .min(MAX_PAGE);
     let query = q.clone();
     with_store(&state, move |store, _| {
         let found = store.runs_page(&filter, order, descending, page * PAGE_SIZE, PAGE_SIZE)?;
