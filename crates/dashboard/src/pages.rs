@@ -153,9 +153,10 @@ pub async fn sweep_rows(State(state): State<Shared>) -> Page {
 
 fn sweep_rows_markup(store: &Store) -> Page {
     let sweeps = store.sweep_summaries()?;
+    // Cells not run yet count: a sweep starting (building its cache) has no runs yet.
     let active: usize = sweeps
         .iter()
-        .map(|s| s.counts.running + s.counts.queued)
+        .map(|s| s.counts.running + s.counts.queued + s.counts.not_run)
         .sum();
     Ok(html! {
         @for (i, s) in sweeps.iter().enumerate() {
@@ -247,11 +248,12 @@ fn cells_markup(store: &Store, id: i64) -> Page {
         .collect();
     let latest = store.latest_epochs(&ids)?;
     let tests = store.macro_metrics(&ids, split::TEST)?;
+    // Cells with no run yet keep the page live: a starting sweep has not claimed them yet.
     let active = cells
         .iter()
         .filter(|(_, r)| {
             r.as_ref()
-                .is_some_and(|r| matches!(r.status, Status::Queued | Status::Running))
+                .is_none_or(|r| matches!(r.status, Status::Queued | Status::Running))
         })
         .count();
     Ok(html! {

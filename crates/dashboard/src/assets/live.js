@@ -1,6 +1,7 @@
 // Live parts of a page: every element with data-refresh="URL" has its content replaced by
 // the HTML fragment the server renders at URL (escaped there), every two seconds, while the
-// fragment says work is still going on (data-active > 0 on its first element).
+// fragment says work may still come (data-active > 0 on its first element: cells queued,
+// running or not run yet).
 "use strict";
 function refresh(el) {
   fetch(el.dataset.refresh, { credentials: "same-origin" })
