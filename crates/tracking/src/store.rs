@@ -165,11 +165,7 @@ impl Store {
     /// SQLite and under sqlx's advisory lock on PostgreSQL.
     pub fn open(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| TrackingError::Runtime(e.to_string()))?;
+        let runtime = store_runtime()?;
         match Location::parse(url)? {
             Location::Sqlite(path) => Self::open_sqlite(runtime, url, &path),
             Location::Postgres(connect_url) => Self::open_postgres(runtime, url, &connect_url),
@@ -256,11 +252,7 @@ impl Store {
     /// A store whose schema is behind this build is refused with the command that upgrades it.
     pub fn open_read_only(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| TrackingError::Runtime(e.to_string()))?;
+        let runtime = store_runtime()?;
         let (dialect, connect_url, shown_url) = match Location::parse(url)? {
             Location::Sqlite(path) => {
                 if !path.is_file() {
@@ -1104,6 +1096,15 @@ pub fn redact_password(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// The runtime a store blocks on: one worker is all the pool needs.
+fn store_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| TrackingError::Runtime(e.to_string()))
 }
 
 /// What every connection of a read-only store runs first.
