@@ -41,6 +41,7 @@ pub fn run(args: UiArgs, db: &str) -> Result<()> {
         bind: args.bind,
         token,
         runs_root: env::absolute(&env::runs_root()),
+        data_root: env::absolute(&env::data_root()),
     };
     // Checked before the store is opened, so a refused bind says so first.
     config.check()?;

@@ -55,6 +55,15 @@ struct Reply {
 }
 
 fn get(url: &str, bearer: Option<&str>) -> Reply {
+    let (status, headers, body) = get_bytes(url, bearer);
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap_or_default(),
+    }
+}
+
+fn get_bytes(url: &str, bearer: Option<&str>) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -64,11 +73,13 @@ fn get(url: &str, bearer: Option<&str>) -> Reply {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
     let mut response = request.call().unwrap();
-    Reply {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.body_mut().read_to_string().unwrap_or_default(),
-    }
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_default();
+    (response.status().as_u16(), response.headers().clone(), body)
 }
 
 /// The smoke grid with a description no page may run as HTML.
@@ -181,6 +192,185 @@ fn the_dashboard_serves_a_swept_store() {
         "equal keys shown"
     );
     assert_eq!(page("/compare?run=1").status, 400);
+}
+
+/// The test tracks and human labels a run saved: `(header, rows of (track, values))`.
+fn labels_test(ws: &Workspace, run: i64) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let path = ws.path().join(format!("runs/{run}/labels_test.csv"));
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let values = r.iter().skip(1).map(|v| v.parse().unwrap()).collect();
+            (r[0].to_string(), values)
+        })
+        .collect();
+    (header, rows)
+}
+
+/// The number the Listen page's `#track-count` line starts with.
+fn track_count(body: &str) -> usize {
+    let at = body.find("id=\"track-count\">").unwrap() + "id=\"track-count\">".len();
+    body[at..].split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_listen_page_plays_test_tracks_beside_both_models_tags() {
+    let ws = swept_workspace();
+    let ui = start_ui(&ws, &[]);
+    let page = |path: &str| get(&format!("{}{path}", ui.base), None);
+    let runs = ws.runs();
+    let id_of = |model: &str, size: i64| {
+        runs.iter()
+            .find(|r| r["model"] == model && r["train_size"] == size)
+            .and_then(|r| r["id"].as_i64())
+            .unwrap()
+    };
+    let (spectrogram, gbt) = (id_of("spectrogram", 48), id_of("gbt", 48));
+
+    let listen = page("/sweeps/1/listen");
+    assert_eq!(listen.status, 200, "{}", listen.body);
+    let (header, tracks) = labels_test(&ws, gbt);
+    assert_eq!(track_count(&listen.body), tracks.len());
+    assert_eq!(
+        listen.body.matches("<section class=\"track\"").count(),
+        tracks.len().min(10)
+    );
+    // By default the largest training set's spectrogram and GBT runs, as in examples.md.
+    for run in [spectrogram, gbt] {
+        assert!(
+            listen
+                .body
+                .contains(&format!("<option value=\"{run}\" selected>")),
+            "run {run} not chosen: {}",
+            listen.body
+        );
+    }
+    assert!(
+        !listen.body.contains("tempo <span"),
+        "a regression tag was ranked among the top tags"
+    );
+
+    // The audio is the synthetic track rendered as the cache renders it.
+    let (first, _) = &tracks[0];
+    let (status, headers, wav) = get_bytes(
+        &format!("{}/runs/{spectrogram}/audio/{first}", ui.base),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "audio/wav");
+    let manifest = datasets::synth::manifest(&datasets::synth::SynthConfig {
+        tracks: 80,
+        seed: 7,
+        seconds: 4.0,
+    })
+    .unwrap();
+    let track = manifest.tracks.iter().find(|t| &t.id == first).unwrap();
+    let datasets::Source::Synth { seed, index } = track.source else {
+        panic!("not synthetic")
+    };
+    let expected =
+        datasets::synth::wav_bytes(&datasets::synth::render_track(seed, index, 4.0)).unwrap();
+    assert_eq!(wav, expected, "the served WAV is not the track");
+    let training = manifest
+        .tracks
+        .iter()
+        .find(|t| t.split == datasets::Split::Train)
+        .unwrap();
+    let refused = page(&format!("/runs/{spectrogram}/audio/{}", training.id));
+    assert_eq!(refused.status, 404, "only test tracks are served");
+
+    // The tag filter keeps exactly the tracks the human labels give that tag.
+    let column = header.iter().position(|h| h == "rock").unwrap() - 1;
+    let rock = tracks.iter().filter(|(_, v)| v[column] >= 0.5).count();
+    let filtered = page("/sweeps/1/listen?tag=rock");
+    assert_eq!(track_count(&filtered.body), rock, "{}", filtered.body);
+    assert_eq!(page("/sweeps/1/listen?tag=nonsense").status, 400);
+    let wrong = page(&format!("/sweeps/1/listen?deep={gbt}"));
+    assert_eq!(wrong.status, 400, "a GBT run offered as the deep model");
+    assert!(
+        wrong.body.contains("not a finished deep run"),
+        "{}",
+        wrong.body
+    );
+}
+
+/// A dataset imported from a CSV whose tag names are markup; its audio files are WAVs.
+#[test]
+fn hostile_tag_names_render_as_text_and_file_audio_is_served() {
+    const TAG: &str = "<script>alert(1)</script>";
+    let ws = Workspace::new();
+    let corpus = ws.path().join("corpus");
+    let corpus_arg = corpus.to_str().unwrap();
+    ok(&ws.run(&[
+        "data",
+        "synth",
+        "--out",
+        corpus_arg,
+        "--tracks",
+        "60",
+        "--seconds",
+        "4",
+    ]));
+    let mut rows = vec![format!("path,split,\"{TAG}\",energy")];
+    for i in 0..60 {
+        let split = ["train", "train", "train", "validation", "test"][i % 5];
+        let energy = (i % 7) as f64 / 7.0;
+        rows.push(format!(
+            "audio/synth-{i:06}.wav,{split},{},{energy:.2}",
+            i % 2
+        ));
+    }
+    let csv = corpus.join("labels.csv");
+    std::fs::write(&csv, rows.join("\n") + "\n").unwrap();
+    let imported = ws.path().join("data/hostile");
+    ok(&ws.run(&[
+        "data",
+        "import",
+        "csv",
+        csv.to_str().unwrap(),
+        "--out",
+        imported.to_str().unwrap(),
+    ]));
+    let grid = ws.path().join("hostile-tags.toml");
+    std::fs::write(
+        &grid,
+        "[experiment]\nname = \"hostile-tags\"\n[dataset]\nkind = \"csv\"\npath = \"hostile\"\n\
+         [grid]\nmodel = [\"gbt\"]\ntrain_size = [30]\n",
+    )
+    .unwrap();
+    ok(&ws.run(&["sweep", grid.to_str().unwrap()]));
+    let ui = start_ui(&ws, &[]);
+    let page = |path: &str| get(&format!("{}{path}", ui.base), None);
+    for path in ["/runs/1", "/sweeps/1/listen"] {
+        let reply = page(path);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert!(
+            !reply.body.contains(TAG),
+            "{path}: the tag name ran as HTML"
+        );
+        assert!(
+            reply.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: the tag is not shown: {}",
+            reply.body
+        );
+    }
+    let (_, tracks) = labels_test(&ws, 1);
+    let (first, _) = &tracks[0];
+    let (status, headers, bytes) = get_bytes(
+        &format!("{}/runs/1/audio/{}", ui.base, url_path(first)),
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["content-type"], "audio/wav");
+    assert_eq!(bytes, std::fs::read(corpus.join(first)).unwrap());
+}
+
+/// A track id (here a relative path) as one URL path segment.
+fn url_path(id: &str) -> String {
+    id.replace('/', "%2F")
 }
 
 #[test]
@@ -350,10 +540,77 @@ fn the_pages_work_in_a_real_browser() {
     assert!(count("#differences tbody tr") > 0);
     assert!(count("svg.chart polyline") >= 2, "no curves overlaid");
 
+    visit("/sweeps/1/listen", "listen");
+    assert!(count("section.track audio") > 0, "no audio player");
+    browser.eval(
+        "const a = document.querySelector('section.track audio'); a.preload = 'auto'; a.load(); \
+         return true",
+    );
+    assert!(
+        browser.wait_until(
+            "const a = document.querySelector('section.track audio'); \
+             return a.readyState >= 1 && a.duration > 3.9 && !a.error",
+            Duration::from_secs(30),
+        ),
+        "the audio element did not load the track's WAV"
+    );
+    assert!(
+        count("span.hit") > 0,
+        "no top tag agrees with a human label"
+    );
+
     let errors: Vec<_> = browser
         .console()
         .into_iter()
         .filter(|e| e["level"] == "SEVERE")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+#[test]
+fn the_sweep_page_updates_live_while_the_sweep_runs() {
+    let test = "the_sweep_page_updates_live_while_the_sweep_runs";
+    if !testkit::available(test, &[testkit::Service::Browser]) {
+        return;
+    }
+    let ws = Workspace::new();
+    ok(&ws.run(&["db", "migrate"]));
+    let mut sweep = ws
+        .command(&["sweep", common::smoke().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ui = start_ui(&ws, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while get(&format!("{}/sweeps/1", ui.base), None).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let browser = testkit::Browser::start();
+    browser.goto(&format!("{}/sweeps/1", ui.base));
+    let finished = "return document.querySelectorAll('#cells .status-FINISHED').length";
+    let at_load = browser.eval(finished).as_u64().unwrap();
+    assert!(
+        at_load < common::SMOKE_CELLS as u64,
+        "the sweep had finished before the page loaded: nothing to watch"
+    );
+    // A mark on this document: a reload would lose it.
+    browser.eval("window.loadedOnce = true; return true");
+    let all_done = format!(
+        "return window.loadedOnce === true && \
+         document.querySelectorAll('#cells .status-FINISHED').length === {}",
+        common::SMOKE_CELLS
+    );
+    let updated = browser.wait_until(&all_done, Duration::from_secs(300));
+    browser.screenshot(&screenshot_dir().join("sweep-live.png"));
+    let status = sweep.wait().unwrap();
+    assert!(status.success(), "the sweep failed");
+    assert!(
+        updated,
+        "the page did not show every cell finished without a reload ({at_load} at load)"
+    );
 }

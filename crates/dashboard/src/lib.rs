@@ -6,7 +6,8 @@
 //! like the stylesheet, only refreshes the live parts of a sweep's page. Pages: the sweeps,
 //! a sweep (its grid, its cells live, the Δ-table and learning curves of [`reports`]), all
 //! runs (filtered, sorted and paged in SQL), a run (config, code, host, hashes, curves,
-//! per-tag figures, artifacts, log tail, the rerun command) and a comparison of runs.
+//! per-tag figures, artifacts, log tail, the rerun command), a comparison of runs, and a
+//! sweep's test tracks to listen to beside the tags a deep model and GBT give them.
 //!
 //! Security: loopback by default; any other address needs a token ([`Config::check`]), taken
 //! from `Authorization: Bearer`, a `?token=` link (which sets a cookie) or that cookie on every
@@ -19,12 +20,14 @@
 //!     bind: "127.0.0.1:8080".parse()?,
 //!     token: None,
 //!     runs_root: "runs".into(),
+//!     data_root: "data".into(),
 //! };
 //! dashboard::serve(store, config, |addr| println!("http://{addr}/"))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod chart;
+mod listen;
 mod pages;
 mod security;
 
@@ -44,6 +47,8 @@ pub struct Config {
     pub token: Option<String>,
     /// Artifacts are served only from inside this directory.
     pub runs_root: PathBuf,
+    /// Where imported datasets live (`$TAGSCALE_DATA`), for the Listen page's audio.
+    pub data_root: PathBuf,
 }
 
 impl Config {
@@ -89,6 +94,7 @@ pub enum DashboardError {
 pub(crate) struct AppState {
     pub store: Store,
     pub config: Config,
+    pub datasets: listen::Datasets,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -106,7 +112,11 @@ pub fn serve(
         .build()
         .map_err(DashboardError::Server)?;
     let bind = config.bind;
-    let state = Arc::new(AppState { store, config });
+    let state = Arc::new(AppState {
+        store,
+        config,
+        datasets: listen::Datasets::default(),
+    });
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -133,6 +143,8 @@ fn router(state: Shared) -> Router {
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/artifacts/{name}", get(pages::artifact))
+        .route("/runs/{id}/audio/{track}", get(listen::audio))
+        .route("/sweeps/{id}/listen", get(listen::listen))
         .route("/compare", get(pages::compare))
         .route("/assets/style.css", get(pages::style))
         .route("/assets/live.js", get(pages::script))

@@ -15,19 +15,19 @@ use tracking::{
     EpochMetric, FinalMetric, RunFilter, RunOrder, RunRecord, Status, Store, format_time, now_ms,
 };
 
-use crate::Shared;
 use crate::chart::{self, Series};
 use crate::security::inside_root;
+use crate::{AppState, Shared};
 
 /// Runs per page of the runs table.
 const PAGE_SIZE: usize = 50;
 /// The highest page number a URL may ask for.
-const MAX_PAGE: usize = 1 << 31;
+pub(crate) const MAX_PAGE: usize = 1 << 31;
 /// How much of a log the run page shows (its end).
 const LOG_TAIL_BYTES: u64 = 16 * 1024;
 
 /// A page that could not be rendered: its status and the reason, shown escaped.
-pub struct PageError(StatusCode, String);
+pub struct PageError(pub StatusCode, pub String);
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
@@ -54,20 +54,28 @@ impl From<reports::ReportError> for PageError {
     }
 }
 
-type Page = Result<Markup, PageError>;
+pub(crate) type Page = Result<Markup, PageError>;
 
-/// Run `read` against the store off the async threads (the store blocks).
-async fn with_store<T: Send + 'static>(
+/// Run `read` against the server's state off the async threads (the store blocks).
+pub(crate) async fn with_app<T: Send + 'static>(
     state: &Shared,
-    read: impl FnOnce(&Store, &crate::Config) -> Result<T, PageError> + Send + 'static,
+    read: impl FnOnce(&AppState) -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || read(&state.store, &state.config))
+    tokio::task::spawn_blocking(move || read(&state))
         .await
         .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-fn layout(title: &str, body: Markup) -> Markup {
+/// [`with_app`] for pages that need only the store and the configuration.
+async fn with_store<T: Send + 'static>(
+    state: &Shared,
+    read: impl FnOnce(&Store, &crate::Config) -> Result<T, PageError> + Send + 'static,
+) -> Result<T, PageError> {
+    with_app(state, move |app| read(&app.store, &app.config)).await
+}
+
+pub(crate) fn layout(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -195,6 +203,7 @@ pub async fn sweep(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Pa
                     "grid " code { (record.grid_path) } ", sha256 " code { (record.spec_sha256) }
                     ", created " (format_time(record.created_at))
                     " — " a href={ "/runs?sweep=" (id) } { "its runs" }
+                    " — " a href={ "/sweeps/" (id) "/listen" } { "listen to its test tracks" }
                 }
                 h2 { "Cells" }
                 table #cells {
@@ -507,7 +516,7 @@ fn runs_link(query: &HashMap<String, String>, changes: &[(&str, String)]) -> Str
     format!("/runs?{}", encoded.join("&"))
 }
 
-fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         match b {

@@ -355,7 +355,7 @@ fn compute(
     let samples = match &track.source {
         Source::Synth { seed, index } => {
             let seconds = track.duration.unwrap_or(10.0);
-            synth::render(*seed, *index, &synth::plan(*seed, *index, seconds))
+            synth::render_track(*seed, *index, seconds)
         }
         Source::File { .. } => {
             let path = manifest.audio_path(track).unwrap_or_default();

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use metrics::curve::{Crossover, Fit, Point, PowerLaw, crossover, fit, is_extrapolation};
+use tracking::keys::model;
 
 use crate::data::{METRICS, Metric, System};
 use crate::uncertainty::Curve;
@@ -188,7 +189,7 @@ fn halving_sentence(fits: &[(&Curve, Option<Fit>)], metric: Metric) -> Option<St
             .find(|(c, f)| c.system.model == model && f.is_some())
             .and_then(|(c, f)| Some((*c, (*f)?)))
     };
-    let ((spec, fs), (_, fw)) = (find("spectrogram")?, find("waveform")?);
+    let ((spec, fs), (_, fw)) = (find(model::SPECTROGRAM)?, find(model::WAVEFORM)?);
     let largest = spec.sizes.last().copied()?.max(1) as f64;
     let gap = (fs.law.at(largest) - fw.law.at(largest)).abs();
     let what = error_name(metric);
@@ -221,13 +222,13 @@ fn search_range(curve: &Curve) -> (f64, f64, f64) {
 /// curves cross within the search range, for marking on the figure.
 pub fn crossings(curves: &[Curve]) -> Vec<(System, [Option<f64>; 3])> {
     let fitted = laws(curves);
-    let Some((_, gbt)) = fitted.iter().find(|(s, _)| s.model == "gbt") else {
+    let Some((_, gbt)) = fitted.iter().find(|(s, _)| s.model == model::GBT) else {
         return Vec::new();
     };
     curves
         .iter()
         .zip(&fitted)
-        .filter(|(c, _)| c.system.model != "gbt")
+        .filter(|(c, _)| c.system.model != model::GBT)
         .map(|(curve, (system, deep))| {
             let (smallest, _, limit) = search_range(curve);
             let n = |m: usize| match crossover(&deep[m]?, &gbt[m]?, smallest, limit) {
@@ -273,7 +274,7 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
          size is an extrapolation, a hypothesis to test, not a result.\n",
     );
     let mut answers = Vec::new();
-    let gbt = curves.iter().find(|c| c.system.model == "gbt");
+    let gbt = curves.iter().find(|c| c.system.model == model::GBT);
     for (m, &metric) in METRICS.iter().enumerate() {
         let _ = writeln!(
             out,
@@ -312,7 +313,7 @@ pub fn markdown(curves: &[Curve], sizes: usize) -> (String, Vec<String>) {
             continue;
         };
         out.push('\n');
-        for (curve, f) in fits.iter().filter(|(c, _)| c.system.model != "gbt") {
+        for (curve, f) in fits.iter().filter(|(c, _)| c.system.model != model::GBT) {
             let Some(f) = f else { continue };
             let v = verdict(curve, gbt, (f, &gbt_fit), m, metric);
             let _ = writeln!(out, "- {}", v.sentence);

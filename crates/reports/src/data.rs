@@ -2,7 +2,7 @@
 //! for it, its test figures and its epochs.
 
 use serde_json::Value;
-use tracking::keys::{split, training};
+use tracking::keys::{model, split, training};
 use tracking::{EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
 
 use crate::error::Result;
@@ -123,9 +123,9 @@ impl CellResult {
 /// `GBT`, `Waveform`, `Spectrogram` (other names as they are).
 pub fn system_label(model: &str) -> String {
     match model {
-        "gbt" => "GBT".into(),
-        "waveform" => "Waveform".into(),
-        "spectrogram" => "Spectrogram".into(),
+        model::GBT => "GBT".into(),
+        model::WAVEFORM => "Waveform".into(),
+        model::SPECTROGRAM => "Spectrogram".into(),
         other => other.into(),
     }
 }
@@ -176,7 +176,7 @@ impl SweepData {
     /// Deep backends in the sweep, in first-seen order.
     pub fn deep_backends(&self) -> Vec<String> {
         let mut backends: Vec<String> = Vec::new();
-        for c in self.cells.iter().filter(|c| c.model != "gbt") {
+        for c in self.cells.iter().filter(|c| c.model != model::GBT) {
             if !backends.contains(&c.backend) {
                 backends.push(c.backend.clone());
             }
@@ -189,15 +189,15 @@ impl SweepData {
     pub fn systems(&self) -> Vec<System> {
         let backends = self.deep_backends();
         let mut systems = Vec::new();
-        if self.cells.iter().any(|c| c.model == "gbt") {
+        if self.cells.iter().any(|c| c.model == model::GBT) {
             systems.push(System {
                 label: "GBT".into(),
-                model: "gbt".into(),
+                model: model::GBT.into(),
                 backend: None,
             });
         }
         for backend in &backends {
-            for model in ["waveform", "spectrogram"] {
+            for model in [model::WAVEFORM, model::SPECTROGRAM] {
                 if self
                     .cells
                     .iter()

@@ -1,122 +1,102 @@
 //! `examples.md`: the top tags of a few test tracks — human labels, the deep model, GBT —
 //! as in the paper's qualitative table, from the runs' saved test predictions and labels.
+//! The dashboard's Listen page shows the same comparison for every test track.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
-use tracking::keys::artifact;
+
+use tracking::keys::model::{GBT, SPECTROGRAM, WAVEFORM};
 
 use crate::data::{CellResult, SweepData};
+use crate::test_set::{TestSet, as_recorded};
 
 /// Test tracks shown.
 const TRACKS: usize = 3;
 /// Tags per column.
-const TOP: usize = 10;
+pub const TOP: usize = 10;
 
-/// A CSV of `track,<tag>...` rows: tag names and a row per track id.
-struct TestTable {
-    tags: Vec<String>,
-    rows: BTreeMap<String, Vec<f64>>,
+/// The deep model a showcase prefers first.
+const DEEP_SHOWCASE_ORDER: [&str; 2] = [SPECTROGRAM, WAVEFORM];
+
+/// The runs a comparison of tags shows by default: the deep model (spectrogram, else
+/// waveform) and GBT, each its finished run with the largest training set (first seed).
+pub struct Showcase<'a> {
+    pub deep: Option<&'a CellResult>,
+    pub gbt: Option<&'a CellResult>,
 }
 
-fn read_table(path: &Path) -> Option<TestTable> {
-    let mut reader = csv::Reader::from_path(path).ok()?;
-    let tags: Vec<String> = reader
-        .headers()
-        .ok()?
-        .iter()
-        .skip(1)
-        .map(str::to_string)
-        .collect();
-    let mut rows = BTreeMap::new();
-    for record in reader.records() {
-        let record = record.ok()?;
-        let id = record.get(0)?.to_string();
-        let values = record
-            .iter()
-            .skip(1)
-            .map(|v| v.parse().unwrap_or(f64::NAN))
-            .collect();
-        rows.insert(id, values);
+impl<'a> Showcase<'a> {
+    pub fn of(data: &'a SweepData) -> Self {
+        Self {
+            deep: DEEP_SHOWCASE_ORDER
+                .iter()
+                .find_map(|model| largest_finished(data, model)),
+            gbt: largest_finished(data, GBT),
+        }
     }
-    Some(TestTable { tags, rows })
-}
 
-fn artifact_table(store: &tracking::Store, cell: &CellResult, name: &str) -> Option<TestTable> {
-    let run = cell.run.as_ref()?;
-    let artifacts = store.artifacts(run.id).ok()?;
-    let artifact = artifacts.iter().find(|a| a.name == name)?;
-    read_table(Path::new(&artifact.path))
+    pub fn cells(&self) -> impl Iterator<Item = &'a CellResult> {
+        self.deep.into_iter().chain(self.gbt)
+    }
 }
 
 /// The finished run of `model` with the largest training set (first seed).
-fn showcase<'a>(data: &'a SweepData, model: &str) -> Option<&'a CellResult> {
+fn largest_finished<'a>(data: &'a SweepData, model: &str) -> Option<&'a CellResult> {
     data.cells
         .iter()
         .filter(|c| c.model == model && c.finished())
         .max_by_key(|c| (c.train_size, -c.seed, -c.cell))
 }
 
-fn top(tags: &[String], values: &[f64], keep: impl Fn(f64) -> bool) -> Vec<String> {
-    let mut ranked: Vec<(usize, f64)> = values
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, v)| keep(*v))
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    ranked
-        .iter()
-        .take(TOP)
-        .map(|(i, v)| format!("{} ({v:.2})", crate::markdown_text(&tags[*i])))
-        .collect()
-}
-
 pub fn markdown(store: &tracking::Store, data: &SweepData) -> String {
     let mut out = String::from("# Examples: top tags of test tracks\n\n");
-    let deep = showcase(data, "spectrogram").or_else(|| showcase(data, "waveform"));
-    let gbt = showcase(data, "gbt");
-    let systems: Vec<&CellResult> = deep.into_iter().chain(gbt).collect();
-    let Some(labels) = systems
-        .iter()
-        .find_map(|c| artifact_table(store, c, artifact::LABELS_TEST))
-    else {
+    let systems: Vec<(String, TestSet)> = Showcase::of(data)
+        .cells()
+        .filter_map(|c| {
+            let run = c.run.as_ref()?;
+            let set = TestSet::of_run(store, run.id, as_recorded).ok()?;
+            Some((
+                format!("{} (n={}, run {})", c.system(), c.train_size, run.id),
+                set,
+            ))
+        })
+        .collect();
+    let Some((_, labels)) = systems.first() else {
         out.push_str("No finished run with saved test labels in this sweep.\n");
         return out;
     };
-    let predictions: Vec<(String, Option<TestTable>)> = systems
-        .iter()
-        .map(|c| {
-            let run = c.run.as_ref().map_or(0, |r| r.id);
-            (
-                format!("{} (n={}, run {run})", c.system(), c.train_size),
-                artifact_table(store, c, artifact::PREDICTIONS_TEST),
-            )
-        })
-        .collect();
-    out.push_str("Human labels (tags with a label of at least 0.5) against the top scores of ");
-    out.push_str("the deep model and GBT trained on the largest training set.\n");
-    for (id, truth) in labels.rows.iter().take(TRACKS) {
+    out.push_str("Human labels (classification tags labelled at least 0.5) against the ");
+    out.push_str("classification tags each system scores highest, for the deep model and GBT ");
+    out.push_str("trained on the largest training set; then the regression tags.\n");
+    for (track, id) in labels.tracks.iter().enumerate().take(TRACKS) {
         let _ = write!(
             out,
             "\n## {}\n\n| rank | human labels |",
             crate::markdown_text(id)
         );
-        for (name, _) in &predictions {
+        for (name, _) in &systems {
             let _ = write!(out, " {name} |");
         }
         out.push_str("\n|---:|---|");
-        out.push_str(&"---|".repeat(predictions.len()));
+        out.push_str(&"---|".repeat(systems.len()));
         out.push('\n');
-        let mut columns = vec![top(&labels.tags, truth, |v| v >= 0.5)];
-        for (_, table) in &predictions {
-            columns.push(
-                match table.as_ref().and_then(|t| t.rows.get(id).map(|r| (t, r))) {
-                    Some((t, row)) => top(&t.tags, row, |v| v.is_finite()),
-                    None => vec!["(predictions missing)".into()],
-                },
-            );
-        }
+        let ranked = |set: &TestSet| -> Vec<String> {
+            match set.track(id) {
+                Some(row) => set
+                    .top(row, TOP)
+                    .iter()
+                    .map(|t| format!("{} ({:.2})", crate::markdown_text(t.tag), t.value))
+                    .collect(),
+                None => vec!["(not a test track of this run)".into()],
+            }
+        };
+        let mut columns = vec![
+            labels
+                .positives(track)
+                .iter()
+                .map(|t| crate::markdown_text(t.tag))
+                .collect::<Vec<_>>(),
+        ];
+        columns.extend(systems.iter().map(|(_, set)| ranked(set)));
         let depth = columns.iter().map(Vec::len).max().unwrap_or(0);
         for rank in 0..depth {
             let _ = write!(out, "| {} |", rank + 1);
@@ -125,6 +105,34 @@ pub fn markdown(store: &tracking::Store, data: &SweepData) -> String {
             }
             out.push('\n');
         }
+        regression_table(&mut out, id, labels, &systems);
     }
     out
+}
+
+/// Each regression tag of track `id`: the human label and each system's prediction.
+fn regression_table(out: &mut String, id: &str, labels: &TestSet, systems: &[(String, TestSet)]) {
+    let Some(row) = labels.track(id) else { return };
+    let truth = labels.regression(row);
+    if truth.is_empty() {
+        return;
+    }
+    out.push_str("\n| regression tag | human |");
+    for (name, _) in systems {
+        let _ = write!(out, " {name} |");
+    }
+    out.push_str("\n|---|---:|");
+    out.push_str(&"---:|".repeat(systems.len()));
+    out.push('\n');
+    for (tag, human, _) in &truth {
+        let _ = write!(out, "| {} | {human:.2} |", crate::markdown_text(tag));
+        for (_, set) in systems {
+            let predicted = set
+                .track(id)
+                .and_then(|r| set.regression(r).into_iter().find(|(t, ..)| t == tag))
+                .map_or("—".to_string(), |(_, _, p)| format!("{p:.2}"));
+            let _ = write!(out, " {predicted} |");
+        }
+        out.push('\n');
+    }
 }

@@ -36,6 +36,7 @@ pub mod error;
 pub mod examples;
 pub mod plot;
 pub mod table;
+pub mod test_set;
 pub mod uncertainty;
 
 use std::fmt::Write;

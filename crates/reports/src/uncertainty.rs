@@ -3,67 +3,20 @@
 //! bootstrap interval, and paired bootstrap intervals of differences between systems on the
 //! same test tracks (`metrics::paired`).
 
-use std::path::Path;
-
-use metrics::table::Table;
-use metrics::{Difference, Interval, Scores, TagKind, seed_mean};
+use metrics::{Difference, Interval, Scores, seed_mean};
 use tracking::Store;
-use tracking::keys::artifact;
 
 use crate::data::{CellResult, METRICS, SweepData, System};
+use crate::test_set::{TestSet, as_recorded};
 
 /// Replicates when the runs do not say (`[eval] bootstrap`).
 const DEFAULT_RESAMPLES: usize = 1000;
 
-/// One finished run's test set: tag names and kinds, truth and predictions aligned by track.
-#[derive(Debug, Clone)]
-pub struct TestSet {
-    names: Vec<String>,
-    kinds: Vec<TagKind>,
-    truth: Vec<f64>,
-    predictions: Vec<f64>,
-}
-
-impl TestSet {
-    /// The run's `labels_test`, `predictions_test` and `tags` artifacts, or `None` when any is
-    /// missing or unreadable (the table then shows no interval for its system).
-    fn load(store: &Store, cell: &CellResult) -> Option<Self> {
-        let run = cell.run.as_ref().filter(|_| cell.finished())?;
-        let artifacts = store.artifacts(run.id).ok()?;
-        let path = |name: &str| {
-            artifacts
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| Path::new(&a.path).to_path_buf())
-        };
-        let labels = Table::read(&path(artifact::LABELS_TEST)?).ok()?;
-        let predictions = Table::read(&path(artifact::PREDICTIONS_TEST)?).ok()?;
-        let tags: Vec<serde_json::Value> =
-            serde_json::from_str(&std::fs::read_to_string(path(artifact::TAGS)?).ok()?).ok()?;
-        let kinds = labels
-            .tags
-            .iter()
-            .map(|name| {
-                let tag = tags.iter().find(|t| t["name"] == name.as_str())?;
-                serde_json::from_value(tag["kind"].clone()).ok()
-            })
-            .collect::<Option<Vec<TagKind>>>()?;
-        Some(Self {
-            predictions: predictions.aligned_to(&labels).ok()?,
-            truth: labels.values,
-            names: labels.tags,
-            kinds,
-        })
-    }
-
-    fn scores(&self) -> Scores<'_> {
-        Scores {
-            names: &self.names,
-            kinds: &self.kinds,
-            truth: &self.truth,
-            predictions: &self.predictions,
-        }
-    }
+/// A finished cell's saved test set, or `None` when any of its artifacts is missing or
+/// unreadable (the table then shows no interval for its system).
+fn cell_test_set(store: &Store, cell: &CellResult) -> Option<TestSet> {
+    let run = cell.run.as_ref().filter(|_| cell.finished())?;
+    TestSet::of_run(store, run.id, as_recorded).ok()
 }
 
 /// Every system's test sets per size, and how to bootstrap them.
@@ -84,7 +37,7 @@ impl TestSets {
                     .filter(|c| c.finished())
                     .collect();
                 let loaded: Option<Vec<TestSet>> =
-                    finished.iter().map(|c| TestSet::load(store, c)).collect();
+                    finished.iter().map(|c| cell_test_set(store, c)).collect();
                 if let Some(loaded) = loaded.filter(|l| !l.is_empty()) {
                     sets.push((system.clone(), size, loaded));
                 }

@@ -7,6 +7,7 @@ use baseline_gbt::GbtConfig;
 use models::{Architecture, Backend, ModelConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tracking::keys::model;
 
 use crate::error::{Result, RunnerError};
 use crate::train::Geometry;
@@ -264,9 +265,9 @@ impl ModelKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            ModelKind::Gbt => "gbt",
-            ModelKind::Waveform => "waveform",
-            ModelKind::Spectrogram => "spectrogram",
+            ModelKind::Gbt => model::GBT,
+            ModelKind::Waveform => model::WAVEFORM,
+            ModelKind::Spectrogram => model::SPECTROGRAM,
         }
     }
 }

@@ -57,3 +57,10 @@ pub mod training {
         }
     }
 }
+
+/// The model names runs record (`runs.model`; `runner::ModelKind` spells them).
+pub mod model {
+    pub const GBT: &str = "gbt";
+    pub const WAVEFORM: &str = "waveform";
+    pub const SPECTROGRAM: &str = "spectrogram";
+}

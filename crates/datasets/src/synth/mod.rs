@@ -322,27 +322,36 @@ pub fn write_corpus(
     Ok(manifest)
 }
 
-/// 16 kHz mono 16-bit PCM WAV, written to a temporary name and renamed when complete.
+/// 16 kHz mono 16-bit PCM WAV, written completely or not at all ([`crate::atomic_write`]).
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<()> {
+    let bytes = wav_bytes(samples).map_err(|e| DatasetError::Format {
+        path: path.to_path_buf(),
+        message: format!("cannot write WAV: {e}"),
+    })?;
+    crate::atomic_write(path, &bytes)
+}
+
+/// Samples in [-1, 1] as the bytes of a 16 kHz mono 16-bit PCM WAV file (what the dashboard
+/// plays a synthetic track as).
+pub fn wav_bytes(samples: &[f32]) -> std::result::Result<Vec<u8>, hound::Error> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: SR as u32,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let tmp = path.with_extension("wav.tmp");
-    let to_err = |e: hound::Error| DatasetError::Format {
-        path: path.to_path_buf(),
-        message: format!("cannot write WAV: {e}"),
-    };
-    let mut writer = hound::WavWriter::create(&tmp, spec).map_err(to_err)?;
+    let mut bytes = std::io::Cursor::new(Vec::with_capacity(44 + 2 * samples.len()));
+    let mut writer = hound::WavWriter::new(&mut bytes, spec)?;
     for &s in samples {
-        writer
-            .write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
-            .map_err(to_err)?;
+        writer.write_sample((s.clamp(-1.0, 1.0) * 32767.0).round() as i16)?;
     }
-    writer.finalize().map_err(to_err)?;
-    std::fs::rename(&tmp, path).map_err(io_err(path, "cannot move the finished WAV into place"))
+    writer.finalize()?;
+    Ok(bytes.into_inner())
+}
+
+/// The audio of one synthetic track of `seconds` (its plan drawn, then rendered).
+pub fn render_track(seed: u64, index: u64, seconds: f64) -> Vec<f32> {
+    render(seed, index, &plan(seed, index, seconds))
 }
 
 #[cfg(test)]
