@@ -380,6 +380,11 @@ fn check_report(ws: &Workspace, runs: &[Value]) {
         examples.contains("human labels") && examples.contains("GBT"),
         "{examples}"
     );
+    // Regression values are listed apart, never ranked among the tags.
+    assert!(
+        examples.contains("| regression tag |") && !examples.contains("tempo ("),
+        "{examples}"
+    );
 
     // Δ rows are spectrogram − waveform, and those are the store's figures.
     let mut table = csv::Reader::from_path(dir.join("delta_table.csv")).unwrap();
