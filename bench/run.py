@@ -295,6 +295,14 @@ def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=(1, 2, 3))
     }]
 
 
+def bench_dashboard(rust_bin):
+    """Page times of `tagscale ui` on a 10 000-run store (bench/dashboard_pages.py)."""
+    import dashboard_pages
+    sh(["cargo", "build", "--release", "-q", "--bin", "tagscale"], cwd=ROOT)
+    tagscale = os.path.join(ROOT, "target", "release", "tagscale")
+    return dashboard_pages.bench(tagscale, ROOT, WORK)
+
+
 def machine():
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -340,7 +348,7 @@ def write_results(rows, info):
         f.write("\n".join(lines))
 
 
-def write_section(title, rows, info):
+def write_section(title, rows, info, note="both sides with the machine's threads"):
     """Replace (or append) the `## title` section of RESULTS.md: rows measured in a run of
     their own (`bench/run.py --only recipe`), dated separately."""
     path = os.path.join(HERE, "RESULTS.md")
@@ -352,7 +360,7 @@ def write_section(title, rows, info):
         head,
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; "
-        f"machine: {info['cpu']}, {info['cores']} cores; both sides with the machine's threads",
+        f"machine: {info['cpu']}, {info['cores']} cores; {note}",
         "",
         "| work | reference | tagscale | reference figures | difference | target | met |",
         "|---|---|---|---|---|---|---|",
@@ -369,11 +377,15 @@ def main():
     rust_bin = build_rust()
     # Sections measured in a run of their own, each with its own heading in RESULTS.md.
     only = {"curve-fit": ("Learning-curve fit", bench_curve_fit),
-            "recipe": ("Recipe parity", bench_recipe)}
+            "recipe": ("Recipe parity", bench_recipe),
+            "dashboard": ("Dashboard page times", bench_dashboard)}
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         title, bench = only[sys.argv[2]]
         rows = bench(rust_bin)
-        write_section(title, rows, machine())
+        note = None
+        if isinstance(rows, tuple):
+            rows, note = rows
+        write_section(title, rows, machine(), *([note] if note else []))
         for r in rows:
             print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
         return
@@ -384,11 +396,14 @@ def main():
     rows += bench_train_steps(rust_bin, build_rust_tch())
     curve_fit = bench_curve_fit(rust_bin)
     recipe = bench_recipe(rust_bin)
+    pages, pages_note = bench_dashboard(rust_bin)
     write_results(rows, machine())
     write_section("Learning-curve fit", curve_fit, machine())
     write_section("Recipe parity", recipe, machine())
+    write_section("Dashboard page times", pages, machine(), pages_note)
     rows += curve_fit
     rows += recipe
+    rows += pages
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")
     print("wrote bench/RESULTS.md")

@@ -1,17 +1,14 @@
-//! `tagscale runs list --group-by`: runs pooled over seeds (or over chosen config keys), each
-//! group's test figures as mean ± std over its finished runs.
-
-use std::collections::BTreeMap;
+//! `tagscale runs list --group-by`: the seed groups of the store (the original runs of one
+//! sweep with one model, size and backend — reruns repeat a seed and join none), or runs
+//! pooled by chosen config keys; each group's test figures as mean ± std over its finished
+//! runs ([`reports::groups`], as the dashboard shows them).
 
 use anyhow::{Result, bail};
+use reports::data::METRICS;
+use reports::groups::GroupSummary;
 use runner::RunConfig;
 use serde_json::{Value, json};
-use tracking::{RunRecord, Status, Store};
-
-use crate::runs::test_macros;
-
-/// The macro test figures a group summarises, in table order.
-const FIGURES: [&str; 3] = ["roc_auc", "pr_auc", "rmse"];
+use tracking::{RunFilter, RunRecord, SeedGroup, Store};
 
 /// One group: what its runs share and the runs.
 struct Group {
@@ -20,13 +17,36 @@ struct Group {
     runs: Vec<RunRecord>,
 }
 
+impl From<SeedGroup> for Group {
+    fn from(g: SeedGroup) -> Self {
+        Self {
+            label: vec![
+                ("sweep".into(), json!(g.sweep)),
+                ("model".into(), json!(g.model)),
+                ("train_size".into(), json!(g.train_size)),
+                ("backend".into(), json!(g.backend)),
+            ],
+            runs: g.runs,
+        }
+    }
+}
+
 pub fn list_groups(store: &Store, sweep: Option<i64>, keys: &str, json: bool) -> Result<()> {
     let keys: Vec<&str> = keys
         .split(',')
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .collect();
-    let groups = group(store.runs(sweep)?, &keys)?;
+    let groups: Vec<Group> = if keys.is_empty() {
+        let filter = RunFilter {
+            sweep,
+            ..RunFilter::default()
+        };
+        let page = store.seed_groups(&filter, 0, usize::MAX)?;
+        page.groups.into_iter().map(Group::from).collect()
+    } else {
+        by_keys(store.runs(sweep)?, &keys)?
+    };
     let mut rows = Vec::new();
     for g in &groups {
         rows.push(summary(store, g)?);
@@ -41,39 +61,23 @@ pub fn list_groups(store: &Store, sweep: Option<i64>, keys: &str, json: bool) ->
     Ok(())
 }
 
-/// Group runs by `keys` of their resolved configs, or by the whole config without its seeds.
-fn group(runs: Vec<RunRecord>, keys: &[&str]) -> Result<Vec<Group>> {
+/// Group the original runs (reruns sample no new seed) by `keys` of their resolved configs.
+fn by_keys(runs: Vec<RunRecord>, keys: &[&str]) -> Result<Vec<Group>> {
     let mut groups: Vec<(String, Group)> = Vec::new();
-    for run in runs {
+    for run in runs.into_iter().filter(|r| r.rerun_of.is_none()) {
         let config = RunConfig::from_json(&run.config_json)?.without_seeds();
-        let label: Vec<(String, Value)> = if keys.is_empty() {
-            ["model", "train_size", "backend"]
-                .iter()
-                .map(|k| {
-                    (
-                        k.to_string(),
-                        lookup(&config, k).cloned().unwrap_or(Value::Null),
-                    )
-                })
-                .collect()
-        } else {
-            keys.iter()
-                .map(|k| match lookup(&config, k) {
-                    Some(v) => Ok((k.to_string(), v.clone())),
-                    None => bail!(
-                        "run {} has no config key `{k}` (keys: {})",
-                        run.id,
-                        top_level_keys(&config)
-                    ),
-                })
-                .collect::<Result<_>>()?
-        };
-        // The identity: the chosen values, or the whole seedless config.
-        let identity = if keys.is_empty() {
-            config.to_string()
-        } else {
-            Value::Array(label.iter().map(|(_, v)| v.clone()).collect()).to_string()
-        };
+        let label: Vec<(String, Value)> = keys
+            .iter()
+            .map(|k| match lookup(&config, k) {
+                Some(v) => Ok((k.to_string(), v.clone())),
+                None => bail!(
+                    "run {} has no config key `{k}` (keys: {})",
+                    run.id,
+                    top_level_keys(&config)
+                ),
+            })
+            .collect::<Result<_>>()?;
+        let identity = Value::Array(label.iter().map(|(_, v)| v.clone()).collect()).to_string();
         match groups.iter_mut().find(|(id, _)| *id == identity) {
             Some((_, g)) => g.runs.push(run),
             None => groups.push((
@@ -103,30 +107,21 @@ fn top_level_keys(config: &Value) -> String {
 /// A group's JSON summary: its values, its runs, and mean, std and count per test figure
 /// over the FINISHED runs.
 fn summary(store: &Store, g: &Group) -> Result<Value> {
-    let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut finished = 0;
-    for run in g.runs.iter().filter(|r| r.status == Status::Finished) {
-        finished += 1;
-        let macros = test_macros(&store.run_metrics(run.id)?);
-        for key in FIGURES {
-            values.entry(key).or_default().extend(macros.get(key));
-        }
-    }
-    let test: serde_json::Map<String, Value> = FIGURES
+    let summary = GroupSummary::read(store, &g.runs)?;
+    let test: serde_json::Map<String, Value> = METRICS
         .iter()
-        .filter_map(|key| {
-            let v = values.get(key)?;
-            let (mean, std) = metrics::mean_std(v)?;
+        .filter_map(|&m| {
+            let s = summary.figure(m)?;
             Some((
-                key.to_string(),
-                json!({"mean": mean, "std": std, "count": v.len()}),
+                m.key().to_string(),
+                json!({"mean": s.mean, "std": s.std, "count": s.count}),
             ))
         })
         .collect();
     Ok(json!({
         "group": g.label.iter().cloned().collect::<serde_json::Map<_, _>>(),
         "runs": g.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
-        "finished": finished,
+        "finished": summary.finished,
         "test": test,
     }))
 }
@@ -138,9 +133,10 @@ fn text_line(row: &Value) -> String {
         .map(|o| o.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect())
         .unwrap_or_default();
     let runs = row["runs"].as_array().map_or(0, Vec::len);
-    let figures: Vec<String> = FIGURES
+    let figures: Vec<String> = METRICS
         .iter()
-        .filter_map(|key| {
+        .filter_map(|m| {
+            let key = m.key();
             let f = &row["test"][key];
             Some(format!(
                 "{key} {:.4} ± {:.4}",
@@ -171,28 +167,23 @@ fn plain(v: &Value) -> String {
     }
 }
 
-/// `runs compare A B --groups`: the groups of runs that differ from run A and from run B only
-/// by seed — what their configs differ in, and each test figure's mean ± std and count per
-/// group with the difference of the means.
+/// `runs compare A B --groups`: the seed groups of run A and of run B — what their configs
+/// differ in besides the seeds, and each test figure's mean ± std and count per group with
+/// the difference of the means.
 pub fn compare_groups(store: &Store, a: i64, b: i64, json: bool) -> Result<()> {
-    let groups = group(store.runs(None)?, &[])?;
-    let find = |id: i64| {
-        groups
-            .iter()
-            .find(|g| g.runs.iter().any(|r| r.id == id))
-            .ok_or_else(|| anyhow::anyhow!("no run with id {id} in the store"))
-    };
-    let (ga, gb) = (find(a)?, find(b)?);
-    let (sa, sb) = (summary(store, ga)?, summary(store, gb)?);
+    let group_of = |id: i64| -> Result<Group> { Ok(store.seed_group_of(&store.run(id)?)?.into()) };
+    let (ga, gb) = (group_of(a)?, group_of(b)?);
+    let (sa, sb) = (summary(store, &ga)?, summary(store, &gb)?);
     let config = |g: &Group| -> Result<Value> {
         Ok(RunConfig::from_json(&g.runs[0].config_json)?.without_seeds())
     };
-    let (ca, cb) = (config(ga)?, config(gb)?);
+    let (ca, cb) = (config(&ga)?, config(&gb)?);
     let mut differences = Vec::new();
     config_differences("", &ca, &cb, &mut differences);
-    let figures: Vec<Value> = FIGURES
+    let figures: Vec<Value> = METRICS
         .iter()
-        .filter_map(|key| {
+        .filter_map(|m| {
+            let key = m.key();
             let (x, y) = (&sa["test"][key], &sb["test"][key]);
             let difference = x["mean"].as_f64()? - y["mean"].as_f64()?;
             Some(json!({"key": key, "a": x, "b": y, "difference": difference}))

@@ -222,17 +222,34 @@ fn check_groups(ws: &Workspace, rerun_of: i64) {
     ok(&out);
     let groups: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(groups.len(), SMOKE_CELLS, "{groups:#?}");
-    let pooled = groups
+    let original = groups
         .iter()
         .find(|g| g["runs"].as_array().unwrap().contains(&rerun_of.into()))
         .unwrap();
-    assert_eq!(pooled["runs"].as_array().unwrap().len(), 2, "{pooled}");
-    assert_eq!(pooled["finished"], 2);
-    assert_eq!(pooled["test"]["roc_auc"]["count"], 2);
+    // A rerun repeats its run's seed: no new sample, so it joins no group.
+    let reruns: Vec<Value> = ws
+        .runs()
+        .iter()
+        .filter(|r| r["rerun_of"] == rerun_of)
+        .map(|r| r["id"].clone())
+        .collect();
+    assert!(!reruns.is_empty());
+    assert!(
+        groups.iter().all(|g| g["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|id| !reruns.contains(id))),
+        "{groups:#?}"
+    );
+    assert_eq!(original["runs"].as_array().unwrap().len(), 1, "{original}");
+    assert_eq!(original["finished"], 1);
+    assert_eq!(original["group"]["sweep"], 1, "{original}");
+    assert_eq!(original["test"]["roc_auc"]["count"], 1);
     assert_eq!(
-        pooled["test"]["roc_auc"]["std"].as_f64(),
+        original["test"]["roc_auc"]["std"].as_f64(),
         Some(0.0),
-        "an exact rerun"
+        "one seed"
     );
 
     let out = ws.run(&["runs", "list", "--group-by", "model"]);
@@ -264,7 +281,7 @@ fn check_groups(ws: &Workspace, rerun_of: i64) {
     ]);
     ok(&out);
     let compared: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(compared["a"]["finished"], 2, "{compared}");
+    assert_eq!(compared["a"]["finished"], 1, "{compared}");
     let config = compared["config"].as_array().unwrap();
     assert!(
         config

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::{Workspace, ok, text};
@@ -85,8 +86,25 @@ fn get_bytes(url: &str, bearer: Option<&str>) -> (u16, ureq::http::HeaderMap, Ve
 /// The smoke grid with a description no page may run as HTML.
 const HOSTILE: &str = r#"<script>alert(1)</script> "quoted" & <b>bold</b>"#;
 
-fn swept_workspace() -> Workspace {
+/// One smoke sweep (with the hostile description) that the read-only tests share: each sweep
+/// costs a test binary tens of seconds.
+fn shared_swept() -> &'static Workspace {
+    static SWEPT: OnceLock<Workspace> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let ws = Workspace::reused("ui-swept");
+        sweep_hostile(&ws);
+        ws
+    })
+}
+
+/// A workspace of its own, for a test that changes the store.
+fn own_swept() -> Workspace {
     let ws = Workspace::new();
+    sweep_hostile(&ws);
+    ws
+}
+
+fn sweep_hostile(ws: &Workspace) {
     let grid = std::fs::read_to_string(common::smoke()).unwrap();
     let hostile = grid.replacen(
         "description = \"Tiny end-to-end check: GBT, waveform and spectrogram on 80 synthetic tracks\"",
@@ -97,7 +115,6 @@ fn swept_workspace() -> Workspace {
     let path = ws.path().join("hostile.toml");
     std::fs::write(&path, hostile).unwrap();
     ok(&ws.run(&["sweep", path.to_str().unwrap()]));
-    ws
 }
 
 fn toml_string(s: &str) -> String {
@@ -106,8 +123,8 @@ fn toml_string(s: &str) -> String {
 
 #[test]
 fn the_dashboard_serves_a_swept_store() {
-    let ws = swept_workspace();
-    let ui = start_ui(&ws, &[]);
+    let ws = shared_swept();
+    let ui = start_ui(ws, &[]);
     let page = |path: &str| get(&format!("{}{path}", ui.base), None);
 
     let sweeps = page("/sweeps");
@@ -192,6 +209,90 @@ fn the_dashboard_serves_a_swept_store() {
         "equal keys shown"
     );
     assert_eq!(page("/compare?run=1").status, 400);
+
+    check_seed_groups(&page);
+    check_tag_sorting(&page, deep_id);
+}
+
+/// `/runs?group=seeds` pools each sweep cell config's seeds (one seed each in the smoke grid,
+/// so n=1 and std 0, the run's own figure), and `/compare?group=…` compares groups.
+fn check_seed_groups(page: &dyn Fn(&str) -> Reply) {
+    let groups = page("/runs?group=seeds");
+    assert_eq!(groups.status, 200, "{}", groups.body);
+    assert!(
+        groups
+            .body
+            .contains(&format!("{} groups", common::SMOKE_CELLS)),
+        "{}",
+        groups.body
+    );
+    assert_eq!(
+        groups.body.matches("<td class=\"num\">1 / 1</td>").count(),
+        common::SMOKE_CELLS,
+        "{}",
+        groups.body
+    );
+    let gbt = page("/runs?group=seeds&model=gbt");
+    assert!(gbt.body.contains("2 groups"), "{}", gbt.body);
+    assert!(gbt.body.contains("± 0.0000 (n=1)"), "{}", gbt.body);
+    // The group's mean is its one run's test ROC-AUC, as the runs table shows it.
+    let runs = page("/runs?model=gbt&size=24");
+    let grouped = page("/runs?group=seeds&model=gbt&size=24");
+    let roc = first_figure(&runs.body);
+    assert!(
+        grouped.body.contains(&format!("{roc} ± 0.0000 (n=1)")),
+        "{roc}: {}",
+        grouped.body
+    );
+
+    let compared = page("/compare?group=1&group=2");
+    assert_eq!(compared.status, 200, "{}", compared.body);
+    assert!(compared.body.contains("Compare seed groups"));
+    assert!(compared.body.contains("B − A"), "{}", compared.body);
+    assert!(
+        compared.body.contains("config.train_size"),
+        "{}",
+        compared.body
+    );
+    assert!(!compared.body.contains("config.seed"), "{}", compared.body);
+    assert!(
+        !compared.body.contains("config.dataset.tracks"),
+        "equal keys shown"
+    );
+    assert_eq!(page("/compare?group=1").status, 400);
+    assert_eq!(page("/compare?group=x&group=1").status, 400);
+}
+
+/// The first test ROC-AUC cell of a runs table (`0.1234`).
+fn first_figure(body: &str) -> String {
+    let row = body.split("<tbody>").nth(1).expect("a table body");
+    row.split("<td class=\"num\">")
+        .filter_map(|cell| cell.split('<').next())
+        .find(|v| v.len() == 6 && v.starts_with("0."))
+        .expect("a figure")
+        .to_string()
+}
+
+/// The run page's per-tag rows sort by a figure (up, then down) and refuse an unknown one.
+fn check_tag_sorting(page: &dyn Fn(&str) -> Reply, run: i64) {
+    let roc = |query: &str| -> Vec<f64> {
+        let body = page(&format!("/runs/{run}?{query}")).body;
+        body.split("<tr class=\"tag\">")
+            .skip(1)
+            .filter_map(|row| {
+                let cell = row.split("<td class=\"num\">").nth(1)?;
+                cell.split([' ', '<']).next()?.parse().ok()
+            })
+            .collect()
+    };
+    let up = roc("sort=roc_auc");
+    assert!(up.len() >= 3, "{up:?}");
+    assert!(up.windows(2).all(|w| w[0] <= w[1]), "{up:?}");
+    let down = roc("sort=roc_auc&desc=1");
+    assert!(down.windows(2).all(|w| w[0] >= w[1]), "{down:?}");
+    let bad = page(&format!("/runs/{run}?sort=flavour"));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("sort by tag"), "{}", bad.body);
 }
 
 /// The test tracks and human labels a run saved: `(header, rows of (track, values))`.
@@ -218,8 +319,8 @@ fn track_count(body: &str) -> usize {
 
 #[test]
 fn the_listen_page_plays_test_tracks_beside_both_models_tags() {
-    let ws = swept_workspace();
-    let ui = start_ui(&ws, &[]);
+    let ws = shared_swept();
+    let ui = start_ui(ws, &[]);
     let page = |path: &str| get(&format!("{}{path}", ui.base), None);
     let runs = ws.runs();
     let id_of = |model: &str, size: i64| {
@@ -232,7 +333,7 @@ fn the_listen_page_plays_test_tracks_beside_both_models_tags() {
 
     let listen = page("/sweeps/1/listen");
     assert_eq!(listen.status, 200, "{}", listen.body);
-    let (header, tracks) = labels_test(&ws, gbt);
+    let (header, tracks) = labels_test(ws, gbt);
     assert_eq!(track_count(&listen.body), tracks.len());
     assert_eq!(
         listen.body.matches("<section class=\"track\"").count(),
@@ -375,7 +476,7 @@ fn url_path(id: &str) -> String {
 
 #[test]
 fn artifacts_outside_the_runs_root_are_refused() {
-    let ws = swept_workspace();
+    let ws = own_swept();
     let outside = ws.path().join("secret.txt");
     std::fs::write(&outside, "not an artifact").unwrap();
     let link = ws.path().join("runs/1/link.json");
@@ -415,14 +516,14 @@ fn artifacts_outside_the_runs_root_are_refused() {
 
 #[test]
 fn a_token_guards_every_request_and_other_hosts_need_one() {
-    let ws = swept_workspace();
+    let ws = shared_swept();
     let out = ws.run(&["ui", "--bind", "0.0.0.0:0"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("give a token"), "{}", text(&out));
 
     let out = ws.run(&["ui", "--bind", "127.0.0.1:0", "--token", "a b&c"]);
     assert!(text(&out).contains("a token must be"), "{}", text(&out));
-    let ui = start_ui(&ws, &["--token", "s3cret"]);
+    let ui = start_ui(ws, &["--token", "s3cret"]);
     let page = format!("{}/sweeps", ui.base);
     assert_eq!(get(&page, None).status, 401);
     assert_eq!(get(&page, Some("wrong")).status, 401);
@@ -457,8 +558,8 @@ fn the_pages_work_in_a_real_browser() {
     if !testkit::available(test, &[testkit::Service::Browser]) {
         return;
     }
-    let ws = swept_workspace();
-    let ui = start_ui(&ws, &[]);
+    let ws = shared_swept();
+    let ui = start_ui(ws, &[]);
     let browser = testkit::Browser::start();
     let shots = screenshot_dir();
     let visit = |path: &str, name: &str| {

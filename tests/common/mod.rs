@@ -10,30 +10,52 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A temporary workspace: store, data and runs directories.
+/// A workspace: store, data and runs directories.
 pub struct Workspace {
-    dir: tempfile::TempDir,
+    /// Removed on drop; `None` for a shared workspace, which lives as long as the test binary.
+    _temporary: Option<tempfile::TempDir>,
+    path: PathBuf,
     db: OsString,
 }
 
 impl Workspace {
-    /// With a SQLite store in the workspace.
+    /// A temporary one with a SQLite store in it.
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("tagscale.db").into_os_string();
-        Self { dir, db }
+        let path = dir.path().to_path_buf();
+        Self::at(Some(dir), path)
     }
 
     /// With the store at `url` (a PostgreSQL database).
     pub fn with_db(url: &str) -> Self {
         Self {
-            dir: tempfile::tempdir().unwrap(),
             db: url.into(),
+            ..Self::new()
+        }
+    }
+
+    /// An empty one at `<target>/tmp/<name>`, for tests of one binary that share what it holds
+    /// (a static is never dropped, so a fixed place, emptied here, keeps them from piling up).
+    pub fn reused(name: &str) -> Self {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        if path.exists() {
+            std::fs::remove_dir_all(&path).unwrap();
+        }
+        std::fs::create_dir_all(&path).unwrap();
+        Self::at(None, path)
+    }
+
+    fn at(temporary: Option<tempfile::TempDir>, path: PathBuf) -> Self {
+        let db = path.join("tagscale.db").into_os_string();
+        Self {
+            _temporary: temporary,
+            path,
+            db,
         }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

@@ -5,9 +5,10 @@
 //! value it interpolates), so the pages work with JavaScript off; the one script, embedded
 //! like the stylesheet, only refreshes the live parts of a sweep's page. Pages: the sweeps,
 //! a sweep (its grid, its cells live, the Δ-table and learning curves of [`reports`]), all
-//! runs (filtered, sorted and paged in SQL), a run (config, code, host, hashes, curves,
-//! per-tag figures, artifacts, log tail, the rerun command), a comparison of runs, and a
-//! sweep's test tracks to listen to beside the tags a deep model and GBT give them.
+//! runs (filtered, sorted and paged in SQL, or their seeds pooled per sweep cell config), a
+//! run (config, code, host, hashes, curves, per-tag figures, artifacts, log tail, the rerun
+//! command), a comparison of runs or of seed groups, and a sweep's test tracks to listen to
+//! beside the tags a deep model and GBT give them.
 //!
 //! Security: loopback by default; any other address needs a token ([`Config::check`]), taken
 //! from `Authorization: Bearer`, a `?token=` link (which sets a cookie) or that cookie on every
@@ -27,6 +28,7 @@
 //! ```
 
 mod chart;
+mod groups;
 mod listen;
 mod pages;
 mod security;

@@ -16,6 +16,7 @@ use tracking::{
 };
 
 use crate::chart::{self, Series};
+use crate::groups;
 use crate::security::inside_root;
 use crate::{AppState, Shared};
 
@@ -68,7 +69,7 @@ pub(crate) async fn with_app<T: Send + 'static>(
 }
 
 /// [`with_app`] for pages that need only the store and the configuration.
-async fn with_store<T: Send + 'static>(
+pub(crate) async fn with_store<T: Send + 'static>(
     state: &Shared,
     read: impl FnOnce(&Store, &crate::Config) -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
@@ -295,7 +296,7 @@ fn cells_markup(store: &Store, id: i64) -> Page {
     })
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "—".into(),
@@ -419,6 +420,9 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<HashMap<String, S
         .and_then(|p| p.parse().ok())
         .unwrap_or(0)
         .min(MAX_PAGE);
+    if q.get("group").is_some_and(|g| g == groups::SEEDS) {
+        return groups::grouped_runs(&state, filter, page, q).await;
+    }
     let query = q.clone();
     with_store(&state, move |store, _| {
         let found = store.runs_page(&filter, order, descending, page * PAGE_SIZE, PAGE_SIZE)?;
@@ -442,10 +446,14 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<HashMap<String, S
                         input type="text" name=(name) placeholder=(label)
                             value=(query.get(name).cloned().unwrap_or_default());
                     }
+                    @if let Some(group) = query.get("group") { input type="hidden" name="group" value=(group); }
                     button type="submit" { "Filter" }
                     " " a href="/runs" { "clear" }
                 }
-                p.muted #count { (found.total) " runs — page " (page + 1) " of " (pages) }
+                p.muted #count {
+                    (found.total) " runs — page " (page + 1) " of " (pages) " · "
+                    a href=(link(&[("group", groups::SEEDS.into()), ("page", String::new())])) { "group seeds" }
+                }
                 form method="get" action="/compare" {
                     table #runs {
                         thead { tr {
@@ -496,7 +504,7 @@ pub async fn runs(State(state): State<Shared>, Query(q): Query<HashMap<String, S
 }
 
 /// `/runs?…` with the current query and `changes` applied (an empty value removes a key).
-fn runs_link(query: &HashMap<String, String>, changes: &[(&str, String)]) -> String {
+pub(crate) fn runs_link(query: &HashMap<String, String>, changes: &[(&str, String)]) -> String {
     let mut params: BTreeMap<&str, &str> = query
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -539,7 +547,12 @@ fn duration(run: &RunRecord) -> String {
 
 // ---- one run ---------------------------------------------------------------------------
 
-pub async fn run(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Page {
+pub async fn run(
+    State(state): State<Shared>,
+    UrlPath(id): UrlPath<i64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Page {
+    let order = TagOrder::parse(&q)?;
     with_store(&state, move |store, config| {
         let run = store.run(id)?;
         let epochs = store.epoch_metrics(id)?;
@@ -582,7 +595,7 @@ pub async fn run(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Page
                 h2 { "Training" }
                 (training_charts(&epochs))
                 h2 { "Test figures" }
-                (figures_table(&metrics))
+                (figures_table(id, &metrics, order))
                 h2 { "Artifacts" }
                 @if artifacts.is_empty() { p.muted { "none recorded (they are recorded when the run finishes)" } }
                 @else {
@@ -641,7 +654,7 @@ fn training_charts(epochs: &[EpochMetric]) -> Markup {
 }
 
 /// `(step, value)` of one split and key per evaluation.
-fn points_by_step(epochs: &[EpochMetric], split: &str, key: &str) -> Vec<(f64, f64)> {
+pub(crate) fn points_by_step(epochs: &[EpochMetric], split: &str, key: &str) -> Vec<(f64, f64)> {
     let steps: BTreeMap<i64, f64> = epochs
         .iter()
         .filter(|m| m.split == split::TRAIN && m.key == "step")
@@ -667,30 +680,106 @@ fn interval_text(m: &FinalMetric) -> String {
 }
 
 /// The macro figures, then one row per tag; the per-tag rows sorted by name.
-fn figures_table(metrics: &[FinalMetric]) -> Markup {
+/// How the run page orders its per-tag rows (`?sort=roc_auc&desc=1`): by tag name, or by one
+/// figure with tags lacking it last.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TagOrder {
+    by: Option<reports::data::Metric>,
+    descending: bool,
+}
+
+impl TagOrder {
+    fn parse(q: &HashMap<String, String>) -> Result<Self, PageError> {
+        let by =
+            match q.get("sort").map(String::as_str) {
+                None | Some("") | Some("tag") => None,
+                Some(key) => Some(METRICS.into_iter().find(|m| m.key() == key).ok_or_else(
+                    || {
+                        PageError(
+                            StatusCode::BAD_REQUEST,
+                            format!(
+                                "`sort={key}`: the per-tag figures sort by tag, {}",
+                                METRICS.map(|m| m.key()).join(", ")
+                            ),
+                        )
+                    },
+                )?),
+            };
+        Ok(Self {
+            by,
+            descending: q.get("desc").is_some_and(|v| v == "1"),
+        })
+    }
+
+    /// The header link that sorts by `by`: ascending, or reversed when already so sorted.
+    fn link(self, run: i64, by: Option<reports::data::Metric>) -> String {
+        let key = by.map_or("tag", |m| m.key());
+        let desc = if self.by == by && !self.descending {
+            "&desc=1"
+        } else {
+            ""
+        };
+        format!("/runs/{run}?sort={key}{desc}#figures")
+    }
+}
+
+fn figures_table(run: i64, metrics: &[FinalMetric], order: TagOrder) -> Markup {
     let test: Vec<&FinalMetric> = metrics.iter().filter(|m| m.split == split::TEST).collect();
     let prior: Vec<&FinalMetric> = metrics
         .iter()
         .filter(|m| m.split == split::TEST_PRIOR && m.tag.is_none())
         .collect();
-    let tags: BTreeSet<&str> = test.iter().filter_map(|m| m.tag.as_deref()).collect();
     let cell = |tag: Option<&str>, key: &str, from: &[&FinalMetric]| {
         from.iter()
             .find(|m| m.tag.as_deref() == tag && m.key == key)
             .map_or_else(|| "—".to_string(), |m| interval_text(m))
     };
+    let mut tags: Vec<&str> = test
+        .iter()
+        .filter_map(|m| m.tag.as_deref())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if let Some(metric) = order.by {
+        let values: HashMap<&str, f64> = test
+            .iter()
+            .filter(|m| m.key == metric.key())
+            .filter_map(|m| Some((m.tag.as_deref()?, m.value)))
+            .collect();
+        // Tags without the figure (e.g. RMSE of a classification tag) stay last either way.
+        tags.sort_by(|a, b| match (values.get(a), values.get(b)) {
+            (Some(x), Some(y)) => x.total_cmp(y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        });
+        if order.descending {
+            let known = tags.iter().filter(|t| values.contains_key(*t)).count();
+            tags[..known].reverse();
+        }
+    } else if order.descending {
+        tags.reverse();
+    }
+    let arrow = |by: Option<reports::data::Metric>| match (order.by == by, order.descending) {
+        (true, false) => " ↑",
+        (true, true) => " ↓",
+        _ => "",
+    };
     html! {
         @if test.is_empty() { p.muted { "no test figures (yet)" } }
         @else {
             table #figures {
-                thead { tr { th { "tag" } @for m in METRICS { th.num { (m.label()) } } } }
+                thead { tr {
+                    th { a href=(order.link(run, None)) { "tag" (arrow(None)) } }
+                    @for m in METRICS { th.num { a href=(order.link(run, Some(m))) { (m.label()) (arrow(Some(m))) } } }
+                } }
                 tbody {
                     tr { th { "macro" } @for m in METRICS { td.num { (cell(None, m.key(), &test)) } } }
                     @if !prior.is_empty() {
                         tr.muted { th { "constant (training mean)" } @for m in METRICS { td.num { (cell(None, m.key(), &prior)) } } }
                     }
                     @for tag in &tags {
-                        tr { td { (tag) } @for m in METRICS { td.num { (cell(Some(tag), m.key(), &test)) } } }
+                        tr.tag { td { (tag) } @for m in METRICS { td.num { (cell(Some(tag), m.key(), &test)) } } }
                     }
                 }
             }
@@ -777,20 +866,12 @@ pub async fn artifact(
 // ---- compare ---------------------------------------------------------------------------
 
 pub async fn compare(State(state): State<Shared>, RawQuery(query): RawQuery) -> Page {
-    let ids: Vec<i64> = query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.strip_prefix("run="))
-        .map(|v| {
-            v.parse().map_err(|_| {
-                PageError(
-                    StatusCode::BAD_REQUEST,
-                    format!("`run={v}` is not a run id"),
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
+    let query = query.unwrap_or_default();
+    let groups = ids_of(&query, "group")?;
+    if !groups.is_empty() {
+        return groups::compare_groups(&state, groups).await;
+    }
+    let ids = ids_of(&query, "run")?;
     if ids.len() < 2 {
         return Err(PageError(
             StatusCode::BAD_REQUEST,
@@ -839,6 +920,22 @@ pub async fn compare(State(state): State<Shared>, RawQuery(query): RawQuery) -> 
         ))
     })
     .await
+}
+
+/// The run ids of every `name=ID` in a query (repeated keys, so not a map).
+fn ids_of(query: &str, name: &str) -> Result<Vec<i64>, PageError> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+        .map(|v| {
+            v.parse().map_err(|_| {
+                PageError(
+                    StatusCode::BAD_REQUEST,
+                    format!("`{name}={v}` is not a run id"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// `b − a` of two numbers, blank otherwise.

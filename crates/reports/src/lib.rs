@@ -34,6 +34,7 @@ pub mod crossover;
 pub mod data;
 pub mod error;
 pub mod examples;
+pub mod groups;
 pub mod plot;
 pub mod table;
 pub mod test_set;

@@ -93,6 +93,36 @@ pub struct RunPage {
     pub total: usize,
 }
 
+/// Runs that differ only by their seed: the original runs (a rerun repeats its run's seed, so
+/// it is no new sample) of one sweep with one model, training-set size and backend — a grid
+/// varies nothing else between its cells.
+#[derive(Debug, Clone)]
+pub struct SeedGroup {
+    pub sweep: Option<i64>,
+    pub model: String,
+    pub train_size: i64,
+    pub backend: String,
+    /// By seed, then id.
+    pub runs: Vec<RunRecord>,
+}
+
+impl SeedGroup {
+    /// Its FINISHED runs.
+    pub fn finished(&self) -> impl Iterator<Item = &RunRecord> {
+        self.runs.iter().filter(|r| r.status == Status::Finished)
+    }
+}
+
+/// One page of seed groups and how many match in all.
+#[derive(Debug, Clone)]
+pub struct GroupPage {
+    pub groups: Vec<SeedGroup>,
+    pub total: usize,
+}
+
+/// The columns a seed group shares.
+const GROUP_KEY: &str = "sweep_id, model, train_size, backend";
+
 /// A sweep as a list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepSummary {
@@ -142,6 +172,110 @@ impl Store {
             runs,
             total: usize::try_from(total).unwrap_or(0),
         })
+    }
+
+    /// The seed groups of the runs matching `filter` (newest sweep first, then by model, size
+    /// and backend), `limit` of them from `offset`.
+    pub fn seed_groups(
+        &self,
+        filter: &RunFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<GroupPage> {
+        let (condition, binds) = where_clause(filter);
+        let condition = and(&condition, "rerun_of IS NULL");
+        let count = self.fetch_built(
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 AS one FROM runs{condition} GROUP BY {GROUP_KEY}) g"
+            ),
+            &binds,
+        )?;
+        let total: i64 = match count.first() {
+            Some(row) => self.db(row.try_get(0))?,
+            None => 0,
+        };
+        let mut page_binds = binds.clone();
+        let n = page_binds.len();
+        page_binds.push(Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        page_binds.push(Bind::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        let keys = self.fetch_built(
+            format!(
+                "SELECT {GROUP_KEY} FROM runs{condition} GROUP BY {GROUP_KEY}
+                 ORDER BY COALESCE(sweep_id, 0) DESC, model, train_size, backend
+                 LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &page_binds,
+        )?;
+        let mut groups = Vec::with_capacity(keys.len());
+        for row in &keys {
+            let sweep: Option<i64> = self.db(row.try_get(0))?;
+            let model: String = self.db(row.try_get(1))?;
+            let train_size: i64 = self.db(row.try_get(2))?;
+            let backend: String = self.db(row.try_get(3))?;
+            let mut member_binds = binds.clone();
+            let mut bind = |value: Bind| {
+                member_binds.push(value);
+                format!("${}", member_binds.len())
+            };
+            let sweep_term = match sweep {
+                Some(id) => format!("sweep_id = {}", bind(Bind::Int(id))),
+                None => "sweep_id IS NULL".to_string(),
+            };
+            let member = format!(
+                "{sweep_term} AND model = {} AND train_size = {} AND backend = {}",
+                bind(Bind::Text(model.clone())),
+                bind(Bind::Int(train_size)),
+                bind(Bind::Text(backend.clone()))
+            );
+            let runs = self.query_runs_built(
+                format!(
+                    "SELECT * FROM runs{} ORDER BY seed, id",
+                    and(&condition, &member)
+                ),
+                &member_binds,
+            )?;
+            groups.push(SeedGroup {
+                sweep,
+                model,
+                train_size,
+                backend,
+                runs,
+            });
+        }
+        Ok(GroupPage {
+            groups,
+            total: usize::try_from(total).unwrap_or(0),
+        })
+    }
+
+    /// The seed group `run` belongs to (itself alone for a rerun, which samples no new seed).
+    pub fn seed_group_of(&self, run: &RunRecord) -> Result<SeedGroup> {
+        let group = SeedGroup {
+            sweep: run.sweep,
+            model: run.axes.model.clone(),
+            train_size: run.axes.train_size,
+            backend: run.axes.backend.clone(),
+            runs: vec![run.clone()],
+        };
+        if run.rerun_of.is_some() {
+            return Ok(group);
+        }
+        let filter = RunFilter {
+            sweep: run.sweep,
+            model: Some(run.axes.model.clone()),
+            train_size: Some(run.axes.train_size),
+            backend: Some(run.axes.backend.clone()),
+            ..RunFilter::default()
+        };
+        let page = self.seed_groups(&filter, 0, usize::MAX)?;
+        // A run outside any sweep matches the groups of every sweep here: pick its own.
+        Ok(page
+            .groups
+            .into_iter()
+            .find(|g| g.sweep == run.sweep)
+            .unwrap_or(group))
     }
 
     /// Every sweep, newest first, with the states of the runs standing for its cells (as
@@ -347,6 +481,15 @@ fn where_clause(filter: &RunFilter) -> (String, Vec<Bind>) {
         (String::new(), binds)
     } else {
         (format!(" WHERE {}", terms.join(" AND ")), binds)
+    }
+}
+
+/// A ` WHERE …` clause (or none) narrowed by `term`.
+fn and(condition: &str, term: &str) -> String {
+    if condition.is_empty() {
+        format!(" WHERE {term}")
+    } else {
+        format!("{condition} AND {term}")
     }
 }
 

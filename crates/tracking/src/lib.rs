@@ -30,7 +30,7 @@ pub mod keys;
 pub mod records;
 pub mod store;
 
-pub use browse::{RunFilter, RunOrder, RunPage, SweepSummary};
+pub use browse::{GroupPage, RunFilter, RunOrder, RunPage, SeedGroup, SweepSummary};
 pub use check::{StoreCheck, check};
 pub use error::{Result, TrackingError};
 pub use host::{Host, ProcessId};

@@ -1228,6 +1228,7 @@ pub(crate) fn nan_join(value: Option<f64>, is_nan: i64) -> f64 {
 }
 
 /// A bind value for the read queries built at run time.
+#[derive(Clone)]
 pub(crate) enum Bind {
     Int(i64),
     Text(String),

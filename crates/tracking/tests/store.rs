@@ -92,6 +92,7 @@ on_both_databases!(
     submissions_record_which_cells_went_out_as_which_job,
     final_metrics_come_macro_first_then_tags_in_byte_order,
     pages_of_runs_filter_sort_and_count_in_sql,
+    seed_groups_pool_the_original_runs_of_one_sweep_cell_config,
     sweep_summaries_count_each_cell_by_its_standing_run,
     a_read_only_store_reads_everything_and_writes_nothing,
 );
@@ -680,6 +681,71 @@ fn pages_of_runs_filter_sort_and_count_in_sql(db: Fresh) {
             .total,
         4
     );
+}
+
+fn seed_groups_pool_the_original_runs_of_one_sweep_cell_config(db: Fresh) {
+    let store = db.open();
+    let cells: Vec<CellSpec> = (0..3)
+        .map(|i| CellSpec {
+            index: i,
+            config_json: "{}".into(),
+            config_hash: format!("g{i}"),
+        })
+        .collect();
+    let sweep = store
+        .freeze_sweep("exp", "", "spec g", "g.toml", &cells)
+        .unwrap();
+    // Cells 0 and 1: seeds 1 and 2 of one model and size; cell 2: another size.
+    let mut ids = Vec::new();
+    for (cell, seed, size) in [(0, 1, 300), (1, 2, 300), (2, 1, 600)] {
+        let mut run = new_run(&format!("g{cell}"));
+        run.cell = Some((sweep, cell));
+        run.axes.seed = seed;
+        run.axes.train_size = size;
+        ids.push(store.insert_run(&run).unwrap());
+    }
+    store.end(ids[1], Status::Failed, "boom").unwrap();
+    // A rerun repeats a seed and an outside run belongs to no sweep: neither joins.
+    let mut rerun = new_run("g0");
+    rerun.rerun_of = Some(ids[0]);
+    let rerun = store.insert_run(&rerun).unwrap();
+    let outside = store.insert_run(&new_run("solo")).unwrap();
+
+    let page = store.seed_groups(&RunFilter::default(), 0, 10).unwrap();
+    assert_eq!(page.total, 3);
+    let members: Vec<(Option<i64>, i64, Vec<i64>)> = page
+        .groups
+        .iter()
+        .map(|g| (g.sweep, g.train_size, g.runs.iter().map(|r| r.id).collect()))
+        .collect();
+    assert_eq!(
+        members,
+        vec![
+            (Some(sweep), 300, vec![ids[0], ids[1]]),
+            (Some(sweep), 600, vec![ids[2]]),
+            (None, 300, vec![outside]),
+        ]
+    );
+    assert_eq!(page.groups[0].finished().count(), 0);
+    // Paged and filtered like the runs table.
+    let second = store.seed_groups(&RunFilter::default(), 1, 1).unwrap();
+    assert_eq!((second.total, second.groups[0].train_size), (3, 600));
+    let failed = RunFilter {
+        status: Some(Status::Failed),
+        ..RunFilter::default()
+    };
+    let page = store.seed_groups(&failed, 0, 10).unwrap();
+    assert_eq!(page.groups.len(), 1);
+    assert_eq!(page.groups[0].runs.len(), 1);
+
+    let of = |id: i64| {
+        let run = store.run(id).unwrap();
+        let group = store.seed_group_of(&run).unwrap();
+        group.runs.iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert_eq!(of(ids[1]), vec![ids[0], ids[1]]);
+    assert_eq!(of(rerun), vec![rerun]);
+    assert_eq!(of(outside), vec![outside]);
 }
 
 fn sweep_summaries_count_each_cell_by_its_standing_run(db: Fresh) {
