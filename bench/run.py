@@ -373,8 +373,11 @@ def write_section(title, rows, info, note="both sides with the machine's threads
 
 def main():
     os.makedirs(WORK, exist_ok=True)
-    ensure_venv()
-    rust_bin = build_rust()
+    # The page-time bench needs neither the reference libraries nor tagscale-bench.
+    needs_references = sys.argv[1:] != ["--only", "dashboard"]
+    if needs_references:
+        ensure_venv()
+    rust_bin = build_rust() if needs_references else None
     # Sections measured in a run of their own, each with its own heading in RESULTS.md.
     only = {"curve-fit": ("Learning-curve fit", bench_curve_fit),
             "recipe": ("Recipe parity", bench_recipe),
