@@ -714,4 +714,11 @@ fn the_sweep_page_updates_live_while_the_sweep_runs() {
         updated,
         "the page did not show every cell finished without a reload ({at_load} at load)"
     );
+    // The analysis the page computed before the cells finished is not served again.
+    let reloaded = get(&format!("{}/sweeps/1", ui.base), None);
+    assert!(
+        reloaded.body.contains("Δ (spectrogram − waveform)"),
+        "a stale Δ-table: {}",
+        reloaded.body
+    );
 }

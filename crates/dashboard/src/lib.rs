@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod analyses;
 mod chart;
 mod groups;
 mod listen;
@@ -97,6 +98,7 @@ pub(crate) struct AppState {
     pub store: Store,
     pub config: Config,
     pub datasets: listen::Datasets,
+    pub analyses: analyses::Analyses,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -118,6 +120,7 @@ pub fn serve(
         store,
         config,
         datasets: listen::Datasets::default(),
+        analyses: analyses::Analyses::default(),
     });
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)

@@ -192,10 +192,11 @@ fn sweep_rows_markup(store: &Store) -> Page {
 }
 
 pub async fn sweep(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Page {
-    with_store(&state, move |store, _| {
+    with_app(&state, move |app| {
+        let store = &app.store;
         let record = store.sweep(id)?;
         let cells = cells_markup(store, id)?;
-        let analysis = reports::Analysis::compute(store, id)?;
+        let analysis = app.analyses.get(store, id)?;
         Ok(layout(
             &format!("Sweep {id}: {}", record.experiment),
             html! {
@@ -241,8 +242,8 @@ pub async fn learning_curves(
     State(state): State<Shared>,
     UrlPath(id): UrlPath<i64>,
 ) -> Result<Response, PageError> {
-    let svg = with_store(&state, move |store, _| {
-        Ok(reports::Analysis::compute(store, id)?.learning_curves_svg()?)
+    let svg = with_app(&state, move |app| {
+        Ok(app.analyses.get(&app.store, id)?.learning_curves_svg()?)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
