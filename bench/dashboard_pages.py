@@ -21,6 +21,8 @@ CELLS = 100
 EVALUATIONS = 100
 REPEATS = 5
 TARGET_MS = 300
+# Not a page: the wait for the sweep page's analysis (a row of its own).
+READY = "analysis-ready"
 
 
 def sha256(text):
@@ -118,11 +120,29 @@ def fetch_ms(url):
     return (time.perf_counter() - start) * 1000
 
 
+def analysis_ready_ms(base, sweep):
+    """Time until the sweep page's analysis (bootstrap intervals, fits) has been computed in
+    the background: its fragment no longer says it is computing."""
+    start = time.perf_counter()
+    while True:
+        with urllib.request.urlopen(f"{base}/sweeps/{sweep}/analysis", timeout=120) as response:
+            if 'class="muted updating"' not in response.read().decode():
+                return (time.perf_counter() - start) * 1000
+        if time.perf_counter() - start > 600:
+            raise RuntimeError(f"sweep {sweep}'s analysis was not computed in 10 minutes")
+        time.sleep(0.05)
+
+
 def pages(first_deep, total_sweeps):
     middle = total_sweeps // 2
     return [
         ("/sweeps", "every sweep with its cells' states"),
-        (f"/sweeps/{middle}", "a sweep of 100 cells: Δ-table with intervals, curves, crossover"),
+        (f"/sweeps/{middle}", "a sweep of 100 cells: its cells, the Δ-table with intervals, "
+                              "curves and crossover once computed (a first view shows them as "
+                              "being computed)"),
+        (READY, "the same sweep's analysis computed in the background (bootstrap intervals and "
+                "fits of 100 cells): time from the first view until the page shows it"),
+        (f"/sweeps/{middle}/analysis", "the analysis part alone (the live refresh)"),
         (f"/sweeps/{middle}/cells", "its cells (the live refresh)"),
         (f"/sweeps/{middle}/learning_curves.svg", "its learning curves"),
         (f"/sweeps/{middle}/listen", "its Listen page"),
@@ -159,6 +179,12 @@ def bench(tagscale, root, work):
     out = []
     try:
         for path, what in pages(first_deep, sweeps):
+            if path == READY:
+                ready = analysis_ready_ms(base, sweeps // 2)
+                out.append({"work": what, "reference": "-", "ours": f"{ready / 1000:.1f} s",
+                            "theirs": "-", "ratio": "-", "target": "- (no request waits for it)",
+                            "met": "-"})
+                continue
             first = fetch_ms(base + path)
             times = [fetch_ms(base + path) for _ in range(REPEATS)]
             median, worst = statistics.median(times), max(times)
@@ -169,13 +195,14 @@ def bench(tagscale, root, work):
                 "theirs": "-",
                 "ratio": "-",
                 "target": f"< {TARGET_MS} ms",
-                "met": "yes" if worst < TARGET_MS else "**no**",
+                "met": "yes" if max(worst, first) < TARGET_MS else "**no**",
             })
     finally:
         ui.kill()
         ui.wait()
     heading = (f"store: {total} runs in {sweeps} sweeps, deep runs with {EVALUATIONS} "
                f"evaluations; median and slowest of {REPEATS} requests after a first one (shown "
-               f"apart: the sweep page computes its analysis once, then keeps it until a cell's "
-               f"run changes); the target applies to the repeated requests")
+               f"apart); the sweep page waits at most 200 ms for its analysis, computed on a "
+               f"thread of its own once and kept until a cell's run changes, and shows it as "
+               f"being computed until then; the target applies to every request, the first included")
     return out, heading

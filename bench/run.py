@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 import venv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -295,6 +296,157 @@ def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=(1, 2, 3))
     }]
 
 
+MUSICNN_VENV = os.path.join(HERE, ".venv-musicnn")
+# Two sizes of our spectrogram model: the paper's widths, and widths near musicnn's MTT model
+# (~0.8 M weights), both on 96 mel bands and 3 s patches as musicnn uses.
+TAGGING_MODELS = (
+    ("paper widths", {"nf": 16, "backend_width": 512, "dense_units": 500}),
+    ("musicnn-sized", {"nf": 8, "backend_width": 96, "dense_units": 200}),
+)
+TAGGING_TRACKS = 16
+
+
+def ensure_musicnn():
+    """musicnn 0.1.0 from PyPI in bench/.venv-musicnn, or None with the reason printed.
+
+    Its metadata pins numpy<1.17, for which this Python has no wheel; its code runs on
+    TensorFlow 2.15's tf.compat.v1, so it goes in without its pins (--no-deps) beside the
+    versions of requirements-musicnn.txt. TensorFlow conflicts with the main venv's numpy, hence
+    a venv of its own."""
+    py = os.path.join(MUSICNN_VENV, "bin", "python")
+    try:
+        if not os.path.exists(py):
+            print("creating bench/.venv-musicnn (TensorFlow 2.15 + musicnn) ...", flush=True)
+            venv.create(MUSICNN_VENV, with_pip=True)
+        sh([py, "-m", "pip", "install", "-q", "-r", os.path.join(HERE, "requirements-musicnn.txt")])
+        sh([py, "-m", "pip", "install", "-q", "--no-deps", "musicnn==0.1.0"])
+    except subprocess.CalledProcessError as e:
+        print(f"musicnn could not be installed ({e}); the tagging rows show tagscale alone")
+        return None
+    return py
+
+
+def release_tagscale():
+    sh(["cargo", "build", "--release", "-q", "--bin", "tagscale"], cwd=ROOT)
+    return os.path.join(ROOT, "target", "release", "tagscale")
+
+
+def tagging_model(tagscale, work, label, widths):
+    """Export a spectrogram model of `widths` (96 mels, 3 s patches) trained for two steps on a
+    small synthetic corpus: tagging speed does not depend on how well it was trained."""
+    name = label.replace(" ", "-")
+    here = os.path.join(work, name)
+    os.makedirs(here)
+    grid = os.path.join(here, "grid.toml")
+    with open(grid, "w") as f:
+        f.write(f"""[experiment]
+name = "tagging-bench-{name}"
+[dataset]
+kind = "synth"
+tracks = 60
+seed = 5
+seconds = 4.0
+[features]
+n_mels = 96
+patch_seconds = 3.0
+[model]
+nf = {widths['nf']}
+backend_width = {widths['backend_width']}
+dense_units = {widths['dense_units']}
+[train]
+max_steps = 2
+eval_every = 2
+patience = 1
+bn_patches = 32
+batch_size = 8
+lr = 0.001
+loss = "mse"
+[grid]
+model = ["spectrogram"]
+train_size = [24]
+backend = ["flex"]
+seed = [1]
+""")
+    env = {"TAGSCALE_DB": os.path.join(here, "tagscale.db"),
+           "TAGSCALE_DATA": os.path.join(here, "data"), "TAGSCALE_RUNS": os.path.join(here, "runs")}
+    sh([tagscale, "--quiet", "sweep", grid, "--no-report"], env=env, cwd=here)
+    model = os.path.join(here, "model")
+    sh([tagscale, "--quiet", "export", "1", "--out", model], env=env, cwd=here,
+       stdout=subprocess.DEVNULL)
+    with open(os.path.join(model, "tagscale-model.json")) as f:
+        manifest = json.load(f)
+    info = sh([tagscale, "model", "info", "spectrogram", "--tags", str(len(manifest["tags"])),
+               "--patch-seconds", "3", "--n-mels", "96", "--nf", str(widths["nf"]),
+               "--backend-width", str(widths["backend_width"]),
+               "--dense-units", str(widths["dense_units"])],
+              stdout=subprocess.PIPE, text=True).stdout
+    manifest["parameters"] = parameter_count(info)
+    return model, manifest
+
+
+def parameter_count(model_info):
+    """The total of `tagscale model info`'s layer table."""
+    for line in model_info.splitlines():
+        if "parameters" in line.lower():
+            digits = "".join(c for c in line.split(":")[-1] if c.isdigit())
+            if digits:
+                return int(digits)
+    raise RuntimeError(f"no parameter count in:\n{model_info}")
+
+
+def time_tagging(tagscale, audio, model, threads):
+    """Tracks/s of `tagscale tag` on every file of `audio` (process start and model load
+    included), written as CSV as a user tagging a collection would."""
+    out = os.path.join(os.path.dirname(model), f"tags-{threads}.csv")
+    start = time.perf_counter()
+    sh([tagscale, "--quiet", "tag", audio, "--model", model, "--threads", str(threads),
+        "--csv", out], stdout=subprocess.DEVNULL)
+    return TAGGING_TRACKS / (time.perf_counter() - start)
+
+
+def bench_tagging(rust_bin):
+    """Tagging throughput: `tagscale tag` on a folder of 30 s files beside musicnn's own
+    `top_tags` on the same files, one thread and all threads (#19)."""
+    import shutil
+    tagscale = release_tagscale()
+    work = os.path.join(WORK, "tagging")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    audio = os.path.join(work, "audio")
+    sh([tagscale, "--quiet", "data", "synth", "--out", audio, "--tracks", str(TAGGING_TRACKS),
+        "--seed", "11", "--seconds", "30"])
+    models = [(label, *tagging_model(tagscale, work, label, widths))
+              for label, widths in TAGGING_MODELS]
+    musicnn = ensure_musicnn()
+    threads_all = os.cpu_count() or 1
+    rows = []
+    for threads in (1, threads_all):
+        ref = None
+        if musicnn:
+            ref = json_line([musicnn, os.path.join(HERE, "reference", "tag_musicnn.py"), audio,
+                             str(threads)])
+        for label, model, manifest in models:
+            ours = time_tagging(tagscale, audio, model, threads)
+            patch = manifest["patch_seconds"]
+            hop = manifest["hop_seconds"] or patch / 2
+            rows.append({
+                "section": "Tagging",
+                "work": f"tag {TAGGING_TRACKS} files x 30 s (16 kHz WAV), {threads} thread"
+                        f"{'s' if threads > 1 else ''}: spectrogram model at {label} "
+                        f"({manifest['parameters']} weights, windows of {patch:g} s every "
+                        f"{hop:g} s)",
+                "reference": (f"{ref['library']}, {ref['parameters']} weights, windows of "
+                              f"{ref['window_seconds']:g} s, no overlap; its API reloads the "
+                              f"model per file") if ref else "musicnn not installed",
+                "ours": f"{ours:.2f} tracks/s",
+                "theirs": f"{ref['tracks_per_second']:.2f} tracks/s" if ref else "-",
+                "ratio": f"{ours / ref['tracks_per_second']:.1f}x" if ref else "-",
+                "target": "-",
+                "met": "-",
+            })
+    return rows
+
+
 def bench_dashboard(rust_bin):
     """Page times of `tagscale ui` on a 10 000-run store (bench/dashboard_pages.py)."""
     import dashboard_pages
@@ -381,6 +533,7 @@ def main():
     # Sections measured in a run of their own, each with its own heading in RESULTS.md.
     only = {"curve-fit": ("Learning-curve fit", bench_curve_fit),
             "recipe": ("Recipe parity", bench_recipe),
+            "tagging": ("Tagging throughput", bench_tagging),
             "dashboard": ("Dashboard page times", bench_dashboard)}
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         title, bench = only[sys.argv[2]]
@@ -399,13 +552,16 @@ def main():
     rows += bench_train_steps(rust_bin, build_rust_tch())
     curve_fit = bench_curve_fit(rust_bin)
     recipe = bench_recipe(rust_bin)
+    tagging = bench_tagging(rust_bin)
     pages, pages_note = bench_dashboard(rust_bin)
     write_results(rows, machine())
     write_section("Learning-curve fit", curve_fit, machine())
     write_section("Recipe parity", recipe, machine())
+    write_section("Tagging throughput", tagging, machine())
     write_section("Dashboard page times", pages, machine(), pages_note)
     rows += curve_fit
     rows += recipe
+    rows += tagging
     rows += pages
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")

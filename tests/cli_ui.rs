@@ -83,6 +83,24 @@ fn get_bytes(url: &str, bearer: Option<&str>) -> (u16, ureq::http::HeaderMap, Ve
     (response.status().as_u16(), response.headers().clone(), body)
 }
 
+/// Sweep `id`'s analysis fragment once it is computed for the cells as they are (the sweep page
+/// shows it as "computing" when it takes longer than a page may wait).
+fn analysis_of(base: &str, id: i64) -> Reply {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let reply = get(&format!("{base}/sweeps/{id}/analysis"), None);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        if !reply.body.contains("class=\"muted updating\"") {
+            return reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the analysis was never computed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// The smoke grid with a description no page may run as HTML.
 const HOSTILE: &str = r#"<script>alert(1)</script> "quoted" & <b>bold</b>"#;
 
@@ -144,9 +162,27 @@ fn the_dashboard_serves_a_swept_store() {
     );
     assert!(sweep.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(
-        sweep.body.contains("Δ (spectrogram − waveform)"),
-        "no Δ-table"
+        sweep.body.contains("data-refresh=\"/sweeps/1/analysis\""),
+        "{}",
+        sweep.body
     );
+    let analysis = analysis_of(&ui.base, 1);
+    assert!(
+        analysis.body.contains("Δ (spectrogram − waveform)"),
+        "no Δ-table: {}",
+        analysis.body
+    );
+    // Nothing left to compute or run: the live refresh stops.
+    assert!(
+        analysis.body.starts_with("<div data-active=\"0\">"),
+        "{}",
+        analysis.body
+    );
+    assert!(
+        page("/sweeps/1").body.contains("Δ (spectrogram − waveform)"),
+        "the sweep page does not show the computed Δ-table"
+    );
+    assert_eq!(page("/sweeps/999/analysis").status, 404);
     let cells = page("/sweeps/1/cells");
     assert_eq!(cells.body.matches("<tr").count(), common::SMOKE_CELLS);
     assert!(cells.body.contains("data-active=\"0\""), "{}", cells.body);
@@ -579,6 +615,7 @@ fn the_pages_work_in_a_real_browser() {
     visit("/sweeps", "sweeps");
     assert_eq!(count("#sweeps tbody tr"), 1);
 
+    analysis_of(&ui.base, 1);
     visit("/sweeps/1", "sweep");
     assert_eq!(count("#cells tbody tr"), common::SMOKE_CELLS as u64);
     assert!(count("#delta tbody tr") > 0);
@@ -714,11 +751,22 @@ fn the_sweep_page_updates_live_while_the_sweep_runs() {
         updated,
         "the page did not show every cell finished without a reload ({at_load} at load)"
     );
-    // The analysis the page computed before the cells finished is not served again.
-    let reloaded = get(&format!("{}/sweeps/1", ui.base), None);
+    // The analysis the page computed before the cells finished is replaced, and the page
+    // itself showed the new one without a reload.
+    let reloaded = analysis_of(&ui.base, 1);
     assert!(
         reloaded.body.contains("Δ (spectrogram − waveform)"),
         "a stale Δ-table: {}",
         reloaded.body
+    );
+    assert!(
+        browser.wait_until(
+            "return window.loadedOnce === true && \
+             (document.querySelector('#delta') || {innerText: ''}).innerText \
+                 .includes('Δ (spectrogram − waveform)') && \
+             !document.querySelector('#analysis .updating')",
+            Duration::from_secs(60),
+        ),
+        "the page's Δ-table did not update without a reload"
     );
 }

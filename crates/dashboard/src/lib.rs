@@ -98,7 +98,7 @@ pub(crate) struct AppState {
     pub store: Store,
     pub config: Config,
     pub datasets: listen::Datasets,
-    pub analyses: analyses::Analyses,
+    pub analyses: Arc<analyses::Analyses>,
 }
 
 pub(crate) type Shared = Arc<AppState>;
@@ -120,7 +120,7 @@ pub fn serve(
         store,
         config,
         datasets: listen::Datasets::default(),
-        analyses: analyses::Analyses::default(),
+        analyses: Arc::default(),
     });
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(bind)
@@ -141,6 +141,7 @@ fn router(state: Shared) -> Router {
         .route("/sweeps/rows", get(pages::sweep_rows))
         .route("/sweeps/{id}", get(pages::sweep))
         .route("/sweeps/{id}/cells", get(pages::sweep_cells))
+        .route("/sweeps/{id}/analysis", get(pages::sweep_analysis))
         .route(
             "/sweeps/{id}/learning_curves.svg",
             get(pages::learning_curves),

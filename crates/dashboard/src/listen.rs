@@ -218,7 +218,7 @@ pub async fn listen(
 ) -> Page {
     let query = ListenQuery::parse(&q)?;
     with_app(&state, move |app| {
-        let data = SweepData::load(&app.store, id)?;
+        let data = SweepData::load_runs(&app.store, id)?;
         let finished: Vec<&RunRecord> = data
             .cells
             .iter()

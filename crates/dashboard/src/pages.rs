@@ -3,22 +3,27 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path as UrlPath, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
+use reports::Analysis;
 use reports::data::METRICS;
 use serde_json::Value;
 use tracking::keys::{artifact, split};
 use tracking::{
-    EpochMetric, FinalMetric, RunFilter, RunOrder, RunRecord, Status, Store, format_time, now_ms,
+    CellSpec, EpochMetric, FinalMetric, RunFilter, RunOrder, RunRecord, Status, Store, format_time,
+    now_ms,
 };
 
+use crate::analyses::{self, View};
 use crate::chart::{self, Series};
 use crate::groups;
 use crate::security::inside_root;
-use crate::{AppState, Shared};
+use crate::Shared;
 
 /// Runs per page of the runs table.
 const PAGE_SIZE: usize = 50;
@@ -60,7 +65,7 @@ pub(crate) type Page = Result<Markup, PageError>;
 /// Run `read` against the server's state off the async threads (the store blocks).
 pub(crate) async fn with_app<T: Send + 'static>(
     state: &Shared,
-    read: impl FnOnce(&AppState) -> Result<T, PageError> + Send + 'static,
+    read: impl FnOnce(&Shared) -> Result<T, PageError> + Send + 'static,
 ) -> Result<T, PageError> {
     let state = state.clone();
     tokio::task::spawn_blocking(move || read(&state))
@@ -195,8 +200,8 @@ pub async fn sweep(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Pa
     with_app(&state, move |app| {
         let store = &app.store;
         let record = store.sweep(id)?;
-        let cells = cells_markup(store, id)?;
-        let analysis = app.analyses.get(store, id)?;
+        let (cells, active) = cells_markup(store, id)?;
+        let analysis = analysis_markup(app, id, active)?;
         Ok(layout(
             &format!("Sweep {id}: {}", record.experiment),
             html! {
@@ -217,15 +222,7 @@ pub async fn sweep(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Pa
                     } }
                     tbody data-refresh={ "/sweeps/" (id) "/cells" } { (cells) }
                 }
-                h2 { "Δ-table (test set)" }
-                (delta_table(&analysis.rows))
-                h2 { "Learning curves" }
-                img.curves src={ "/sweeps/" (id) "/learning_curves.svg" }
-                    alt="learning curves: each metric against the training-set size";
-                @if !analysis.answers.is_empty() {
-                    h2 { "Where the deep models overtake GBT" }
-                    ul { @for a in &analysis.answers { li { (a) } } }
-                }
+                div #analysis data-refresh={ "/sweeps/" (id) "/analysis" } { (analysis) }
                 h2 { "Grid" }
                 pre { (record.spec_toml) }
             },
@@ -235,7 +232,17 @@ pub async fn sweep(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Pa
 }
 
 pub async fn sweep_cells(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Page {
-    with_store(&state, move |store, _| cells_markup(store, id)).await
+    with_store(&state, move |store, _| Ok(cells_markup(store, id)?.0)).await
+}
+
+/// The sweep page's analysis part (the live refresh fetches it alone).
+pub async fn sweep_analysis(State(state): State<Shared>, UrlPath(id): UrlPath<i64>) -> Page {
+    with_app(&state, move |app| {
+        let record = app.store.sweep(id)?;
+        let active = still_active(&app.store.cell_runs(&record)?);
+        analysis_markup(app, id, active)
+    })
+    .await
 }
 
 pub async fn learning_curves(
@@ -243,14 +250,73 @@ pub async fn learning_curves(
     UrlPath(id): UrlPath<i64>,
 ) -> Result<Response, PageError> {
     let svg = with_app(&state, move |app| {
-        Ok(app.analyses.get(&app.store, id)?.learning_curves_svg()?)
+        let analysis = match analysis_view(app, id, IMAGE_WAIT)? {
+            View::Fresh(a) | View::Updating(Some(a)) => a.value,
+            View::Updating(None) => {
+                return Err(PageError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the learning curves are still being computed".into(),
+                ));
+            }
+        };
+        Ok(analysis.learning_curves_svg()?)
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 
-/// The cells' rows: status, progress of running runs (newest evaluation, ETA), test figures.
-fn cells_markup(store: &Store, id: i64) -> Page {
+/// How long a page waits for a sweep's analysis before showing it as being computed.
+const PAGE_WAIT: Duration = Duration::from_millis(200);
+/// How long the learning-curves image waits for it.
+const IMAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// The analysis of sweep `id`'s cells as they are now, waited for at most `wait`.
+fn analysis_view(app: &Shared, id: i64, wait: Duration) -> Result<View<Analysis>, PageError> {
+    let stamp = analyses::stamp(&app.store, id)?;
+    let shared = Arc::clone(app);
+    let compute = move || Analysis::compute(&shared.store, id).map_err(|e| e.to_string());
+    (app.analyses)
+        .view(id, stamp, wait, compute)
+        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// The Δ-table, learning curves and crossover of sweep `id`; while they are computed, the
+/// previous ones (if any) under a note. It stays live (`data-active`) while it is computed
+/// or cells may still change it.
+fn analysis_markup(app: &Shared, id: i64, active_cells: usize) -> Page {
+    let view = analysis_view(app, id, PAGE_WAIT)?;
+    let (shown, updating) = match &view {
+        View::Fresh(a) => (Some(a), false),
+        View::Updating(previous) => (previous.as_ref(), true),
+    };
+    Ok(html! {
+        div data-active=(active_cells + usize::from(updating)) {
+            @if updating {
+                p.muted.updating {
+                    "Computing the test-set intervals and the learning-curve fits of the cells as "
+                    "they are now"
+                    @if shown.is_some() { "; shown meanwhile: those of an earlier state of the cells" }
+                    ". This part of the page updates itself (or reload it)."
+                }
+            }
+            @if let Some(a) = shown {
+                h2 { "Δ-table (test set)" }
+                (delta_table(&a.value.rows))
+                h2 { "Learning curves" }
+                img.curves src={ "/sweeps/" (id) "/learning_curves.svg?v=" (a.number) }
+                    alt="learning curves: each metric against the training-set size";
+                @if !a.value.answers.is_empty() {
+                    h2 { "Where the deep models overtake GBT" }
+                    ul { @for answer in &a.value.answers { li { (answer) } } }
+                }
+            }
+        }
+    })
+}
+
+/// The cells' rows: status, progress of running runs (newest evaluation, ETA), test figures;
+/// and how many cells are queued, running or not run yet.
+fn cells_markup(store: &Store, id: i64) -> Result<(Markup, usize), PageError> {
     let record = store.sweep(id)?;
     let cells = store.cell_runs(&record)?;
     let ids: Vec<i64> = cells
@@ -259,15 +325,8 @@ fn cells_markup(store: &Store, id: i64) -> Page {
         .collect();
     let latest = store.latest_epochs(&ids)?;
     let tests = store.macro_metrics(&ids, split::TEST)?;
-    // Cells with no run yet keep the page live: a starting sweep has not claimed them yet.
-    let active = cells
-        .iter()
-        .filter(|(_, r)| {
-            r.as_ref()
-                .is_none_or(|r| matches!(r.status, Status::Queued | Status::Running))
-        })
-        .count();
-    Ok(html! {
+    let active = still_active(&cells);
+    let rows = html! {
         @for (i, (cell, run)) in cells.iter().enumerate() {
             @let config: Value = serde_json::from_str(&cell.config_json).unwrap_or(Value::Null);
             @let epoch = run.as_ref().and_then(|r| latest.get(&r.id));
@@ -294,7 +353,20 @@ fn cells_markup(store: &Store, id: i64) -> Page {
                 }
             }
         }
-    })
+    };
+    Ok((rows, active))
+}
+
+/// Cells whose run may still change: queued, running, or not run yet (a starting sweep has
+/// not claimed them yet) — what keeps a sweep page live.
+fn still_active(cells: &[(CellSpec, Option<RunRecord>)]) -> usize {
+    cells
+        .iter()
+        .filter(|(_, r)| {
+            r.as_ref()
+                .is_none_or(|r| matches!(r.status, Status::Queued | Status::Running))
+        })
+        .count()
 }
 
 pub(crate) fn text(v: &Value) -> String {

@@ -140,13 +140,23 @@ pub struct SweepData {
 impl SweepData {
     /// Read a sweep and everything its cells produced.
     pub fn load(store: &Store, sweep: i64) -> Result<Self> {
+        Self::read(store, sweep, true)
+    }
+
+    /// Read a sweep's cells and their runs, without their figures and evaluations (one query
+    /// instead of two per cell): enough to choose runs, as the Listen page does.
+    pub fn load_runs(store: &Store, sweep: i64) -> Result<Self> {
+        Self::read(store, sweep, false)
+    }
+
+    fn read(store: &Store, sweep: i64, figures: bool) -> Result<Self> {
         let sweep = store.sweep(sweep)?;
         let mut cells = Vec::new();
         for (spec, run) in store.cell_runs(&sweep)? {
             let config: Value = serde_json::from_str(&spec.config_json).unwrap_or(Value::Null);
             let (final_metrics, epochs) = match &run {
-                Some(r) => (store.run_metrics(r.id)?, store.epoch_metrics(r.id)?),
-                None => (Vec::new(), Vec::new()),
+                Some(r) if figures => (store.run_metrics(r.id)?, store.epoch_metrics(r.id)?),
+                _ => (Vec::new(), Vec::new()),
             };
             cells.push(CellResult {
                 cell: spec.index,
