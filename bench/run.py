@@ -151,8 +151,7 @@ def bench_corpus_and_cache(rust_bin):
 
 def bench_store(rust_bin):
     """Run store overhead on a real smoke sweep: all store traffic replayed and timed alone."""
-    sh(["cargo", "build", "--release", "-q", "--bin", "tagscale"], cwd=ROOT)
-    tagscale = os.path.join(ROOT, "target", "release", "tagscale")
+    tagscale = release_tagscale()
     grid = os.path.join(ROOT, "experiments", "smoke.toml")
     r = json_line([rust_bin, "store-overhead", "--tagscale", tagscale, "--grid", grid,
                    "--work", os.path.join(WORK, "store")])
@@ -450,9 +449,7 @@ def bench_tagging(rust_bin):
 def bench_dashboard(rust_bin):
     """Page times of `tagscale ui` on a 10 000-run store (bench/dashboard_pages.py)."""
     import dashboard_pages
-    sh(["cargo", "build", "--release", "-q", "--bin", "tagscale"], cwd=ROOT)
-    tagscale = os.path.join(ROOT, "target", "release", "tagscale")
-    return dashboard_pages.bench(tagscale, ROOT, WORK)
+    return dashboard_pages.bench(release_tagscale(), ROOT, WORK)
 
 
 def machine():
@@ -525,19 +522,17 @@ def write_section(title, rows, info, note="both sides with the machine's threads
 
 def main():
     os.makedirs(WORK, exist_ok=True)
-    # The page-time bench needs neither the reference libraries nor tagscale-bench.
-    needs_references = sys.argv[1:] != ["--only", "dashboard"]
-    if needs_references:
-        ensure_venv()
-    rust_bin = build_rust() if needs_references else None
-    # Sections measured in a run of their own, each with its own heading in RESULTS.md.
-    only = {"curve-fit": ("Learning-curve fit", bench_curve_fit),
-            "recipe": ("Recipe parity", bench_recipe),
-            "tagging": ("Tagging throughput", bench_tagging),
-            "dashboard": ("Dashboard page times", bench_dashboard)}
+    # Sections measured in a run of their own, each with its own heading in RESULTS.md, and
+    # whether they need bench/.venv and tagscale-bench (the others build what they use).
+    only = {"curve-fit": ("Learning-curve fit", bench_curve_fit, True),
+            "recipe": ("Recipe parity", bench_recipe, True),
+            "tagging": ("Tagging throughput", bench_tagging, False),
+            "dashboard": ("Dashboard page times", bench_dashboard, False)}
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
-        title, bench = only[sys.argv[2]]
-        rows = bench(rust_bin)
+        title, bench, needs_references = only[sys.argv[2]]
+        if needs_references:
+            ensure_venv()
+        rows = bench(build_rust() if needs_references else None)
         note = None
         if isinstance(rows, tuple):
             rows, note = rows
@@ -545,6 +540,10 @@ def main():
         for r in rows:
             print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']})")
         return
+    if len(sys.argv) > 1:
+        raise SystemExit(f"usage: run.py [--only {'|'.join(only)}]")
+    ensure_venv()
+    rust_bin = build_rust()
     rows = [bench_logmel(rust_bin)]
     rows += bench_corpus_and_cache(rust_bin)
     rows += bench_gbt(rust_bin)

@@ -65,13 +65,20 @@ fn get(url: &str, bearer: Option<&str>) -> Reply {
 }
 
 fn get_bytes(url: &str, bearer: Option<&str>) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+    match bearer {
+        Some(token) => get_with(url, &[("Authorization", &format!("Bearer {token}"))]),
+        None => get_with(url, &[]),
+    }
+}
+
+fn get_with(url: &str, headers: &[(&str, &str)]) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
         .into();
     let mut request = agent.get(url);
-    if let Some(token) = bearer {
-        request = request.header("Authorization", &format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let mut response = request.call().unwrap();
     let body = response
@@ -99,6 +106,11 @@ fn analysis_of(base: &str, id: i64) -> Reply {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// GET with a `Range` header.
+fn get_range(url: &str, range: &str) -> (u16, ureq::http::HeaderMap, Vec<u8>) {
+    get_with(url, &[("Range", range)])
 }
 
 /// The smoke grid with a description no page may run as HTML.
@@ -179,7 +191,9 @@ fn the_dashboard_serves_a_swept_store() {
         analysis.body
     );
     assert!(
-        page("/sweeps/1").body.contains("Δ (spectrogram − waveform)"),
+        page("/sweeps/1")
+            .body
+            .contains("Δ (spectrogram − waveform)"),
         "the sweep page does not show the computed Δ-table"
     );
     assert_eq!(page("/sweeps/999/analysis").status, 404);
@@ -411,6 +425,23 @@ fn the_listen_page_plays_test_tracks_beside_both_models_tags() {
     let expected =
         datasets::synth::wav_bytes(&datasets::synth::render_track(seed, index, 4.0)).unwrap();
     assert_eq!(wav, expected, "the served WAV is not the track");
+    assert_eq!(headers["accept-ranges"], "bytes");
+    // A browser seeking asks for a part.
+    let audio_url = format!("{}/runs/{spectrogram}/audio/{first}", ui.base);
+    let (status, headers, part) = get_range(&audio_url, "bytes=100-1099");
+    assert_eq!(status, 206);
+    assert_eq!(part, expected[100..1100], "the part is not those bytes");
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes 100-1099/{}", expected.len()).as_str()
+    );
+    let (status, _, tail) = get_range(&audio_url, "bytes=-44");
+    assert_eq!(
+        (status, tail.as_slice()),
+        (206, &expected[expected.len() - 44..])
+    );
+    let past = format!("bytes={}-", expected.len());
+    assert_eq!(get_range(&audio_url, &past).0, 416);
     let training = manifest
         .tracks
         .iter()
@@ -691,6 +722,16 @@ fn the_pages_work_in_a_real_browser() {
             Duration::from_secs(30),
         ),
         "the audio element did not load the track's WAV"
+    );
+    // Seeking needs byte ranges: without them Chromium jumps back to the start.
+    browser.eval("document.querySelector('section.track audio').currentTime = 2.5; return true");
+    assert!(
+        browser.wait_until(
+            "const a = document.querySelector('section.track audio'); \
+             return !a.seeking && Math.abs(a.currentTime - 2.5) < 0.05",
+            Duration::from_secs(30),
+        ),
+        "the audio element could not seek"
     );
     assert!(
         count("span.hit") > 0,

@@ -133,7 +133,10 @@ impl<T: Send + Sync + 'static> Kept<T> {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let previous = slot.done.as_ref().and_then(|(number, _, outcome)| {
-                    outcome.as_ref().ok().map(|value| Version::of(*number, value))
+                    outcome
+                        .as_ref()
+                        .ok()
+                        .map(|value| Version::of(*number, value))
                 });
                 return Ok(View::Updating(previous));
             }
@@ -193,7 +196,12 @@ mod tests {
     }
 
     /// A computation that returns `value` once the test says so.
-    fn gated(value: u32) -> (mpsc::Sender<()>, impl FnOnce() -> Result<u32, String> + Send) {
+    fn gated(
+        value: u32,
+    ) -> (
+        mpsc::Sender<()>,
+        impl FnOnce() -> Result<u32, String> + Send,
+    ) {
         let (go, gate) = mpsc::channel::<()>();
         (go, move || {
             gate.recv().map_err(|e| e.to_string())?;
@@ -232,7 +240,10 @@ mod tests {
         let kept = Arc::new(Kept::<u32>::default());
         let long = Duration::from_secs(30);
         let short = Duration::from_millis(20);
-        assert_eq!(fresh(kept.view(7, stamp_of(10), long, || Ok(1)).unwrap()), 1);
+        assert_eq!(
+            fresh(kept.view(7, stamp_of(10), long, || Ok(1)).unwrap()),
+            1
+        );
         let (go, compute) = gated(2);
         match kept.view(7, stamp_of(11), short, compute).unwrap() {
             View::Updating(Some(previous)) => assert_eq!(*previous.value, 1),
@@ -242,7 +253,10 @@ mod tests {
         let never = || -> Result<u32, String> { panic!("computed twice") };
         assert_eq!(fresh(kept.view(7, stamp_of(11), long, never).unwrap()), 2);
         // Another sweep is kept apart.
-        assert_eq!(fresh(kept.view(8, stamp_of(11), long, || Ok(3)).unwrap()), 3);
+        assert_eq!(
+            fresh(kept.view(8, stamp_of(11), long, || Ok(3)).unwrap()),
+            3
+        );
         assert_eq!(fresh(kept.view(7, stamp_of(11), short, never).unwrap()), 2);
     }
 
@@ -254,6 +268,9 @@ mod tests {
         assert_eq!(failed.err().as_deref(), Some("no test set"));
         let never = || -> Result<u32, String> { panic!("computed twice") };
         assert!(kept.view(7, stamp_of(10), long, never).is_err());
-        assert_eq!(fresh(kept.view(7, stamp_of(12), long, || Ok(4)).unwrap()), 4);
+        assert_eq!(
+            fresh(kept.view(7, stamp_of(12), long, || Ok(4)).unwrap()),
+            4
+        );
     }
 }

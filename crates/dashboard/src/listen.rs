@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use datasets::{Manifest, Source, Split};
 use maud::{Markup, html};
@@ -85,10 +85,12 @@ fn dataset_of(app: &AppState, run: &RunRecord) -> Result<Arc<Dataset>, PageError
     }
 }
 
-/// The audio of test track `track` of run `id`'s dataset.
+/// The audio of test track `track` of run `id`'s dataset; a `Range` request gets that part
+/// (206), so a browser can seek.
 pub async fn audio(
     State(state): State<Shared>,
     UrlPath((id, track)): UrlPath<(i64, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let (content_type, bytes) = with_app(&state, move |app| {
         let run = app.store.run(id)?;
@@ -125,7 +127,74 @@ pub async fn audio(
         }
     })
     .await?;
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let len = bytes.len() as u64;
+    let kind = (header::CONTENT_TYPE, content_type);
+    let ranges = (header::ACCEPT_RANGES, "bytes");
+    Ok(match byte_range(asked, len) {
+        ByteRange::Whole => ([kind, ranges], bytes).into_response(),
+        ByteRange::Part { first, last } => {
+            let part = bytes[first as usize..=last as usize].to_vec();
+            let content_range = format!("bytes {first}-{last}/{len}");
+            let headers = [
+                kind,
+                ranges,
+                (header::CONTENT_RANGE, content_range.as_str()),
+            ];
+            (StatusCode::PARTIAL_CONTENT, headers, part).into_response()
+        }
+        ByteRange::Unsatisfiable => {
+            let content_range = format!("bytes */{len}");
+            let headers = [ranges, (header::CONTENT_RANGE, content_range.as_str())];
+            (StatusCode::RANGE_NOT_SATISFIABLE, headers).into_response()
+        }
+    })
+}
+
+/// What a `Range` header asks of a body of `len` bytes.
+#[derive(Debug, PartialEq)]
+enum ByteRange {
+    /// No range, or one this server does not serve in parts (several ranges, other units,
+    /// malformed): the whole body, as RFC 9110 §14.2 allows.
+    Whole,
+    /// Bytes `first..=last`.
+    Part { first: u64, last: u64 },
+    /// A range wholly past the end.
+    Unsatisfiable,
+}
+
+/// One `bytes=` range: `a-b`, `a-` or the suffix `-n` (RFC 9110 §14.1.2).
+fn byte_range(header: Option<&str>, len: u64) -> ByteRange {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return ByteRange::Whole;
+    };
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    let (first, last) = match (start.trim(), end.trim()) {
+        ("", suffix) => match number(suffix) {
+            Some(0) => return ByteRange::Unsatisfiable,
+            Some(n) => (len.saturating_sub(n), len.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (a, "") => match number(a) {
+            Some(a) => (a, len.saturating_sub(1)),
+            None => return ByteRange::Whole,
+        },
+        (a, b) => match (number(a), number(b)) {
+            (Some(a), Some(b)) if a <= b => (a, b.min(len.saturating_sub(1))),
+            _ => return ByteRange::Whole,
+        },
+    };
+    if len == 0 || first >= len {
+        return ByteRange::Unsatisfiable;
+    }
+    ByteRange::Part { first, last }
 }
 
 /// The media type a browser needs to play an audio file, from its extension.
@@ -386,4 +455,40 @@ fn regression_of(system: &System, track: &str, tag: &str) -> String {
                 .map(|(_, _, p)| format!("{p:.2}"))
         })
         .unwrap_or_else(|| "—".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ByteRange, byte_range};
+
+    fn part(first: u64, last: u64) -> ByteRange {
+        ByteRange::Part { first, last }
+    }
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(byte_range(None, 100), ByteRange::Whole);
+        assert_eq!(byte_range(Some("bytes=0-9"), 100), part(0, 9));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), part(90, 99));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), part(90, 99));
+        assert_eq!(byte_range(Some("bytes=-500"), 100), part(0, 99));
+        assert_eq!(byte_range(Some("bytes=50-500"), 100), part(50, 99));
+        assert_eq!(
+            byte_range(Some("bytes=100-"), 100),
+            ByteRange::Unsatisfiable
+        );
+        assert_eq!(byte_range(Some("bytes=-0"), 100), ByteRange::Unsatisfiable);
+        assert_eq!(byte_range(Some("bytes=0-"), 0), ByteRange::Unsatisfiable);
+        // Served whole: several ranges, other units, malformed or reversed.
+        for whole in [
+            "bytes=0-1,5-9",
+            "items=0-9",
+            "bytes=x-9",
+            "bytes=9-1",
+            "bytes=+1-2",
+            "0-9",
+        ] {
+            assert_eq!(byte_range(Some(whole), 100), ByteRange::Whole, "{whole}");
+        }
+    }
 }

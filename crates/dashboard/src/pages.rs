@@ -19,11 +19,11 @@ use tracking::{
     now_ms,
 };
 
+use crate::Shared;
 use crate::analyses::{self, View};
 use crate::chart::{self, Series};
 use crate::groups;
 use crate::security::inside_root;
-use crate::Shared;
 
 /// Runs per page of the runs table.
 const PAGE_SIZE: usize = 50;
