@@ -7,6 +7,7 @@
 //! - [`train`]: the training loop (deep models with early stopping; GBT per tag);
 //! - [`evaluate`]: per-tag and macro figures with bootstrap intervals;
 //! - [`execute`]: claim a cell, train it with a heartbeat, record results or the failure;
+//! - [`plan`]: which cells of a sweep still need running (the claim's rule);
 //! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
 //!   the work with concurrent sweeps;
 //! - [`slurm`]: the same sweep as a Slurm job array, one task per cell still to run;
@@ -21,6 +22,7 @@ pub mod evaluate;
 pub mod execute;
 pub mod export;
 pub mod grid;
+pub mod plan;
 pub mod rerun;
 pub mod slurm;
 pub mod sweep;

@@ -9,9 +9,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tracking::{Status, Store, Submission, SweepRecord};
+use tracking::{Store, Submission, SweepRecord};
 
 use crate::error::{Result, RunnerError};
+use crate::plan::{CellState, plan};
 
 /// What `sbatch` is asked for, besides the array (`--partition`, `--gpus-per-task`, …).
 #[derive(Debug, Clone, Default)]
@@ -48,18 +49,11 @@ pub fn cells_to_submit(
     retry_failed: bool,
     queued: &BTreeSet<i64>,
 ) -> Result<Vec<i64>> {
-    Ok(store
-        .cell_runs(sweep)?
+    Ok(plan(&store.cell_runs(sweep)?, retry_failed)
         .into_iter()
-        .filter(|(cell, run)| {
-            let wanted = match run.as_ref().map(|r| r.status) {
-                None | Some(Status::Killed) => true,
-                Some(Status::Failed) => retry_failed,
-                Some(Status::Finished | Status::Queued | Status::Running) => false,
-            };
-            wanted && !queued.contains(&cell.index)
-        })
-        .map(|(cell, _)| cell.index)
+        .filter(|&(_, state)| state == CellState::ToRun)
+        .filter_map(|(index, _)| i64::try_from(index).ok())
+        .filter(|index| !queued.contains(index))
         .collect())
 }
 

@@ -21,6 +21,7 @@ use crate::config::RunConfig;
 use crate::dataset::{cache_dir, ensure_cache, feature_config, manifest};
 use crate::error::{Result, RunnerError};
 use crate::execute::{Env, GridFile};
+use crate::plan::{CellState, plan};
 
 /// How to start a worker: the program and the arguments before `--cell K --threads T`.
 #[derive(Debug, Clone)]
@@ -133,16 +134,15 @@ pub fn sweep(
         let mut todo = Vec::new();
         let mut held_elsewhere = false;
         let mut done = 0;
-        for (cell, run) in &states {
-            let index = cell.index as usize;
+        for (index, state) in plan(&states, options.retry_failed) {
             if running.contains_key(&index) {
                 continue;
             }
-            let retry = !attempted.contains(&index);
-            match run.as_ref().map(|r| r.status) {
-                None | Some(Status::Killed) if retry => todo.push(index),
-                Some(Status::Failed) if retry && options.retry_failed => todo.push(index),
-                Some(Status::Queued | Status::Running) => held_elsewhere = true,
+            // A cell this sweep already started once counts as done whatever its end: the
+            // sweep reports why it did not finish rather than retrying it for ever.
+            match state {
+                CellState::ToRun if !attempted.contains(&index) => todo.push(index),
+                CellState::Held => held_elsewhere = true,
                 _ => done += 1,
             }
         }

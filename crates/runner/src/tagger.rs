@@ -264,15 +264,16 @@ impl Tagger {
         self.score(self.inputs.prepare(path)?)
     }
 
-    /// Tag every track in order, calling `visit` with each result as it is ready. While the
-    /// model scores one batch of tracks on this thread, `threads − 1` helper threads (at least
-    /// one) decode the next batch and compute its input, so memory holds two batches however
-    /// large the collection.
+    /// Tag every track in order, calling `visit` with each result as it is ready. The model
+    /// and the decoding share one pool of `threads` threads: while the model scores one batch
+    /// of tracks, the next batch is decoded and turned into input on whatever threads the
+    /// model leaves idle, so memory holds two batches however large the collection, and no
+    /// more than `threads` threads compute at once.
     pub fn tag_all(
         &self,
         tracks: &[Track],
         threads: usize,
-        mut visit: impl FnMut(usize, &Track, Result<Tagged>),
+        mut visit: impl FnMut(usize, &Track, Result<Tagged>) + Send,
     ) -> Result<()> {
         self.for_each_input(tracks, threads, |i, track, prepared| {
             visit(i, track, prepared.and_then(|p| self.score(p)));
@@ -286,7 +287,7 @@ impl Tagger {
         tracks: &[Track],
         threads: usize,
         layer: EmbeddingLayer,
-        mut visit: impl FnMut(usize, &Track, Result<Vec<f32>>),
+        mut visit: impl FnMut(usize, &Track, Result<Vec<f32>>) + Send,
     ) -> Result<()> {
         self.for_each_input(tracks, threads, |i, track, prepared| {
             let embedding = prepared.and_then(|p| {
@@ -316,16 +317,17 @@ impl Tagger {
         &self,
         tracks: &[Track],
         threads: usize,
-        mut visit: impl FnMut(usize, &Track, Result<Prepared>),
+        mut visit: impl FnMut(usize, &Track, Result<Prepared>) + Send,
     ) -> Result<()> {
-        let helpers = threads.saturating_sub(1).max(1);
+        let threads = threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(helpers)
-            .thread_name(|i| format!("tag-decode-{i}"))
+            .num_threads(threads)
+            .thread_name(|i| format!("tag-{i}"))
             .build()
-            .map_err(|e| RunnerError::Data(format!("cannot start the decoding threads: {e}")))?;
+            .map_err(|e| RunnerError::Data(format!("cannot start the tagging threads: {e}")))?;
+        let pool = &pool;
         let inputs = &self.inputs;
-        let prepare = |range: std::ops::Range<usize>| -> Vec<Result<Prepared>> {
+        let prepare = move |range: std::ops::Range<usize>| -> Vec<Result<Prepared>> {
             pool.install(|| {
                 tracks[range]
                     .par_iter()
@@ -333,7 +335,7 @@ impl Tagger {
                     .collect()
             })
         };
-        let batch = 4 * helpers;
+        let batch = 4 * threads;
         std::thread::scope(|scope| {
             let mut next = scope.spawn(move || prepare(0..batch.min(tracks.len())));
             for start in (0..tracks.len()).step_by(batch) {
@@ -346,10 +348,13 @@ impl Tagger {
                 let after =
                     (start + batch).min(tracks.len())..(start + 2 * batch).min(tracks.len());
                 next = scope.spawn(move || prepare(after));
-                for (k, prepared) in ready.into_iter().enumerate() {
-                    let i = start + k;
-                    visit(i, &tracks[i], prepared);
-                }
+                // The model's operations run on the pool too (rayon's current pool).
+                pool.install(|| {
+                    for (k, prepared) in ready.into_iter().enumerate() {
+                        let i = start + k;
+                        visit(i, &tracks[i], prepared);
+                    }
+                });
             }
             // The last spawn prepared an empty range.
             let _ = next.join();
