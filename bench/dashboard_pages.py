@@ -121,8 +121,8 @@ def fetch_ms(url):
 
 
 def analysis_ready_ms(base, sweep):
-    """Time until the sweep page's analysis (bootstrap intervals, fits) has been computed in
-    the background: its fragment no longer says it is computing."""
+    """Time until the sweep page's analysis (bootstrap intervals, fits), started by a first
+    view, has been computed in the background: its fragment no longer says it is computing."""
     start = time.perf_counter()
     while True:
         with urllib.request.urlopen(f"{base}/sweeps/{sweep}/analysis", timeout=120) as response:
@@ -174,18 +174,24 @@ def bench(tagscale, root, work):
     sweeps = db.execute("SELECT COUNT(*) FROM sweeps").fetchone()[0]
     first_deep = db.execute("SELECT MIN(id) FROM runs WHERE sweep_id = ? AND model != 'gbt'",
                             (sweeps // 2,)).fetchone()[0]
+    # Runs record the working tree's diff: a dirty tree makes every row tens of KB.
+    diff_kib = db.execute("SELECT AVG(LENGTH(git_diff)) FROM runs").fetchone()[0] or 0
+    diff_kib /= 1024
     db.close()
     ui, base = start_ui(tagscale, env)
     out = []
     try:
+        ready = None
         for path, what in pages(first_deep, sweeps):
             if path == READY:
-                ready = analysis_ready_ms(base, sweeps // 2)
                 out.append({"work": what, "reference": "-", "ours": f"{ready / 1000:.1f} s",
                             "theirs": "-", "ratio": "-", "target": "- (no request waits for it)",
                             "met": "-"})
                 continue
             first = fetch_ms(base + path)
+            if path == f"/sweeps/{sweeps // 2}":
+                # The first view started the analysis; the repeats come once it is there.
+                ready = first + analysis_ready_ms(base, sweeps // 2)
             times = [fetch_ms(base + path) for _ in range(REPEATS)]
             median, worst = statistics.median(times), max(times)
             out.append({
@@ -201,7 +207,7 @@ def bench(tagscale, root, work):
         ui.kill()
         ui.wait()
     heading = (f"store: {total} runs in {sweeps} sweeps, deep runs with {EVALUATIONS} "
-               f"evaluations; median and slowest of {REPEATS} requests after a first one (shown "
+               f"evaluations, a git diff of {diff_kib:.0f} KiB a run; median and slowest of {REPEATS} requests after a first one (shown "
                f"apart); the sweep page waits at most 200 ms for its analysis, computed on a "
                f"thread of its own once and kept until a cell's run changes, and shows it as "
                f"being computed until then; the target applies to every request, the first included")

@@ -449,7 +449,10 @@ def bench_tagging(rust_bin):
                 "target": "-",
                 "met": "-",
             })
-    return rows
+    note = ("each row on the threads it names, both sides; tagscale's time includes starting "
+            "the process and loading the model (once per 16 files), musicnn's excludes "
+            "TensorFlow's first use")
+    return rows, note
 
 
 def bench_dashboard(rust_bin):
@@ -557,12 +560,12 @@ def main():
     rows += bench_train_steps(rust_bin, build_rust_tch())
     curve_fit = bench_curve_fit(rust_bin)
     recipe = bench_recipe(rust_bin)
-    tagging = bench_tagging(rust_bin)
+    tagging, tagging_note = bench_tagging(rust_bin)
     pages, pages_note = bench_dashboard(rust_bin)
     write_results(rows, machine())
     write_section("Learning-curve fit", curve_fit, machine())
     write_section("Recipe parity", recipe, machine())
-    write_section("Tagging throughput", tagging, machine())
+    write_section("Tagging throughput", tagging, machine(), tagging_note)
     write_section("Dashboard page times", pages, machine(), pages_note)
     rows += curve_fit
     rows += recipe

@@ -126,11 +126,10 @@ pub fn submit(
         return Ok(());
     }
     // The tasks would race to build the cache; build it once here, as a local sweep does.
-    let bar = crate::progress::bar(0, "cache", quiet);
     // No signal handler here: a signal ends the submission at once (finished shards stay).
     let never = std::sync::atomic::AtomicBool::new(false);
-    runner::sweep::prepare_cache_with(grid, &data_root, &bar, &never)?;
-    bar.finish_and_clear();
+    let bar = crate::progress::CacheBar::new(quiet);
+    runner::sweep::prepare_cache(grid, &data_root, &bar, &never)?;
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("cannot create {}", log_dir.display()))?;
     let script_path = log_dir.join(format!("submit-{}.sh", submissions.len() + 1));

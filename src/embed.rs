@@ -25,7 +25,7 @@ pub struct EmbedArgs {
     /// One `[dims]` `.npy` per track under OUT, at the track's relative path + `.npy`.
     #[arg(long)]
     per_track: bool,
-    /// Threads: one runs the model, the others decode ahead (default: all of the machine's).
+    /// Threads the model and the decoding share (default: all of the machine's).
     #[arg(long, value_parser = crate::sweep::parse_count)]
     threads: Option<usize>,
 }

@@ -162,11 +162,12 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     let options = SweepOptions {
         workers,
         retry_failed: args.retry_failed,
-        quiet,
         poll: Duration::from_millis(500),
     };
     let interrupt = env::interrupt_flag();
-    let summary = match runner::sweep::sweep(&store, &env, &grid, &options, &worker, interrupt) {
+    let display = progress::SweepDisplay::new(grid.configs()?.len(), quiet);
+    let swept = runner::sweep::sweep(&store, &env, &grid, &options, &worker, interrupt, &display);
+    let summary = match swept {
         Err(RunnerError::Interrupted) => {
             bail!(
                 "sweep interrupted: running cells were stopped and marked KILLED; run the sweep again to resume"
@@ -232,7 +233,7 @@ pub fn run(args: RunArgs, db: &str, quiet: bool) -> Result<()> {
     let store = open_store(db)?;
     let env = env::runner_env(args.threads)?;
     let interrupt = env::interrupt_flag();
-    let bar = progress::spinner(quiet);
+    let spinner = progress::RunSpinner::new(quiet);
     let outcome = execute::run_cell(
         &store,
         &env,
@@ -240,9 +241,9 @@ pub fn run(args: RunArgs, db: &str, quiet: bool) -> Result<()> {
         args.cell,
         args.retry_failed,
         interrupt,
-        &bar,
+        &spinner,
     )?;
-    bar.finish_and_clear();
+    drop(spinner);
     match outcome {
         CellOutcome::Ran(outcome) => report_outcome(&store, &outcome),
         CellOutcome::Skipped(Claim::Finished(id)) => {
@@ -285,9 +286,9 @@ pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
         .threads
         .unwrap_or(plan.original.threads.max(1) as usize);
     let env = runner::Env { threads, ..probe };
-    let bar = progress::spinner(quiet);
-    let outcome = rerun::rerun(&store, &env, &plan, env::interrupt_flag(), &bar)?;
-    bar.finish_and_clear();
+    let spinner = progress::RunSpinner::new(quiet);
+    let outcome = rerun::rerun(&store, &env, &plan, env::interrupt_flag(), &spinner)?;
+    drop(spinner);
     report_outcome(&store, &outcome)?;
     if args.verify {
         let verdict = rerun::verify(&store, args.id, outcome.id, args.tolerance)?;

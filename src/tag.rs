@@ -94,7 +94,7 @@ pub struct TagArgs {
     /// folder) and one column per tag, the format `tagscale eval --pred` reads.
     #[arg(long)]
     csv: Option<PathBuf>,
-    /// Threads: one scores, the others decode ahead (default: all of the machine's).
+    /// Threads the model and the decoding share (default: all of the machine's).
     #[arg(long, value_parser = crate::sweep::parse_count)]
     threads: Option<usize>,
 }

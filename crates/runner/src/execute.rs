@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, mpsc};
 
 use datasets::split::derive_seed;
-use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tracking::keys::{artifact, split};
 use tracking::{
@@ -21,6 +20,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::figures;
 use crate::grid::Grid;
+use crate::progress::RunProgress;
 use crate::train::{Observer, train};
 
 /// Where things live and how much of the machine a run may use.
@@ -135,7 +135,7 @@ pub fn run_cell(
     cell: usize,
     retry_failed: bool,
     interrupt: &AtomicBool,
-    progress: &ProgressBar,
+    progress: &dyn RunProgress,
 ) -> Result<CellOutcome> {
     let configs = grid.configs()?;
     let config = configs.get(cell).ok_or(RunnerError::NoSuchCell {
@@ -161,7 +161,7 @@ pub fn execute(
     id: i64,
     config: &RunConfig,
     interrupt: &AtomicBool,
-    progress: &ProgressBar,
+    progress: &dyn RunProgress,
 ) -> Result<RunOutcome> {
     let dir = env.runs_root.join(id.to_string());
     let result = fs::create_dir_all(&dir)
@@ -205,7 +205,7 @@ fn train_and_record(
     dir: &Path,
     log: &RunLog,
     interrupt: &AtomicBool,
-    progress: &ProgressBar,
+    progress: &dyn RunProgress,
 ) -> Result<()> {
     log.line(&format!(
         "run {id}: {} n={} backend={} seed={} threads={}",
@@ -341,7 +341,7 @@ struct StoreObserver<'a> {
     id: i64,
     log: &'a RunLog,
     interrupt: &'a AtomicBool,
-    progress: &'a ProgressBar,
+    progress: &'a dyn RunProgress,
 }
 
 impl Observer for StoreObserver<'_> {
@@ -358,8 +358,7 @@ impl Observer for StoreObserver<'_> {
     }
 
     fn step(&mut self, step: usize, max_steps: usize) {
-        self.progress
-            .set_message(format!("run {} step {step}/{max_steps}", self.id));
+        self.progress.step(self.id, step, max_steps);
     }
 
     fn stop_signal(&self) -> &AtomicBool {

@@ -7,6 +7,8 @@
 //! - [`train`]: the training loop (deep models with early stopping; GBT per tag);
 //! - [`evaluate`]: per-tag and macro figures with bootstrap intervals;
 //! - [`execute`]: claim a cell, train it with a heartbeat, record results or the failure;
+//! - [`progress`]: the traits through which training, caches and sweeps report progress
+//!   (the library draws nothing);
 //! - [`plan`]: which cells of a sweep still need running (the claim's rule);
 //! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
 //!   the work with concurrent sweeps;
@@ -23,6 +25,7 @@ pub mod execute;
 pub mod export;
 pub mod grid;
 pub mod plan;
+pub mod progress;
 pub mod rerun;
 pub mod slurm;
 pub mod sweep;

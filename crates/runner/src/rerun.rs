@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
 
-use indicatif::ProgressBar;
 use tracking::{EpochMetric, FinalMetric, RunRecord, Store};
 
 use crate::config::RunConfig;
 use crate::dataset::manifest_of;
 use crate::error::{Result, RunnerError};
 use crate::execute::{Env, RunOutcome, execute, new_run};
+use crate::progress::RunProgress;
 
 /// What a rerun is about to do, before it does it.
 pub struct RerunPlan {
@@ -80,7 +80,7 @@ pub fn rerun(
     env: &Env,
     plan: &RerunPlan,
     interrupt: &AtomicBool,
-    progress: &ProgressBar,
+    progress: &dyn RunProgress,
 ) -> Result<RunOutcome> {
     let run = new_run(&plan.config, env, None, Some(plan.original.id));
     let id = store.insert_run(&run)?;

@@ -11,10 +11,9 @@ use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tracking::{RunRecord, Status, Store, SweepRecord};
 
 use crate::config::RunConfig;
@@ -22,6 +21,7 @@ use crate::dataset::{cache_dir, ensure_cache, feature_config, manifest};
 use crate::error::{Result, RunnerError};
 use crate::execute::{Env, GridFile};
 use crate::plan::{CellState, plan};
+use crate::progress::{CacheProgress, SweepProgress};
 
 /// How to start a worker: the program and the arguments before `--cell K --threads T`.
 #[derive(Debug, Clone)]
@@ -67,7 +67,6 @@ impl WorkerCommand {
 pub struct SweepOptions {
     pub workers: usize,
     pub retry_failed: bool,
-    pub quiet: bool,
     /// How often to look at the store and the workers.
     pub poll: Duration,
 }
@@ -112,23 +111,23 @@ pub fn sweep(
     options: &SweepOptions,
     worker: &WorkerCommand,
     interrupt: &AtomicBool,
+    progress: &dyn SweepProgress,
 ) -> Result<SweepSummary> {
     let configs = grid.configs()?;
     let id = grid.freeze(store)?;
     let record = store.sweep(id)?;
     let mut reaped = store.reap_dead()?;
-    let display = Display::new(configs.len(), options.quiet);
-    prepare_cache(grid, env, &display, interrupt)?;
+    prepare_cache(grid, &env.data_root, progress, interrupt)?;
     let workers = options.workers.max(1);
     let threads = (env.threads / workers).max(1);
-    let mut running: BTreeMap<usize, (Child, ProgressBar)> = BTreeMap::new();
+    let mut running: BTreeMap<usize, Child> = BTreeMap::new();
     let mut attempted: HashSet<usize> = HashSet::new();
     loop {
         if interrupt.load(Ordering::Relaxed) {
-            stop_workers(&mut running);
+            stop_workers(&mut running, progress);
             return Err(RunnerError::Interrupted);
         }
-        reap_workers(&mut running);
+        reap_workers(&mut running, progress);
         reaped.extend(store.reap_dead()?);
         let states = store.cell_runs(&record)?;
         let mut todo = Vec::new();
@@ -146,7 +145,7 @@ pub fn sweep(
                 _ => done += 1,
             }
         }
-        display.cells.set_position(done);
+        progress.cells(done, states.len());
         for index in todo {
             if running.len() >= workers {
                 break;
@@ -155,15 +154,18 @@ pub fn sweep(
             let child = worker.spawn(index, threads).map_err(|e| {
                 RunnerError::io(&worker.program, "cannot start a worker process", e)
             })?;
-            running.insert(index, (child, display.worker(index, &configs[index])));
+            progress.worker_started(index, &configs[index]);
+            running.insert(index, child);
         }
-        if running.is_empty() && !held_elsewhere && done as usize == states.len() {
+        if running.is_empty() && !held_elsewhere && done == states.len() {
             break;
         }
-        display.update(store, &states, &running);
+        if progress.shows_workers() {
+            show_workers(store, &states, &running, progress);
+        }
         std::thread::sleep(options.poll);
     }
-    display.cells.finish_and_clear();
+    progress.finished();
     let cells = store
         .cell_runs(&record)?
         .into_iter()
@@ -177,28 +179,21 @@ pub fn sweep(
     })
 }
 
-/// Build the grid's feature cache once, before workers start (they would race to build it).
-fn prepare_cache(grid: &GridFile, env: &Env, display: &Display, stop: &AtomicBool) -> Result<()> {
-    let bar = display.add(ProgressBar::no_length());
-    prepare_cache_with(grid, &env.data_root, &bar, stop)
-}
-
-/// The same under `data_root`, showing progress on `bar` (also what a Slurm submission does
-/// before submitting); `stop` (a signal) ends it as [`RunnerError::Interrupted`].
-pub fn prepare_cache_with(
+/// Build the grid's feature cache under `data_root` once, before workers start (they would
+/// race to build it) — also what a Slurm submission does before submitting; `stop` (a
+/// signal) ends it as [`RunnerError::Interrupted`].
+pub fn prepare_cache(
     grid: &GridFile,
     data_root: &Path,
-    bar: &ProgressBar,
+    progress: &dyn CacheProgress,
     stop: &AtomicBool,
 ) -> Result<()> {
     let manifest = manifest(&grid.grid, data_root)?;
     let dir = cache_dir(&grid.grid, &manifest, data_root);
-    bar.set_length(manifest.tracks.len() as u64);
-    bar.set_style(bar_style(
-        "{msg:>12} [{bar:30}] {pos}/{len} tracks (ETA {eta})",
-    ));
-    bar.set_message("cache");
-    let on_tracks = |n| bar.inc(n);
+    let total = manifest.tracks.len() as u64;
+    let done = AtomicU64::new(0);
+    progress.cache(0, total);
+    let on_tracks = |n| progress.cache(done.fetch_add(n, Ordering::Relaxed) + n, total);
     ensure_cache(
         &dir,
         &manifest,
@@ -206,124 +201,57 @@ pub fn prepare_cache_with(
         &on_tracks,
         stop,
     )?;
-    bar.finish_and_clear();
+    progress.cache_done();
     Ok(())
 }
 
 /// Collect workers that exited; a worker that failed before recording anything says so.
-fn reap_workers(running: &mut BTreeMap<usize, (Child, ProgressBar)>) {
-    running.retain(|cell, (child, bar)| match child.try_wait() {
+fn reap_workers(running: &mut BTreeMap<usize, Child>, progress: &dyn SweepProgress) {
+    running.retain(|cell, child| match child.try_wait() {
         Ok(None) => true,
         Ok(Some(status)) => {
             if !status.success() {
                 tracing::debug!("worker of cell {cell} exited with {status}");
             }
-            bar.finish_and_clear();
+            progress.worker_ended(*cell);
             false
         }
         Err(e) => {
             tracing::warn!("cannot wait on the worker of cell {cell}: {e}");
-            bar.finish_and_clear();
+            progress.worker_ended(*cell);
             false
         }
     });
 }
 
 /// SIGTERM every worker (each marks its run KILLED) and wait for them.
-fn stop_workers(running: &mut BTreeMap<usize, (Child, ProgressBar)>) {
-    for (child, _) in running.values() {
+fn stop_workers(running: &mut BTreeMap<usize, Child>, progress: &dyn SweepProgress) {
+    for child in running.values() {
         // SAFETY: kill(2) on the pid of a child we have not yet waited on.
         unsafe {
             libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
         }
     }
-    for (child, bar) in running.values_mut() {
+    for (cell, child) in running.iter_mut() {
         let _ = child.wait();
-        bar.finish_and_clear();
+        progress.worker_ended(*cell);
     }
     running.clear();
 }
 
-fn bar_style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-/// The sweep's progress: a bar over cells and a line per worker showing its epoch.
-struct Display {
-    multi: MultiProgress,
-    cells: ProgressBar,
-}
-
-impl Display {
-    fn new(cells: usize, quiet: bool) -> Self {
-        let multi = MultiProgress::with_draw_target(if quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        });
-        let bar = multi.add(ProgressBar::new(cells as u64));
-        bar.set_style(bar_style(
-            "{msg:>12} [{bar:30}] {pos}/{len} cells ({elapsed}, ETA {eta})",
-        ));
-        bar.set_message("sweep");
-        Self { multi, cells: bar }
-    }
-
-    fn add(&self, bar: ProgressBar) -> ProgressBar {
-        self.multi.add(bar)
-    }
-
-    fn worker(&self, cell: usize, config: &RunConfig) -> ProgressBar {
-        let bar = self.add(ProgressBar::new_spinner());
-        bar.set_style(bar_style("{spinner} {prefix} {msg}"));
-        bar.set_prefix(format!(
-            "cell {cell} {} n={} {} seed {}",
-            config.model.as_str(),
-            config.train_size,
-            config.backend_name(),
-            config.seed
-        ));
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    }
-
-    /// Show each worker's latest epoch, read from the store.
-    fn update(
-        &self,
-        store: &Store,
-        states: &[(tracking::CellSpec, Option<RunRecord>)],
-        running: &BTreeMap<usize, (Child, ProgressBar)>,
-    ) {
-        if self.cells.is_hidden() {
-            return;
-        }
-        for (cell, (_, bar)) in running {
-            let Some((_, Some(run))) = states.get(*cell) else {
-                continue;
-            };
-            let Ok(metrics) = store.epoch_metrics(run.id) else {
-                continue;
-            };
-            let message = match metrics.last() {
-                Some(last) => {
-                    let value = |key: &str| {
-                        metrics
-                            .iter()
-                            .rev()
-                            .find(|m| m.epoch == last.epoch && m.split == "valid" && m.key == key)
-                            .map_or(String::new(), |m| format!(" valid {key} {:.3}", m.value))
-                    };
-                    format!(
-                        "run {} epoch {}{}{}",
-                        run.id,
-                        last.epoch + 1,
-                        value("loss"),
-                        value("roc_auc")
-                    )
-                }
-                None => format!("run {} {}", run.id, run.status),
-            };
-            bar.set_message(message);
+/// Hand each running worker's run and its evaluations so far to `progress`.
+fn show_workers(
+    store: &Store,
+    states: &[(tracking::CellSpec, Option<RunRecord>)],
+    running: &BTreeMap<usize, Child>,
+    progress: &dyn SweepProgress,
+) {
+    for cell in running.keys() {
+        let Some((_, Some(run))) = states.get(*cell) else {
+            continue;
+        };
+        if let Ok(evaluations) = store.epoch_metrics(run.id) {
+            progress.worker_news(*cell, run, &evaluations);
         }
     }
 }
