@@ -295,6 +295,49 @@ def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=(1, 2, 3))
     }]
 
 
+def cold_build(label, overrides):
+    """A cold `cargo build --release` of the binary in a fresh target directory, with cargo
+    `--config` overrides of the profile: wall time, CPU time and the slowest units."""
+    import re
+    import shutil
+    target = os.path.join(WORK, f"cold-build-{label}")
+    shutil.rmtree(target, ignore_errors=True)
+    args = ["cargo", "build", "--release", "-q", "--timings", "--bin", "tagscale"]
+    for override in overrides:
+        args += ["--config", override]
+    before = os.times()
+    start = time.perf_counter()
+    sh(args, env={"CARGO_TARGET_DIR": target, "CARGO_INCREMENTAL": "0"}, cwd=ROOT)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    with open(os.path.join(target, "cargo-timings", "cargo-timing.html")) as f:
+        units = json.loads(re.search(r"const UNIT_DATA = (\[.*?\]);", f.read(), re.S).group(1))
+    slowest = sorted(units, key=lambda u: -u["duration"])[:3]
+    shutil.rmtree(target, ignore_errors=True)
+    return wall, cpu, ", ".join(f"{u['name']} {u['duration']:.0f} s" for u in slowest)
+
+
+def bench_cold_build(rust_bin):
+    """The fresh-clone build (#20): the release profile as committed, beside the same build
+    with the dependencies' line tables back on (the profile before 2026-12-06)."""
+    ours = cold_build("now", [])
+    before = cold_build("deps-line-tables", ['profile.release.package."*".debug="line-tables-only"'])
+    fmt = lambda r: f"{r[0] / 60:.1f} min wall, {r[1] / 60:.1f} min CPU; slowest: {r[2]}"
+    return [{
+        "section": "Build",
+        "work": "cold `cargo build --release` of tagscale (a fresh clone's quick start), "
+                "2 cores, as committed: dependencies without debug info",
+        "reference": "the same with the dependencies' line tables (`--config "
+                     "profile.release.package.\"*\".debug=\"line-tables-only\"`)",
+        "ours": fmt(ours),
+        "theirs": fmt(before),
+        "ratio": f"{before[0] / ours[0]:.2f}x faster",
+        "target": "<= 5 min",
+        "met": "yes" if ours[0] <= 300 else "**no**",
+    }]
+
+
 MUSICNN_VENV = os.path.join(HERE, ".venv-musicnn")
 # Two sizes of our spectrogram model: the paper's widths, and widths near musicnn's MTT model
 # (~0.8 M weights), both on 96 mel bands and 3 s patches as musicnn uses.
@@ -536,6 +579,7 @@ def main():
     only = {"curve-fit": ("Learning-curve fit", bench_curve_fit, True),
             "recipe": ("Recipe parity", bench_recipe, True),
             "tagging": ("Tagging throughput", bench_tagging, False),
+            "cold-build": ("Cold build", bench_cold_build, False),
             "dashboard": ("Dashboard page times", bench_dashboard, False)}
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         title, bench, needs_references = only[sys.argv[2]]

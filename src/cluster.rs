@@ -7,8 +7,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use runner::command::CellCommand;
 use runner::execute::GridFile;
-use runner::slurm::{self, SlurmOptions, TaskCommand};
+use runner::slurm::{self, SlurmOptions};
 use runner::{RunConfig, RunnerError};
 use tracking::{Status, StatusCounts, Store, format_time};
 
@@ -110,15 +111,13 @@ pub fn submit(
         return status(db, Some(id));
     }
     let log_dir = runs_root.join("slurm").join(format!("sweep-{id}"));
-    let task = TaskCommand {
+    let task = CellCommand {
         program: std::env::current_exe().context("cannot locate the tagscale binary")?,
+        db: db_for_workers(db),
         grid: absolute(&grid.path),
-        db: db_for_workers(db).to_string_lossy().into_owned(),
-        env: vec![
-            ("TAGSCALE_DATA".into(), data_root.clone().into()),
-            ("TAGSCALE_RUNS".into(), runs_root.into()),
-        ],
         retry_failed,
+        data_root: data_root.clone(),
+        runs_root,
     };
     let script = slurm::script(&sweep, &cells, &options, &task, &log_dir);
     if args.print_script {
@@ -139,12 +138,13 @@ pub fn submit(
             .context(format!("submitting {} with sbatch", script_path.display())),
         other => other.into(),
     })?;
+    let db_text = task.db.to_string_lossy();
     store.record_submission(
         id,
         "slurm",
         &job,
         &cells,
-        &script.replace(&task.db, &tracking::redact_password(&task.db)),
+        &script.replace(db_text.as_ref(), &tracking::redact_password(&db_text)),
     )?;
     println!(
         "sweep {id} ({}): submitted {} of {} cells as Slurm job {job} (array {})",

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use runner::command::CellCommand;
 use runner::execute::{self, CellOutcome, GridFile};
 use runner::rerun::{self, Verdict};
-use runner::sweep::{SweepOptions, WorkerCommand};
+use runner::sweep::SweepOptions;
 use runner::{RunOutcome, RunnerError};
 use tracking::{Claim, Status, Store};
 
@@ -140,24 +141,13 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     };
     let store = open_store(db)?;
     let env = env::runner_env(None)?;
-    let mut worker_args: Vec<OsString> = vec!["--quiet".into(), "--db".into(), db_for_workers(db)];
-    worker_args.extend(["run".into(), absolute(&grid.path).into_os_string()]);
-    if args.retry_failed {
-        worker_args.push("--retry-failed".into());
-    }
-    let worker = WorkerCommand {
+    let worker = CellCommand {
         program: std::env::current_exe().context("cannot locate the tagscale binary")?,
-        args: worker_args,
-        env: vec![
-            (
-                "TAGSCALE_DATA".into(),
-                env.data_root.clone().into_os_string(),
-            ),
-            (
-                "TAGSCALE_RUNS".into(),
-                env.runs_root.clone().into_os_string(),
-            ),
-        ],
+        db: db_for_workers(db),
+        grid: absolute(&grid.path),
+        retry_failed: args.retry_failed,
+        data_root: env.data_root.clone(),
+        runs_root: env.runs_root.clone(),
     };
     let options = SweepOptions {
         workers,

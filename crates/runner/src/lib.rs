@@ -10,6 +10,7 @@
 //! - [`progress`]: the traits through which training, caches and sweeps report progress
 //!   (the library draws nothing);
 //! - [`plan`]: which cells of a sweep still need running (the claim's rule);
+//! - [`command`]: the `tagscale run GRID --cell K` command workers and Slurm tasks run;
 //! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
 //!   the work with concurrent sweeps;
 //! - [`slurm`]: the same sweep as a Slurm job array, one task per cell still to run;
@@ -17,6 +18,7 @@
 //! - [`tagger`]: song-level tags of audio files and folders with a trained model;
 //! - [`export`]: a trained run as a self-contained model directory with a model card.
 
+pub mod command;
 pub mod config;
 pub mod dataset;
 pub mod error;

@@ -5,12 +5,13 @@
 //! in Slurm's queue from an earlier submission.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 
 use tracking::{Store, Submission, SweepRecord};
 
+use crate::command::CellCommand;
 use crate::error::{Result, RunnerError};
 use crate::plan::{CellState, plan};
 
@@ -29,17 +30,9 @@ pub struct SlurmOptions {
     pub sbatch_args: Vec<String>,
 }
 
-/// Everything one array task needs to run its cell.
-#[derive(Debug, Clone)]
-pub struct TaskCommand {
-    /// The tagscale binary (on a path every node sees).
-    pub program: PathBuf,
-    pub grid: PathBuf,
-    pub db: String,
-    /// `TAGSCALE_DATA`, `TAGSCALE_RUNS`: absolute, on a shared filesystem.
-    pub env: Vec<(String, OsString)>,
-    pub retry_failed: bool,
-}
+/// A task's cell and threads, as its shell sees them.
+const TASK_CELL: &str = "\"$SLURM_ARRAY_TASK_ID\"";
+const TASK_THREADS: &str = "\"${SLURM_CPUS_PER_TASK:-1}\"";
 
 /// The cells to submit: not FINISHED, not held by a QUEUED/RUNNING run, not FAILED unless
 /// `retry_failed`, and not waiting in Slurm's queue (`queued`).
@@ -88,7 +81,7 @@ pub fn script(
     sweep: &SweepRecord,
     cells: &[i64],
     options: &SlurmOptions,
-    task: &TaskCommand,
+    task: &CellCommand,
     log_dir: &Path,
 ) -> String {
     let mut lines = vec![
@@ -121,30 +114,32 @@ pub fn script(
         lines.push(format!("#SBATCH {arg}"));
     }
     lines.push(String::new());
-    for (key, value) in &task.env {
+    for (key, value) in task.env() {
         lines.push(format!(
             "export {key}={}",
             shell_quote(&value.to_string_lossy())
         ));
     }
     // exec: the task's process is tagscale itself, so Slurm's SIGTERM (scancel, time limit)
-    // reaches it and its run is marked KILLED.
+    // reaches it and its run is marked KILLED. The task's cell and CPUs are Slurm's variables,
+    // left for the shell to expand; everything else is quoted where a shell would read it.
+    let variables = [TASK_CELL, TASK_THREADS];
     let mut command = vec![
         "exec".to_string(),
         shell_quote(&task.program.to_string_lossy()),
-        "--quiet".into(),
-        "--db".into(),
-        shell_quote(&task.db),
-        "run".into(),
-        shell_quote(&task.grid.to_string_lossy()),
-        "--cell".into(),
-        "\"$SLURM_ARRAY_TASK_ID\"".into(),
-        "--threads".into(),
-        "\"${SLURM_CPUS_PER_TASK:-1}\"".into(),
     ];
-    if task.retry_failed {
-        command.push("--retry-failed".into());
-    }
+    command.extend(
+        task.args(OsStr::new(TASK_CELL), OsStr::new(TASK_THREADS))
+            .iter()
+            .map(|arg| {
+                let arg = arg.to_string_lossy();
+                if variables.contains(&arg.as_ref()) {
+                    arg.into_owned()
+                } else {
+                    shell_word(&arg)
+                }
+            }),
+    );
     lines.push(command.join(" "));
     lines.push(String::new());
     lines.join("\n")
@@ -161,6 +156,17 @@ fn sanitize_job_name(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// `value` as one word of a POSIX shell: as it is when no character in it means anything to
+/// the shell, else quoted.
+fn shell_word(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        value.to_string()
+    } else {
+        shell_quote(value)
+    }
 }
 
 /// `'…'` with embedded single quotes escaped, for a POSIX shell.
@@ -320,6 +326,14 @@ mod tests {
     fn values_are_quoted_for_the_shell() {
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_word("--cell"), "--cell");
+        assert_eq!(
+            shell_word("postgres://lab@db:5432/runs"),
+            "postgres://lab@db:5432/runs"
+        );
+        assert_eq!(shell_word("/my runs/grid.toml"), "'/my runs/grid.toml'");
+        assert_eq!(shell_word("$HOME"), "'$HOME'");
+        assert_eq!(shell_word(""), "''");
         assert_eq!(sanitize_job_name("tagscale-my exp/1"), "tagscale-my_exp_1");
     }
 }

@@ -7,61 +7,20 @@
 //! behind; the runs it held are marked KILLED by the next sweep, which runs them again.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracking::{RunRecord, Status, Store, SweepRecord};
 
+use crate::command::CellCommand;
 use crate::config::RunConfig;
 use crate::dataset::{cache_dir, ensure_cache, feature_config, manifest};
 use crate::error::{Result, RunnerError};
 use crate::execute::{Env, GridFile};
 use crate::plan::{CellState, plan};
 use crate::progress::{CacheProgress, SweepProgress};
-
-/// How to start a worker: the program and the arguments before `--cell K --threads T`.
-#[derive(Debug, Clone)]
-pub struct WorkerCommand {
-    pub program: PathBuf,
-    pub args: Vec<OsString>,
-    pub env: Vec<(String, OsString)>,
-}
-
-impl WorkerCommand {
-    fn spawn(&self, cell: usize, threads: usize) -> std::io::Result<Child> {
-        let mut command = Command::new(&self.program);
-        command
-            .args(&self.args)
-            .args([
-                "--cell",
-                &cell.to_string(),
-                "--threads",
-                &threads.to_string(),
-            ])
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to SIGKILL the child
-        // when this (the spawning) thread exits, so no worker outlives a killed sweep.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The parent may have died between fork and prctl.
-                if libc::getppid() == 1 {
-                    return Err(std::io::Error::other("the sweep exited"));
-                }
-                Ok(())
-            });
-        }
-        command.spawn()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -109,7 +68,7 @@ pub fn sweep(
     env: &Env,
     grid: &GridFile,
     options: &SweepOptions,
-    worker: &WorkerCommand,
+    worker: &CellCommand,
     interrupt: &AtomicBool,
     progress: &dyn SweepProgress,
 ) -> Result<SweepSummary> {
