@@ -87,11 +87,7 @@ impl<T> Default for Kept<T> {
 
 /// The stamp of `sweep`'s cells as the store has them now.
 pub(crate) fn stamp(store: &Store, sweep: i64) -> Result<Stamp, PageError> {
-    Ok(store
-        .runs(Some(sweep))?
-        .iter()
-        .map(|r| (r.id, r.status, r.ended_at))
-        .collect())
+    Ok(store.run_states(sweep)?)
 }
 
 impl<T: Send + Sync + 'static> Kept<T> {

@@ -993,6 +993,27 @@ impl Store {
         }
     }
 
+    /// The id, status and end of every run [`Store::runs`] lists for `sweep`, in the same
+    /// order, without the rest of each row (a run's config and git diff can be tens of KB):
+    /// what tells whether anything of the sweep has changed.
+    pub fn run_states(&self, sweep: i64) -> Result<Vec<(i64, Status, Option<i64>)>> {
+        self.sweep(sweep)?;
+        let rows = self.fetch_all(
+            "SELECT id, status, ended_at FROM runs WHERE sweep_id = $1 OR (rerun_of IS NULL
+               AND config_hash IN (SELECT config_hash FROM sweep_cells WHERE sweep_id = $1))
+             ORDER BY id",
+            &[Bind::Int(sweep)],
+        )?;
+        rows.iter()
+            .map(|row| {
+                let (id, status, ended): (i64, String, Option<i64>) =
+                    self.db((|| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))())?;
+                let status = status.parse().map_err(TrackingError::Corrupt)?;
+                Ok((id, status, ended))
+            })
+            .collect()
+    }
+
     /// A run's per-epoch values, by epoch, split and key.
     pub fn epoch_metrics(&self, id: i64) -> Result<Vec<EpochMetric>> {
         let rows = self.fetch_all(

@@ -330,6 +330,16 @@ fn sweeps_list_the_runs_of_their_cells(db: Fresh) {
         .map(|r| r.id)
         .collect();
     assert_eq!(listed, vec![id]);
+    let states = store.run_states(sweep).unwrap();
+    assert_eq!(states, vec![(id, Status::Queued, None)]);
+    store.end(id, Status::Failed, "boom").unwrap();
+    let ended = store.run_states(sweep).unwrap();
+    assert_eq!(ended[0].1, Status::Failed);
+    assert!(ended[0].2.is_some(), "no end time");
+    assert!(
+        store.run_states(sweep + 100).is_err(),
+        "an unknown sweep listed"
+    );
     let record = store.sweep(sweep).unwrap();
     let cell_runs = store.cell_runs(&record).unwrap();
     assert_eq!(cell_runs[0].1.as_ref().map(|r| r.id), Some(id));
