@@ -71,6 +71,9 @@ pub(crate) struct Kept<T> {
     /// Computations started so far, all sweeps: a later one's result is never replaced by an
     /// earlier one's, and no two analyses share a version number.
     started: AtomicU64,
+    /// Held by the computation under way: one at a time, so a few sweeps opened at once do
+    /// not share the cores and all finish late.
+    turn: Mutex<()>,
 }
 
 pub(crate) type Analyses = Kept<Analysis>;
@@ -81,6 +84,7 @@ impl<T> Default for Kept<T> {
             slots: Mutex::new(HashMap::new()),
             finished: Condvar::new(),
             started: AtomicU64::new(0),
+            turn: Mutex::new(()),
         }
     }
 }
@@ -109,10 +113,12 @@ impl<T: Send + Sync + 'static> Kept<T> {
             let kept = Arc::clone(self);
             let stamp = stamp.clone();
             std::thread::spawn(move || {
+                let turn = kept.turn.lock().unwrap_or_else(PoisonError::into_inner);
                 // A panic must not leave the sweep "computing" for ever.
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(compute))
                     .unwrap_or_else(|_| Err("the analysis failed (a bug: see the log)".into()))
                     .map(Arc::new);
+                drop(turn);
                 kept.finish(sweep, generation, stamp, outcome);
             });
         }
@@ -254,6 +260,34 @@ mod tests {
             3
         );
         assert_eq!(fresh(kept.view(7, stamp_of(11), short, never).unwrap()), 2);
+    }
+
+    #[test]
+    fn analyses_of_several_sweeps_are_computed_one_at_a_time() {
+        use std::sync::atomic::AtomicUsize;
+        let kept = Arc::new(Kept::<u32>::default());
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        for sweep in 0..4 {
+            let (now, most) = (Arc::clone(&now), Arc::clone(&most));
+            let compute = move || {
+                most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(30));
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(1)
+            };
+            kept.view(sweep, stamp_of(10), Duration::ZERO, compute)
+                .unwrap();
+        }
+        for sweep in 0..4 {
+            let never = || -> Result<u32, String> { panic!("computed twice") };
+            let long = Duration::from_secs(30);
+            assert_eq!(
+                fresh(kept.view(sweep, stamp_of(10), long, never).unwrap()),
+                1
+            );
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1, "two analyses ran at once");
     }
 
     #[test]
