@@ -364,12 +364,12 @@ impl Writer {
     /// directory) and return them, relative to `out`.
     fn publish(self) -> Result<Vec<PathBuf>> {
         let curves = self.out.join(TRAINING_CURVES);
-        if curves.exists() {
-            fs::remove_dir_all(&curves).map_err(|e| io_error(&curves, e))?;
-        }
+        let aside = self.staging.join(".replaced");
         let staged_curves = self.staging.join(TRAINING_CURVES);
         if staged_curves.exists() {
-            fs::rename(&staged_curves, &curves).map_err(|e| io_error(&curves, e))?;
+            replace_dir(&staged_curves, &curves, &aside)?;
+        } else {
+            move_aside(&curves, &aside)?;
         }
         let (index, rest): (Vec<&PathBuf>, Vec<&PathBuf>) = self
             .files
@@ -394,6 +394,40 @@ impl Drop for Writer {
     }
 }
 
+/// Put the directory `staged` at `target`, replacing the one there even while another
+/// process publishes the same report: whatever is in the way is renamed to `aside` (a path of
+/// this writer's own, removed with it) and the rename is tried again.
+fn replace_dir(staged: &Path, target: &Path, aside: &Path) -> Result<()> {
+    const ATTEMPTS: usize = 16;
+    for _ in 0..ATTEMPTS {
+        match fs::rename(staged, target) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists
+                ) =>
+            {
+                move_aside(target, aside)?;
+            }
+            Err(e) => return Err(io_error(target, e)),
+        }
+    }
+    Err(ReportError::Io {
+        path: target.to_path_buf(),
+        message: format!("other processes kept replacing it ({ATTEMPTS} attempts)"),
+    })
+}
+
+/// Rename `target` (if it is there) to `aside` and remove it.
+fn move_aside(target: &Path, aside: &Path) -> Result<()> {
+    match fs::rename(target, aside) {
+        Ok(()) => fs::remove_dir_all(aside).map_err(|e| io_error(aside, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_error(target, e)),
+    }
+}
+
 /// The staging directory's subfolder of training curves, and the front page.
 const TRAINING_CURVES: &str = "training_curves";
 const INDEX: &str = "index.md";
@@ -412,6 +446,48 @@ fn remove_abandoned_staging(parent: &Path, name: &str) {
         let alive = Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists();
         if !alive {
             let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod publishing {
+    use super::{fs, replace_dir};
+
+    #[test]
+    fn a_directory_is_replaced_whole_even_while_others_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("training_curves");
+        fs::create_dir_all(&target).unwrap();
+        fs::write(target.join("old.png"), b"old").unwrap();
+        // Eight writers at once, each with its own staged directory and place aside.
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let own = dir.path().join(format!("staging-{w}"));
+                let staged = own.join("training_curves");
+                fs::create_dir_all(&staged).unwrap();
+                for run in 0..20 {
+                    fs::write(staged.join(format!("run-{run}.png")), format!("{w}")).unwrap();
+                }
+                (staged, own.join(".replaced"))
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for (staged, aside) in &writers {
+                let target = &target;
+                scope.spawn(move || replace_dir(staged, target, aside).unwrap());
+            }
+        });
+        // One writer's directory, complete, and nothing of the old one or of another writer.
+        let mut names: Vec<String> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 20, "{names:?}");
+        let writer = fs::read_to_string(target.join("run-0.png")).unwrap();
+        for name in &names {
+            assert_eq!(fs::read_to_string(target.join(name)).unwrap(), writer);
         }
     }
 }
