@@ -28,8 +28,8 @@ pub fn bar(total: u64, what: &str, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// A spinner whose message the caller sets (epochs, batches); hidden when `quiet`.
-pub fn spinner(quiet: bool) -> ProgressBar {
+/// A spinner whose message the caller sets; hidden when `quiet`.
+fn spinner(quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

@@ -135,9 +135,10 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         }
         Executor::Local => args.slurm.refuse_for_local()?,
     }
+    let cells = grid.configs()?.len();
     let workers = match args.workers {
         Some(n) => n,
-        None => env::machine_threads().min(grid.configs()?.len()).max(1),
+        None => env::machine_threads().min(cells).max(1),
     };
     let store = open_store(db)?;
     let env = env::runner_env(None)?;
@@ -155,7 +156,7 @@ pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
         poll: Duration::from_millis(500),
     };
     let interrupt = env::interrupt_flag();
-    let display = progress::SweepDisplay::new(grid.configs()?.len(), quiet);
+    let display = progress::SweepDisplay::new(cells, quiet);
     let swept = runner::sweep::sweep(&store, &env, &grid, &options, &worker, interrupt, &display);
     let summary = match swept {
         Err(RunnerError::Interrupted) => {

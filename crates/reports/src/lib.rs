@@ -451,8 +451,23 @@ fn remove_abandoned_staging(parent: &Path, name: &str) {
 }
 
 #[cfg(test)]
-mod publishing {
-    use super::{fs, replace_dir};
+mod tests {
+    use super::{fs, markdown_text, replace_dir};
+
+    #[test]
+    fn user_strings_are_inert_in_markdown() {
+        assert_eq!(
+            markdown_text("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        // A tag with a pipe and a line break stays inside its table cell.
+        assert_eq!(markdown_text("a|b\nc"), "a\\|b c");
+        assert_eq!(
+            markdown_text("[x](javascript:y) *e* `c` #h"),
+            "\\[x\\](javascript:y) \\*e\\* \\`c\\` \\#h"
+        );
+        assert_eq!(markdown_text("synth pad"), "synth pad");
+    }
 
     #[test]
     fn a_directory_is_replaced_whole_even_while_others_replace_it() {
@@ -489,25 +504,5 @@ mod publishing {
         for name in &names {
             assert_eq!(fs::read_to_string(target.join(name)).unwrap(), writer);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::markdown_text;
-
-    #[test]
-    fn user_strings_are_inert_in_markdown() {
-        assert_eq!(
-            markdown_text("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        // A tag with a pipe and a line break stays inside its table cell.
-        assert_eq!(markdown_text("a|b\nc"), "a\\|b c");
-        assert_eq!(
-            markdown_text("[x](javascript:y) *e* `c` #h"),
-            "\\[x\\](javascript:y) \\*e\\* \\`c\\` \\#h"
-        );
-        assert_eq!(markdown_text("synth pad"), "synth pad");
     }
 }
