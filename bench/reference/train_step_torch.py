@@ -3,10 +3,13 @@
 architecture as crates/models (SPEC §5): conv -> ReLU -> BN everywhere, TF "same" padding,
 50 tags, batch 16, MSE on sigmoid outputs, Adam 1e-3.
 
-Usage: train_step_torch.py {spectrogram,waveform} PATCH_SECONDS [STEPS]   (prints one JSON line)
+Usage: train_step_torch.py {spectrogram,waveform} PATCH_SECONDS [STEPS] [--nf 16]
+    [--backend-width 512] [--dense-units 500] [--n-mels 96] [--tags 50] [--threads N]
+(prints one JSON line; widths default to the paper's, threads to torch's default). The FLOPs
+of one example's forward pass are counted by torch's own FlopCounterMode.
 """
+import argparse
 import json
-import sys
 import time
 
 import torch
@@ -54,16 +57,17 @@ class Spectrogram(nn.Module):
 
 
 class Waveform(nn.Module):
-    def __init__(self):
+    def __init__(self, nf=16):
         super().__init__()
-        self.stem = conv_bn1d(1, 64, 3, stride=3)
-        widths = [64, 64, 128, 128, 128, 256]
+        # The paper's widths (nf = 16) scaled by nf / 16, at least 1 (SPEC §5).
+        widths = [max(1, w * nf // 16) for w in (64, 64, 64, 128, 128, 128, 256)]
+        self.stem = conv_bn1d(1, widths[0], 3, stride=3)
         self.blocks = nn.ModuleList()
-        c = 64
-        for w in widths:
+        c = widths[0]
+        for w in widths[1:]:
             self.blocks.append(conv_bn1d(c, w, 3))
             c = w
-        self.channels = 256
+        self.channels = c
 
     def forward(self, x):  # [B, 1, N]
         x = run1d(self.stem, x)
@@ -95,18 +99,42 @@ class Model(nn.Module):
         return torch.sigmoid(self.out(self.drop(h)))
 
 
+def forward_flops(model, x):
+    """FLOPs of one example's forward pass, as torch counts them (convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x[:1])
+    model.train()
+    return counter.get_total_flops()
+
+
 def main():
-    kind, seconds = sys.argv[1], float(sys.argv[2])
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    parser = argparse.ArgumentParser()
+    parser.add_argument("kind", choices=["spectrogram", "waveform"])
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("steps", type=int, nargs="?", default=5)
+    parser.add_argument("--nf", type=int, default=16)
+    parser.add_argument("--backend-width", type=int, default=512)
+    parser.add_argument("--dense-units", type=int, default=500)
+    parser.add_argument("--n-mels", type=int, default=96)
+    parser.add_argument("--tags", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=16)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kind, seconds, steps, batch = args.kind, args.seconds, args.steps, args.batch
     torch.manual_seed(1)
-    batch = 16
+    widths = dict(n_tags=args.tags, width=args.backend_width, dense=args.dense_units)
     if kind == "spectrogram":
-        model = Model(Spectrogram())
-        x = torch.rand(batch, int(seconds * 16000 / 256) + 1, 96) - 0.5
+        model = Model(Spectrogram(n_mels=args.n_mels, nf=args.nf), **widths)
+        x = torch.rand(batch, int(seconds * 16000 / 256) + 1, args.n_mels) - 0.5
     else:
-        model = Model(Waveform())
+        model = Model(Waveform(nf=args.nf), **widths)
         x = torch.rand(batch, 1, int(round(seconds * 16000))) - 0.5
-    y = (torch.arange(batch * 50).reshape(batch, 50) % 3 == 0).float()
+    y = (torch.arange(batch * args.tags).reshape(batch, args.tags) % 3 == 0).float()
+    flops = forward_flops(model, x)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
 
@@ -130,6 +158,7 @@ def main():
         "seconds_per_step": per_step,
         "samples_per_second": batch / per_step,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "forward_flops": flops,
     }))
 
 

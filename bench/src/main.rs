@@ -20,6 +20,21 @@ struct Cli {
     bench: Bench,
 }
 
+/// A model's widths; the defaults are the paper's.
+#[derive(clap::Args)]
+struct Widths {
+    #[arg(long, default_value_t = 16)]
+    nf: usize,
+    #[arg(long, default_value_t = 512)]
+    backend_width: usize,
+    #[arg(long, default_value_t = 500)]
+    dense_units: usize,
+    #[arg(long, default_value_t = 96)]
+    n_mels: usize,
+    #[arg(long, default_value_t = 50)]
+    tags: usize,
+}
+
 #[derive(Subcommand)]
 enum Bench {
     /// Log-mel (16 kHz, n_fft 512, hop 256, 96 mels, log10(1 + 10000 x)) of one clip.
@@ -39,7 +54,7 @@ enum Bench {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
-    /// One training step (forward, MSE, backward, Adam) of a paper-width model.
+    /// One training step (forward, MSE, backward, Adam), at the paper's widths unless told.
     TrainStep {
         /// spectrogram or waveform
         #[arg(long)]
@@ -53,6 +68,16 @@ enum Bench {
         backend: models::Backend,
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        #[command(flatten)]
+        widths: Widths,
+        /// Threads of the step (0: the machine's).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// This machine's practical peak: GFLOP/s of a large f32 matmul (1024 x 1024) on flex.
+    Peak {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Per-tag GBT on the synthetic corpus's descriptors: fit time and test figures per tag;
     /// writes the descriptor matrices as .npy for the LightGBM reference.
@@ -165,12 +190,47 @@ fn main() -> Result<()> {
             batch,
             backend,
             steps,
-        } => train_step(model, patch_seconds, batch, backend, steps),
+            widths,
+            threads,
+        } => on_threads(threads, || {
+            train_step(model, &widths, patch_seconds, batch, backend, steps)
+        }),
+        Bench::Peak { threads } => on_threads(threads, peak),
     }
+}
+
+/// Run `f` on a pool of `threads` threads (0: rayon's default pool, the machine's cores).
+fn on_threads(threads: usize, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    if threads == 0 {
+        return f();
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?
+        .install(f)
+}
+
+/// GFLOP/s of a 1024 x 1024 x 1024 f32 matmul on flex (the median of 5 after a warm-up).
+fn peak() -> Result<()> {
+    use burn::prelude::*;
+    const N: usize = 1024;
+    let device = Device::flex();
+    let a = Tensor::<2>::from_data(TensorData::new(vec![0.5f32; N * N], [N, N]), &device);
+    let multiply = || {
+        let _ = a.clone().matmul(a.clone()).into_data();
+    };
+    multiply();
+    let seconds = median(&time_repeats(5, multiply)) / 1e3;
+    print_json(serde_json::json!({
+        "bench": "peak",
+        "threads": rayon::current_num_threads(),
+        "gflops": 2.0 * (N * N * N) as f64 / seconds / 1e9,
+    }))
 }
 
 fn train_step(
     architecture: models::Architecture,
+    widths: &Widths,
     patch_seconds: f64,
     batch: usize,
     backend: models::Backend,
@@ -178,7 +238,13 @@ fn train_step(
 ) -> Result<()> {
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::prelude::*;
-    let config = models::ModelConfig::paper(architecture, 50);
+    let config = models::ModelConfig {
+        nf: widths.nf,
+        backend_width: widths.backend_width,
+        dense_units: widths.dense_units,
+        n_mels: widths.n_mels,
+        ..models::ModelConfig::paper(architecture, widths.tags)
+    };
     let device = backend.device()?.autodiff();
     device.seed(1);
     let len = match architecture {
@@ -195,12 +261,15 @@ fn train_step(
     let data: Vec<f32> = (0..batch * len * width)
         .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
         .collect();
-    let targets: Vec<f32> = (0..batch * 50).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let tags = config.n_tags;
+    let targets: Vec<f32> = (0..batch * tags)
+        .map(|i| (i % 3 == 0) as u8 as f32)
+        .collect();
     // Phases of a step, in seconds: forward (to the scalar loss), backward, optimiser.
     let mut step = || -> Result<[f64; 3]> {
         let start = Instant::now();
         let x = models::input_tensor(&config, data.clone(), batch, len, &device)?;
-        let y = Tensor::<2>::from_data(TensorData::new(targets.clone(), [batch, 50]), &device);
+        let y = Tensor::<2>::from_data(TensorData::new(targets.clone(), [batch, tags]), &device);
         let loss = (model.forward(x) - y).powi_scalar(2).mean();
         // Reading the loss forces a lazy forward to finish before the backward starts.
         let _ = loss.clone().into_scalar::<f32>();
@@ -221,8 +290,13 @@ fn train_step(
     let times: Vec<f64> = phases.iter().map(|p| p.iter().sum()).collect();
     let phase = |i: usize| median(&phases.iter().map(|p| p[i]).collect::<Vec<f64>>());
     let per_step = median(&times);
+    let flops = 3 * batch as u64 * models::summary::forward_flops(&config, len)?;
     print_json(serde_json::json!({
         "bench": "train_step",
+        "threads": rayon::current_num_threads(),
+        "parameters": models::TaggingModel::new(&config, &device)?.trainable_params(),
+        "step_gflop": flops as f64 / 1e9,
+        "gflops": flops as f64 / per_step / 1e9,
         "model": architecture.as_str(),
         "backend": backend.as_str(),
         "patch_seconds": patch_seconds,
@@ -560,7 +634,7 @@ fn time_repeats(repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
         .map(|_| {
             let start = Instant::now();
             f();
-            start.elapsed().as_secs_f64() * 1e3
+            start.elapsed().as_secs_f64() * 1e3 // milliseconds
         })
         .collect()
 }

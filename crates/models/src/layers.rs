@@ -11,6 +11,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
 use crate::config::ModelConfig;
+use crate::conv_time::{self, conv_time};
 use crate::device::is_flex;
 use crate::fused::relu_batch_norm;
 
@@ -112,56 +113,47 @@ impl ConvBnTime {
         relu_batch_norm(&self.bn, self.conv.forward(x)).swap_dims(1, 2)
     }
 
+    /// Flex: the strided stem as one matmul over non-overlapping windows; every other
+    /// convolution as the fused channels-last op (padding included, see [`conv_time`]).
     fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
-        let x = pad_time(x, (self.pad_before, self.pad_after));
-        let [batch, time, channels_in] = x.dims();
-        let [channels_out, _, kernel] = self.conv.weight.dims();
+        let [channels_out, channels_in, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
-        let (y, steps) = if self.conv.stride == kernel && kernel > 1 {
-            let steps = time / kernel;
+        let bias = match &self.conv.bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([channels_out], &x.device()),
+        };
+        let y = if self.conv.stride == kernel && kernel > 1 {
+            let [batch, time, _] = x.dims();
+            let steps = (time + self.pad_before + self.pad_after) / kernel;
             // Rows of `kernel` consecutive samples × channels, ordered (tap, channel).
-            let rows = x
+            let rows = pad_time(x, (self.pad_before, self.pad_after))
                 .narrow(1, 0, steps * kernel)
                 .reshape([batch * steps, kernel * channels_in]);
             let taps = weight
                 .permute([2, 1, 0])
                 .reshape([kernel * channels_in, channels_out]);
-            (rows.matmul(taps), steps)
+            (rows.matmul(taps) + bias.unsqueeze_dim(0)).reshape([batch, steps, channels_out])
         } else {
-            let steps = time - kernel + 1;
-            let rows = x.reshape([batch * time, channels_in]);
-            let span = batch * time - (kernel - 1);
-            let shifted = |j: usize| {
-                let tap = weight
-                    .clone()
-                    .narrow(2, j, 1)
-                    .reshape([channels_out, channels_in])
-                    .transpose();
-                rows.clone().narrow(0, j, span).matmul(tap)
-            };
-            let y = (1..kernel)
-                .fold(shifted(0), |sum, j| sum + shifted(j))
-                .pad(
-                    [(0, kernel - 1), (0, 0)],
-                    burn::tensor::ops::PadMode::Constant(0.0),
-                )
-                .reshape([batch, time, channels_out])
-                .narrow(1, 0, steps)
-                .reshape([batch * steps, channels_out]);
-            (y, steps)
+            conv_time(x, weight, bias, (self.pad_before, self.pad_after))
         };
-        let y = match &self.conv.bias {
-            Some(bias) => y + bias.val().unsqueeze_dim(0),
-            None => y,
-        };
-        relu_batch_norm(&self.bn, y).reshape([batch, steps, channels_out])
+        // Channels-last rows: BN's channel axis is the last, as it expects on a 2-D input.
+        let [batch, steps, _] = y.dims();
+        relu_batch_norm(&self.bn, y.reshape([batch * steps, channels_out])).reshape([
+            batch,
+            steps,
+            channels_out,
+        ])
     }
 }
 
 /// Max-pool channels-last `[batch, time, channels]` over time, window = stride = `size`
-/// (a trailing partial window is dropped, as Burn's MaxPool1d does). Viewed as a
-/// one-channel image `[batch, 1, time, channels]`, a `size × 1` 2-D pool needs no transpose.
+/// (a trailing partial window is dropped, as Burn's MaxPool1d does): the fused op on flex;
+/// elsewhere, viewed as a one-channel image `[batch, 1, time, channels]`, a `size × 1` 2-D pool
+/// needs no transpose.
 fn max_pool_time(x: Tensor<3>, size: usize) -> Tensor<3> {
+    if is_flex(&x.device()) {
+        return conv_time::max_pool_time(x, size);
+    }
     let image: Tensor<4> = x.unsqueeze_dim(1);
     let options = burn::tensor::ops::MaxPoolOptions::new([size, 1]);
     let pooled = burn::tensor::module::max_pool2d(image, options);

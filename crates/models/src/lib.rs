@@ -17,6 +17,7 @@
 //! ```
 
 pub mod config;
+pub mod conv_time;
 pub mod device;
 pub mod error;
 pub mod fused;

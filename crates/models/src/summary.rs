@@ -103,6 +103,47 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
     Ok(rows)
 }
 
+/// Floating-point operations of one example's forward pass for an input of `len` frames
+/// (spectrogram) or samples (waveform): two per multiply-add of every convolution and dense
+/// layer, at every position the layer computes (before pooling). Bias, ReLU, batch norm and
+/// pooling are left out (a few per cent). A training step costs about three times this per
+/// example: the forward, then the gradients for the inputs and for the weights.
+pub fn forward_flops(config: &ModelConfig, len: usize) -> Result<u64> {
+    config.validate()?;
+    let steps = config.frontend_steps(len)?;
+    let mut macs = 0usize;
+    let channels = match config.architecture {
+        Architecture::Spectrogram => {
+            let (f, nf) = (config.n_mels, config.nf);
+            for share in [0.9, 0.4] {
+                let kf = ((share * f as f64) as usize).max(1);
+                for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
+                    macs += len * (f - kf + 1) * filters * kt * kf;
+                }
+            }
+            for (k, filters) in [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)] {
+                macs += len * filters * k;
+            }
+            29 * nf
+        }
+        Architecture::Waveform => {
+            let steps = waveform_steps(len);
+            let widths = WaveformFrontEnd::widths(config.nf);
+            macs += steps[0] * widths[0] * 3;
+            for i in 1..7 {
+                // A valid 3-wide convolution over the previous output, then pooling by 3.
+                macs += (steps[i - 1] - 2) * widths[i] * 3 * widths[i - 1];
+            }
+            widths[6]
+        }
+    };
+    let (w, d, n) = (config.backend_width, config.dense_units, config.n_tags);
+    let t1 = steps - 6;
+    macs += t1 * w * 7 * channels + t1 * w * 7 * w + t1 / 2 * w * 7 * w;
+    macs += 2 * w * d + d * n;
+    Ok(2 * macs as u64)
+}
+
 /// The table as text, ending with `parameters: N`.
 pub fn format_table(rows: &[LayerRow]) -> String {
     let shape = |s: &[usize]| {

@@ -62,6 +62,41 @@ fn parameter_counts_match_the_paper_for_50_tags() {
     }
 }
 
+/// Counted by PyTorch 2.9's `torch.utils.flop_counter.FlopCounterMode` on one example through
+/// the same architecture (bench/reference/train_step_torch.py, its `forward_flops`).
+#[test]
+fn forward_flops_match_pytorchs_flop_counter() {
+    let main_job = |architecture| ModelConfig {
+        nf: 4,
+        backend_width: 32,
+        dense_units: 32,
+        n_mels: 48,
+        ..ModelConfig::paper(architecture, 27)
+    };
+    let cases = [
+        (
+            ModelConfig::paper(Architecture::Waveform, 50),
+            48_000,
+            810_492_752,
+        ),
+        (
+            ModelConfig::paper(Architecture::Spectrogram, 50),
+            188,
+            1_939_967_696,
+        ),
+        (main_job(Architecture::Waveform), 51_200, 49_165_952),
+        (main_job(Architecture::Spectrogram), 201, 38_460_168),
+    ];
+    for (config, len, torch_flops) in cases {
+        let ours = models::summary::forward_flops(&config, len).unwrap();
+        assert_eq!(
+            ours, torch_flops,
+            "{:?} nf {}",
+            config.architecture, config.nf
+        );
+    }
+}
+
 #[test]
 fn output_shapes_for_3_and_15_second_patches() {
     let device = device();

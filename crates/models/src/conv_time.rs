@@ -1,0 +1,689 @@
+//! Channels-last 1-D convolution and max pooling over time as single operations on flex.
+//!
+//! The waveform front-end and the back-end run narrow convolutions (16–64 channels in the main
+//! job) over thousands of time steps. Built from Burn's generic ops, a K-tap convolution was K
+//! matmuls, K − 1 additions, a pad and a copy, and each matmul allocated, zeroed and copied its
+//! output; pooling went through Burn's general 3-D pool with indices. At those widths that
+//! bookkeeping cost more than the arithmetic. Here the convolution accumulates the K taps'
+//! products straight into one output buffer (`gemm` on shifted rows, zero padding by clipping
+//! the rows), the backward does the same for the input and weight gradients, and pooling is one
+//! pass each way.
+//!
+//! Results do not depend on the thread count: work is split by batch entry, and the weight
+//! gradient's per-group partial sums are added in a fixed order.
+//!
+//! Backend extensions for flex and autodiff over flex; other backends keep Burn's own ops
+//! (see `layers::ConvBnTime`).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
+use burn::prelude::*;
+use rayon::prelude::*;
+
+/// The operations, per backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvTimeOps: Backend {
+    /// `x` `[batch, time, in]` convolved by `weight` `[out, in, kernel]` (Burn's `Conv1d`
+    /// layout) plus `bias` `[out]`, stride 1, `time` zero-padded by `pad_before` /
+    /// `pad_after`: `[batch, time + pad_before + pad_after − kernel + 1, out]`.
+    fn conv_time(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self>;
+
+    /// Gradients for `x`, `weight` and `bias` given the output's gradient.
+    fn conv_time_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        pad_before: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Max over windows of `size` steps (stride `size`, a trailing partial window dropped) of
+    /// `x` `[batch, time, channels]`: `[batch, time / size, channels]`.
+    fn max_pool_time(x: FloatTensor<Self>, size: usize) -> FloatTensor<Self>;
+
+    /// The input's gradient: each window's output gradient goes to its first maximum.
+    fn max_pool_time_backward(
+        x: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// `conv_time` on any device: the fused operation (see the module docs).
+pub fn conv_time(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Tensor<1>,
+    pad: (usize, usize),
+) -> Tensor<3> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as ConvTimeOps>::conv_time(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        pad.0,
+        pad.1,
+    ))
+}
+
+/// `max_pool_time` on any device: the fused operation (see the module docs).
+pub fn max_pool_time(x: Tensor<3>, size: usize) -> Tensor<3> {
+    Tensor::from_dispatch(<burn::backend::Dispatch as ConvTimeOps>::max_pool_time(
+        x.into_dispatch(),
+        size,
+    ))
+}
+
+/// Batch entries whose weight-gradient partial sums are accumulated together: fixed, so the
+/// order of the additions (and the result) does not depend on the number of threads.
+const WEIGHT_GRAD_GROUP: usize = 4;
+
+/// A contiguous `[batch, time, channels]` f32 tensor.
+struct Series {
+    data: FlexTensor,
+    batch: usize,
+    time: usize,
+    channels: usize,
+}
+
+impl Series {
+    fn new(tensor: FlexTensor) -> Self {
+        let data = tensor.to_contiguous();
+        let shape = data.shape();
+        Self {
+            batch: shape[0],
+            time: shape[1],
+            channels: shape[2],
+            data,
+        }
+    }
+
+    fn values(&self) -> &[f32] {
+        self.data.storage::<f32>()
+    }
+
+    fn entry_len(&self) -> usize {
+        self.time * self.channels
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// Convolution geometry: the kernel's taps as `[kernel, in, out]` (each tap a contiguous
+/// `in × out` matrix) and, per tap, the output rows it reaches and the input row of the first.
+struct Geometry {
+    kernel: usize,
+    channels_in: usize,
+    channels_out: usize,
+    steps: usize,
+    pad_before: usize,
+    time: usize,
+}
+
+impl Geometry {
+    /// For tap `j`: the output rows `s0..s1` whose input row `s + j − pad_before` lies inside
+    /// `0..time`, and that input row for `s0`; `None` when the tap only sees padding.
+    fn rows(&self, j: usize) -> Option<(usize, usize, usize)> {
+        let s0 = self.pad_before.saturating_sub(j);
+        let s1 = self
+            .steps
+            .min((self.time + self.pad_before).saturating_sub(j));
+        (s0 < s1).then(|| (s0, s1, s0 + j - self.pad_before))
+    }
+
+    /// `[out, in, kernel]` → taps `[kernel, in, out]`.
+    fn taps(&self, weight: &[f32]) -> Vec<f32> {
+        let (k, cin, cout) = (self.kernel, self.channels_in, self.channels_out);
+        let mut taps = vec![0.0f32; k * cin * cout];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for j in 0..k {
+                    taps[(j * cin + ci) * cout + co] = weight[(co * cin + ci) * k + j];
+                }
+            }
+        }
+        taps
+    }
+}
+
+/// `dst (m × n, row stride dst_rs) += lhs (m × k) · rhs (k × n)`, every operand given by its
+/// column and row strides; single-threaded (callers split the work).
+#[allow(clippy::too_many_arguments)]
+fn gemm_add(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    [lhs_cs, lhs_rs]: [usize; 2],
+    rhs: &[f32],
+    [rhs_cs, rhs_rs]: [usize; 2],
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    // The last element each operand reaches must be inside its slice: gemm reads raw pointers.
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(last(m, n, dst_rs, 1) < dst.len(), "gemm_add: dst too short");
+    assert!(
+        last(m, k, lhs_rs, lhs_cs) < lhs.len(),
+        "gemm_add: lhs too short"
+    );
+    assert!(
+        last(k, n, rhs_rs, rhs_cs) < rhs.len(),
+        "gemm_add: rhs too short"
+    );
+    // SAFETY: the assertions above keep every index gemm computes inside the slices, and `dst`
+    // is borrowed mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            true,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+impl ConvTimeOps for Flex {
+    fn conv_time(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self> {
+        let x = Series::new(x);
+        let weight = weight.to_contiguous();
+        let shape = weight.shape();
+        let (channels_out, channels_in, kernel) = (shape[0], shape[1], shape[2]);
+        let geometry = Geometry {
+            kernel,
+            channels_in,
+            channels_out,
+            steps: (x.time + pad_before + pad_after + 1).saturating_sub(kernel),
+            pad_before,
+            time: x.time,
+        };
+        let taps = geometry.taps(weight.storage::<f32>());
+        let bias = bias.to_contiguous();
+        let bias = bias.storage::<f32>();
+        let (steps, cout, cin) = (geometry.steps, channels_out, channels_in);
+        let mut out = vec![0.0f32; x.batch * steps * cout];
+        if steps > 0 {
+            out.par_chunks_mut(steps * cout)
+                .zip(x.values().par_chunks(x.entry_len()))
+                .for_each(|(out, input)| {
+                    for row in out.chunks_exact_mut(cout) {
+                        row.copy_from_slice(bias);
+                    }
+                    for j in 0..kernel {
+                        let Some((s0, s1, r0)) = geometry.rows(j) else {
+                            continue;
+                        };
+                        gemm_add(
+                            [s1 - s0, cout, cin],
+                            &mut out[s0 * cout..],
+                            cout,
+                            &input[r0 * cin..],
+                            [1, cin],
+                            &taps[j * cin * cout..],
+                            [1, cout],
+                        );
+                    }
+                });
+        }
+        flex_tensor(out, [x.batch, steps, cout])
+    }
+
+    fn conv_time_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        pad_before: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let x = Series::new(x);
+        let grad = Series::new(output_grad);
+        let weight = weight.to_contiguous();
+        let shape = weight.shape();
+        let (cout, cin, kernel) = (shape[0], shape[1], shape[2]);
+        let geometry = Geometry {
+            kernel,
+            channels_in: cin,
+            channels_out: cout,
+            steps: grad.time,
+            pad_before,
+            time: x.time,
+        };
+        let taps = geometry.taps(weight.storage::<f32>());
+        let grad_len = grad.entry_len();
+        // Input gradient, per batch entry: rows r0.. += grad rows s0..s1 · tap_jᵀ.
+        let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
+        if grad_len > 0 {
+            grad_x
+                .par_chunks_mut(x.entry_len())
+                .zip(grad.values().par_chunks(grad_len))
+                .for_each(|(gx, g)| {
+                    for j in 0..kernel {
+                        if let Some((s0, s1, r0)) = geometry.rows(j) {
+                            gemm_add(
+                                [s1 - s0, cin, cout],
+                                &mut gx[r0 * cin..],
+                                cin,
+                                &g[s0 * cout..],
+                                [1, cout],
+                                &taps[j * cin * cout..],
+                                [cout, 1],
+                            );
+                        }
+                    }
+                });
+        }
+        // Weight (as taps) and bias gradients: partial sums per group of batch entries.
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = (0..x.batch)
+            .collect::<Vec<_>>()
+            .par_chunks(WEIGHT_GRAD_GROUP)
+            .map(|entries| {
+                let mut grad_taps = vec![0.0f32; kernel * cin * cout];
+                let mut grad_bias = vec![0.0f32; cout];
+                for &b in entries {
+                    let input = &x.values()[b * x.entry_len()..][..x.entry_len()];
+                    let g = &grad.values()[b * grad_len..][..grad_len];
+                    for row in g.chunks_exact(cout) {
+                        for (sum, v) in grad_bias.iter_mut().zip(row) {
+                            *sum += v;
+                        }
+                    }
+                    for j in 0..kernel {
+                        if let Some((s0, s1, r0)) = geometry.rows(j) {
+                            gemm_add(
+                                [cin, cout, s1 - s0],
+                                &mut grad_taps[j * cin * cout..],
+                                cout,
+                                &input[r0 * cin..],
+                                [cin, 1],
+                                &g[s0 * cout..],
+                                [1, cout],
+                            );
+                        }
+                    }
+                }
+                (grad_taps, grad_bias)
+            })
+            .collect();
+        let mut grad_taps = vec![0.0f32; kernel * cin * cout];
+        let mut grad_bias = vec![0.0f32; cout];
+        for (taps, bias) in &partials {
+            grad_taps.iter_mut().zip(taps).for_each(|(a, b)| *a += b);
+            grad_bias.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+        }
+        let mut grad_weight = vec![0.0f32; cout * cin * kernel];
+        for j in 0..kernel {
+            for ci in 0..cin {
+                for co in 0..cout {
+                    grad_weight[(co * cin + ci) * kernel + j] =
+                        grad_taps[(j * cin + ci) * cout + co];
+                }
+            }
+        }
+        (
+            flex_tensor(grad_x, [x.batch, x.time, cin]),
+            flex_tensor(grad_weight, [cout, cin, kernel]),
+            flex_tensor(grad_bias, [cout]),
+        )
+    }
+
+    fn max_pool_time(x: FloatTensor<Self>, size: usize) -> FloatTensor<Self> {
+        let x = Series::new(x);
+        let (steps, channels) = (x.time / size, x.channels);
+        let mut out = vec![0.0f32; x.batch * steps * channels];
+        if steps > 0 {
+            out.par_chunks_mut(steps * channels)
+                .zip(x.values().par_chunks(x.entry_len()))
+                .for_each(|(out, input)| {
+                    for (row, window) in out
+                        .chunks_exact_mut(channels)
+                        .zip(input.chunks_exact(size * channels))
+                    {
+                        row.copy_from_slice(&window[..channels]);
+                        for step in window.chunks_exact(channels).skip(1) {
+                            for (m, &v) in row.iter_mut().zip(step) {
+                                // `v > m` keeps the first maximum (and lets a NaN through).
+                                if v > *m || v.is_nan() {
+                                    *m = v;
+                                }
+                            }
+                        }
+                    }
+                });
+        }
+        flex_tensor(out, [x.batch, steps, channels])
+    }
+
+    fn max_pool_time_backward(
+        x: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let x = Series::new(x);
+        let grad = Series::new(output_grad);
+        let channels = x.channels;
+        let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
+        if grad.time > 0 {
+            grad_x
+                .par_chunks_mut(x.entry_len())
+                .zip(x.values().par_chunks(x.entry_len()))
+                .zip(grad.values().par_chunks(grad.entry_len()))
+                .for_each(|((gx, input), g)| {
+                    let windows = gx
+                        .chunks_exact_mut(size * channels)
+                        .zip(input.chunks_exact(size * channels))
+                        .zip(g.chunks_exact(channels));
+                    for ((gx, window), g) in windows {
+                        for c in 0..channels {
+                            let mut best = 0;
+                            for i in 1..size {
+                                let v = window[i * channels + c];
+                                if v > window[best * channels + c] || v.is_nan() {
+                                    best = i;
+                                }
+                            }
+                            gx[best * channels + c] = g[c];
+                        }
+                    }
+                });
+        }
+        flex_tensor(grad_x, [x.batch, x.time, channels])
+    }
+}
+
+impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B, C> {
+    fn conv_time(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct ConvTimeBackward;
+
+        impl<B: Backend + ConvTimeOps> Backward<B, 3> for ConvTimeBackward {
+            /// The input, the weight and the padding before.
+            type State = (FloatTensor<B>, FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight, node_bias] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight, pad_before) = ops.state;
+                let (grad_x, grad_weight, grad_bias) =
+                    B::conv_time_backward(x, weight, pad_before, grad);
+                for (node, grad) in [
+                    (node_x, grad_x),
+                    (node_weight, grad_weight),
+                    (node_bias, grad_bias),
+                ] {
+                    if let Some(node) = node {
+                        grads.register::<B>(node.id, grad);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node(), weight.node(), bias.node()];
+        let (x, weight, bias) = (
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+        );
+        let output = B::conv_time(x.clone(), weight.clone(), bias, pad_before, pad_after);
+        match ConvTimeBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, weight, pad_before), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    /// Untracked: the gradients of the inner backend, as constants.
+    fn conv_time_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        pad_before: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (grad_x, grad_weight, grad_bias) = B::conv_time_backward(
+            x.into_primitive(),
+            weight.into_primitive(),
+            pad_before,
+            output_grad.into_primitive(),
+        );
+        (
+            Self::from_inner(grad_x),
+            Self::from_inner(grad_weight),
+            Self::from_inner(grad_bias),
+        )
+    }
+
+    fn max_pool_time(x: FloatTensor<Self>, size: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct MaxPoolTimeBackward;
+
+        impl<B: Backend + ConvTimeOps> Backward<B, 1> for MaxPoolTimeBackward {
+            /// The input and the window.
+            type State = (FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, size) = ops.state;
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, B::max_pool_time_backward(x, size, grad));
+                }
+            }
+        }
+
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        let output = B::max_pool_time(x.clone(), size);
+        match MaxPoolTimeBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, size), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    /// Untracked: the gradient of the inner backend, as a constant.
+    fn max_pool_time_backward(
+        x: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::max_pool_time_backward(
+            x.into_primitive(),
+            size,
+            output_grad.into_primitive(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::conv::Conv1dConfig;
+    use burn::nn::pool::MaxPool1dConfig;
+    use burn::tensor::Distribution;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().expect("f32 tensor")
+    }
+
+    fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// Output, and the gradients of x, weight and bias under a random weighting of the output.
+    fn conv_and_grads(
+        x: &Tensor<3>,
+        weight: &Param<Tensor<3>>,
+        bias: &Param<Tensor<1>>,
+        pad: (usize, usize),
+    ) -> [Vec<f32>; 4] {
+        let y = conv_time(x.clone(), weight.val(), bias.val(), pad);
+        // A fixed, uneven weighting (not random: the caller holds the generator's turn).
+        let n = y.dims().iter().product::<usize>();
+        let weighting = Tensor::<1>::from_data(
+            TensorData::new((0..n).map(|i| ((i * 37) % 11) as f32 - 5.0).collect(), [n]),
+            &y.device(),
+        )
+        .reshape(y.dims());
+        let grads = (y.clone() * weighting).sum().backward();
+        [
+            values(y),
+            values(x.grad(&grads).expect("x grad")),
+            values(weight.grad(&grads).expect("weight grad")),
+            values(bias.grad(&grads).expect("bias grad")),
+        ]
+    }
+
+    #[test]
+    fn conv_time_matches_burns_conv1d_in_values_and_all_gradients() {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 21);
+        // (batch, time, in, out, kernel, padding): valid, "same", uneven padding, a series
+        // shorter than the kernel, and the main job's widths.
+        let cases = [
+            (3, 20, 3, 5, 3, (0, 0)),
+            (2, 9, 2, 3, 7, (3, 3)),
+            (1, 20, 1, 3, 8, (3, 4)),
+            (2, 4, 3, 2, 7, (3, 3)),
+            (5, 50, 16, 32, 3, (0, 0)),
+        ];
+        for (batch, time, cin, cout, kernel, pad) in cases {
+            let conv = Conv1dConfig::new(cin, cout, kernel).init(&device);
+            let bias = conv.bias.clone().expect("bias");
+            let x =
+                Tensor::<3>::random([batch, time, cin], Distribution::Normal(0.0, 1.0), &device)
+                    .require_grad();
+            let y = conv_time(x.clone(), conv.weight.val(), bias.val(), pad);
+            let padded = x.clone().swap_dims(1, 2).pad(
+                [(0, 0), (0, 0), (pad.0, pad.1)],
+                burn::tensor::ops::PadMode::Constant(0.0),
+            );
+            let reference = conv.forward(padded).swap_dims(1, 2);
+            assert_eq!(y.dims(), reference.dims(), "{cin}->{cout} k{kernel}");
+            let diff = max_abs_diff(y.clone(), reference.clone());
+            assert!(
+                diff < 1e-4,
+                "{cin}->{cout} k{kernel}: outputs differ by {diff}"
+            );
+
+            let weighting = Tensor::<3>::random(y.dims(), Distribution::Default, &device);
+            let ours = (y * weighting.clone()).sum().backward();
+            let theirs = (reference * weighting).sum().backward();
+            let dx = max_abs_diff(x.grad(&ours).unwrap(), x.grad(&theirs).unwrap());
+            let dw = max_abs_diff(
+                conv.weight.grad(&ours).unwrap(),
+                conv.weight.grad(&theirs).unwrap(),
+            );
+            let db = max_abs_diff(bias.grad(&ours).unwrap(), bias.grad(&theirs).unwrap());
+            assert!(
+                dx < 1e-4,
+                "{cin}->{cout} k{kernel}: input gradients differ by {dx}"
+            );
+            assert!(
+                dw < 1e-3,
+                "{cin}->{cout} k{kernel}: weight gradients differ by {dw}"
+            );
+            assert!(
+                db < 1e-3,
+                "{cin}->{cout} k{kernel}: bias gradients differ by {db}"
+            );
+        }
+    }
+
+    #[test]
+    fn max_pool_time_matches_burns_max_pool1d_in_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 8);
+        // 17 steps: a trailing partial window is dropped, as Burn's pool does.
+        for (size, time) in [(3, 17), (2, 10)] {
+            let x = Tensor::<3>::random([2, time, 4], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let ours = max_pool_time(x.clone(), size);
+            let theirs = MaxPool1dConfig::new(size)
+                .with_stride(size)
+                .init()
+                .forward(x.clone().swap_dims(1, 2))
+                .swap_dims(1, 2);
+            assert_eq!(max_abs_diff(ours.clone(), theirs.clone()), 0.0);
+            let weighting = Tensor::<3>::random(ours.dims(), Distribution::Default, &device);
+            let g1 = (ours * weighting.clone()).sum().backward();
+            let g2 = (theirs * weighting).sum().backward();
+            let dx = max_abs_diff(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            assert_eq!(dx, 0.0, "window {size}: input gradients differ");
+        }
+    }
+
+    #[test]
+    fn results_are_bit_identical_whatever_the_thread_count() {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 4);
+        // Nine batch entries: the weight gradient's groups of four split unevenly.
+        let conv = Conv1dConfig::new(6, 5, 7).init(&device);
+        let bias = conv.bias.clone().expect("bias");
+        let x =
+            Tensor::<3>::random([9, 40, 6], Distribution::Normal(0.0, 1.0), &device).require_grad();
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool")
+                .install(|| conv_and_grads(&x, &conv.weight, &bias, (3, 3)))
+        };
+        let one = on(1);
+        assert_eq!(one, on(3));
+        assert_eq!(one, on(2));
+    }
+}
