@@ -224,32 +224,82 @@ def bench_gbt(rust_bin):
     return rows
 
 
+def main_job_widths():
+    """The main job's model and patch (experiments/scale.toml), as bench arguments."""
+    import tomllib
+    with open(os.path.join(ROOT, "experiments", "scale.toml"), "rb") as f:
+        grid = tomllib.load(f)
+    model, features = grid["model"], grid["features"]
+    return {
+        "patch_seconds": features["patch_seconds"],
+        "batch": grid["train"]["batch_size"],
+        "args": ["--nf", str(model["nf"]), "--backend-width", str(model["backend_width"]),
+                 "--dense-units", str(model["dense_units"]), "--n-mels", str(features["n_mels"])],
+        "label": f"main-job widths (nf {model['nf']}, back-end {model['backend_width']}, "
+                 f"dense {model['dense_units']}, {features['n_mels']} mels)",
+    }
+
+
 def bench_train_steps(rust_bin, tch_bin):
-    rows = []
+    """Train steps beside PyTorch with the same architecture, batch and threads: at the main
+    job's widths on one thread (each of its two workers has one), and at the paper's widths on
+    the machine's threads. GFLOP/s from models::summary::forward_flops (equal to PyTorch's
+    FlopCounterMode; a step counted as 3x the forward), against the peak measured by a
+    1024^3 f32 matmul on flex with the same threads."""
+    main = main_job_widths()
+    cases = []
     for model in ("spectrogram", "waveform"):
+        # The synthetic corpus's tags (--tags 0), as the main job trains.
+        cases.append((model, main["label"], main["patch_seconds"], main["batch"], 1, 10,
+                      main["args"] + ["--tags", "0"], 2.0))
         for seconds, steps in ((3.0, 5), (15.0, 2)):
-            ref = json_line([PY, os.path.join(HERE, "reference", "train_step_torch.py"), model, str(seconds), str(steps)])
-            backends = [("flex", rust_bin, {}, 0.8)]
-            if tch_bin:
-                backends.append(("libtorch", tch_bin, torch_lib_env(), 0.9))
-            for backend, binary, env, target in backends:
-                ours = json_line([binary, "train-step", "--model", model, "--patch-seconds", str(seconds),
-                                  "--backend", backend, "--steps", str(steps)], env)
-                ratio = ours["samples_per_second"] / ref["samples_per_second"]
-                rows.append({
-                    "section": "Models",
-                    "work": f"{model} train step, batch 16, {seconds:g} s patches, {backend}",
-                    "reference": ref["library"],
-                    "ours": f"{ours['samples_per_second']:.2f} samples/s",
-                    "theirs": f"{ref['samples_per_second']:.2f} samples/s",
-                    "ratio": f"{ratio:.2f}x",
-                    "target": f">= {target}x",
-                    "met": ratio >= target,
-                })
+            cases.append((model, "paper widths", seconds, 16, 0, steps, [], 1.5))
+    peaks = {}
+    rows = []
+    for model, label, seconds, batch, threads, steps, widths, flex_target in cases:
+        if threads not in peaks:
+            peaks[threads] = json_line([rust_bin, "peak", "--threads", str(threads)])["gflops"]
+        ours_args = widths + ["--threads", str(threads), "--batch", str(batch)]
+        backends = [("flex", rust_bin, {}, flex_target)]
+        if tch_bin:
+            backends.append(("libtorch", tch_bin, torch_lib_env(), 0.9))
+        results = [json_line([binary, "train-step", "--model", model, "--patch-seconds", str(seconds),
+                              "--backend", backend, "--steps", str(steps)] + ours_args, env)
+                   for backend, binary, env, _ in backends]
+        # PyTorch with the same model, tags included (the bench prints what it trained).
+        torch_args = [a for a in widths if a not in ("--tags", "0")] + ["--tags", str(results[0]["tags"])]
+        ref = json_line([PY, os.path.join(HERE, "reference", "train_step_torch.py"), model, str(seconds),
+                         str(steps), "--threads", str(threads), "--batch", str(batch)] + torch_args)
+        for (backend, _, _, target), ours in zip(backends, results):
+            ratio = ours["samples_per_second"] / ref["samples_per_second"]
+            ref_gflops = 3 * batch * ref["forward_flops"] / ref["seconds_per_step"] / 1e9
+            rows.append({
+                "section": "Models",
+                "work": f"{model} train step, {label}, batch {batch}, {seconds:g} s patches, "
+                        f"{ours['threads']} thread{'s' if ours['threads'] > 1 else ''}, {backend}",
+                "reference": f"{ref['library']}, {ref['threads']} thread{'s' if ref['threads'] > 1 else ''}",
+                "ours": f"{ours['seconds_per_step'] * 1000:.1f} ms/step, {ours['gflops']:.1f} GFLOP/s "
+                        f"({ours['gflops'] / peaks[threads] * 100:.0f} % of peak)",
+                "theirs": f"{ref['seconds_per_step'] * 1000:.1f} ms/step, {ref_gflops:.1f} GFLOP/s",
+                "ratio": f"{ratio:.2f}x",
+                "target": f">= {target}x",
+                "met": ratio >= target,
+            })
     if not tch_bin:
         rows.append({"section": "Models", "work": "libtorch backend", "reference": "-", "ours": "not built",
                      "theirs": "-", "ratio": "-", "target": ">= 0.9x", "met": False})
+    peak_text = ", ".join(f"{g:.0f} GFLOP/s on {'the machine' if t == 0 else t} thread{'s' if t != 1 else ''}"
+                          for t, g in sorted(peaks.items()))
+    rows.append({"section": "Models", "work": "peak: a 1024^3 f32 matmul on flex (the share of peak above)",
+                 "reference": "-", "ours": peak_text, "theirs": "-", "ratio": "-", "target": "-", "met": "-"})
     return rows
+
+
+def bench_train_steps_both(rust_bin):
+    """The train-step rows on flex and libtorch, with the note that heads their section."""
+    note = ("each row on the threads it names, both sides; one thread is what each of the main "
+            "job's two workers has")
+    return bench_train_steps(rust_bin, build_rust_tch()), note
 
 
 def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=(1, 2, 3)):
@@ -580,7 +630,8 @@ def main():
             "recipe": ("Recipe parity", bench_recipe, True),
             "tagging": ("Tagging throughput", bench_tagging, False),
             "cold-build": ("Cold build", bench_cold_build, False),
-            "dashboard": ("Dashboard page times", bench_dashboard, False)}
+            "dashboard": ("Dashboard page times", bench_dashboard, False),
+            "train-steps": ("Train steps", bench_train_steps_both, True)}
     if len(sys.argv) == 3 and sys.argv[1] == "--only" and sys.argv[2] in only:
         title, bench, needs_references = only[sys.argv[2]]
         if needs_references:
@@ -601,16 +652,18 @@ def main():
     rows += bench_corpus_and_cache(rust_bin)
     rows += bench_gbt(rust_bin)
     rows += bench_store(rust_bin)
-    rows += bench_train_steps(rust_bin, build_rust_tch())
+    steps, steps_note = bench_train_steps_both(rust_bin)
     curve_fit = bench_curve_fit(rust_bin)
     recipe = bench_recipe(rust_bin)
     tagging, tagging_note = bench_tagging(rust_bin)
     pages, pages_note = bench_dashboard(rust_bin)
     write_results(rows, machine())
+    write_section("Train steps", steps, machine(), steps_note)
     write_section("Learning-curve fit", curve_fit, machine())
     write_section("Recipe parity", recipe, machine())
     write_section("Tagging throughput", tagging, machine(), tagging_note)
     write_section("Dashboard page times", pages, machine(), pages_note)
+    rows += steps
     rows += curve_fit
     rows += recipe
     rows += tagging
