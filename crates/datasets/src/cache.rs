@@ -37,8 +37,10 @@ use crate::error::{DatasetError, Result, io_err};
 use crate::manifest::{BadTrack, Manifest, Source, Track};
 use crate::synth;
 
-/// Version of the cache layout; part of the feature hash.
-const LAYOUT_VERSION: u32 = 2;
+/// Version of the cache layout and of how its features are computed; part of the feature
+/// hash, so a cache built by an older computation is rebuilt, not reused. 3: the log-mel's
+/// compression is vectorised (a band can move by one f32 step).
+const LAYOUT_VERSION: u32 = 3;
 
 /// What the cache computes; its hash keys the cache directory.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
