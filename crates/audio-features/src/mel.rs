@@ -328,8 +328,8 @@ fn ln_at_least_one(x: f64) -> f64 {
                         + s2 * (1.0 / 11.0
                             + s2 * (1.0 / 13.0
                                 + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0 + s2 * (1.0 / 19.0)))))))));
-    // `x − x` is 0, or NaN for a NaN or infinite x, which the bit tricks would hide.
-    exponent as f64 * std::f64::consts::LN_2 + 2.0 * s * series + (x - x)
+    // `0·x` is 0, or NaN for a NaN or infinite x, which the bit tricks would hide.
+    exponent as f64 * std::f64::consts::LN_2 + 2.0 * s * series + 0.0 * x
 }
 
 /// Computes mel power, log-mel and MFCC for one configuration; build once, reuse per file.
