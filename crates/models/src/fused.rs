@@ -166,10 +166,11 @@ where
                 let (mut a, mut b) = (vec![0.0f32; channels], vec![0.0f32; channels]);
                 for (r, row) in rows.chunks_exact(row_len).enumerate() {
                     let ys = other.map_or(row, |o| &o[offset + r * row_len..][..row_len]);
-                    for c in 0..channels {
-                        let (p, q) = f(row[c], ys[c]);
-                        a[c] += p;
-                        b[c] += q;
+                    // Zipped slices, not indices: no bounds checks, so the loop vectorises.
+                    for (((a, b), &x), &y) in a.iter_mut().zip(b.iter_mut()).zip(row).zip(ys) {
+                        let (p, q) = f(x, y);
+                        *a += p;
+                        *b += q;
                     }
                 }
                 for c in 0..channels {
@@ -226,50 +227,56 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
     (a.iter().sum(), b.iter().sum())
 }
 
-/// `out[i] = g(channel, x[i], y[i])` over all elements, in parallel over rows.
-fn map_channels<G>(planes: &Planes, other: Option<&[f32]>, g: G) -> Vec<f32>
+/// `out[i] = g(x[i], y[i], k)` over all elements, in parallel over rows, where `k` holds the
+/// element's channel's entry of each of the three `coefficients` (`y` from `other`, or 0).
+fn map_channels<G>(
+    planes: &Planes,
+    other: Option<&[f32]>,
+    coefficients: [&[f32]; 3],
+    g: G,
+) -> Vec<f32>
 where
-    G: Fn(usize, f32, f32) -> f32 + Sync,
+    G: Fn(f32, f32, [f32; 3]) -> f32 + Sync,
 {
     let (inner, row_len) = (planes.inner, planes.row_len());
     let values = planes.values();
     let mut out = vec![0.0f32; values.len()];
     let chunk = rows_per_task(row_len) * row_len;
+    let [k0, k1, k2] = coefficients;
     out.par_chunks_mut(chunk)
         .zip(values.par_chunks(chunk))
         .enumerate()
         .for_each(|(task, (out_rows, rows))| {
             let others = other.map(|o| &o[task * chunk..][..rows.len()]);
+            let pairs = out_rows
+                .chunks_exact_mut(row_len)
+                .zip(rows.chunks_exact(row_len))
+                .enumerate();
             if inner == 1 {
-                for (r, (out_row, row)) in out_rows
-                    .chunks_exact_mut(row_len)
-                    .zip(rows.chunks_exact(row_len))
-                    .enumerate()
-                {
+                // Channels-last rows: every slice zipped (no indexing), so the loop vectorises.
+                for (r, (out_row, row)) in pairs {
                     let ys = others.map_or(row, |o| &o[r * row_len..][..row_len]);
-                    for (c, ((o, &x), &y)) in out_row.iter_mut().zip(row).zip(ys).enumerate() {
-                        *o = g(c, x, y);
+                    let lanes = out_row.iter_mut().zip(row).zip(ys).zip(k0).zip(k1).zip(k2);
+                    for (((((o, &x), &y), &a), &b), &c) in lanes {
+                        *o = g(x, y, [a, b, c]);
                     }
                 }
                 return;
             }
-            for (r, (out_row, row)) in out_rows
-                .chunks_exact_mut(row_len)
-                .zip(rows.chunks_exact(row_len))
-                .enumerate()
-            {
+            for (r, (out_row, row)) in pairs {
                 let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
                 for (c, (o, xs)) in segments.enumerate() {
+                    let k = [k0[c], k1[c], k2[c]];
                     match others {
                         Some(ys) => {
                             let ys = &ys[r * row_len + c * inner..][..inner];
                             for ((o, &x), &y) in o.iter_mut().zip(xs).zip(ys) {
-                                *o = g(c, x, y);
+                                *o = g(x, y, k);
                             }
                         }
                         None => {
                             for (o, &x) in o.iter_mut().zip(xs) {
-                                *o = g(c, x, 0.0);
+                                *o = g(x, 0.0, k);
                             }
                         }
                     }
@@ -305,7 +312,12 @@ impl ReluBatchNormOps for Flex {
         let shift: Vec<f32> = (0..planes.channels)
             .map(|c| (f64::from(beta[c]) - mean[c] * f64::from(scale[c])) as f32)
             .collect();
-        let out = map_channels(&planes, None, |c, x, _| x.max(0.0) * scale[c] + shift[c]);
+        let out = map_channels(
+            &planes,
+            None,
+            [&scale, &shift, &shift],
+            |x, _, [a, b, _]| x.max(0.0) * a + b,
+        );
         let channels = planes.channels;
         let as_f32 = |v: Vec<f64>| v.into_iter().map(|m| m as f32).collect::<Vec<f32>>();
         (
@@ -351,13 +363,14 @@ impl ReluBatchNormOps for Flex {
             k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
             k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
         }
-        let grad_x = map_channels(&planes, Some(grad), |c, x, g| {
-            if x > 0.0 {
-                k_g[c] * g + k_r[c] * x + k_0[c]
-            } else {
-                0.0
-            }
-        });
+        let grad_x = map_channels(
+            &planes,
+            Some(grad),
+            [&k_g, &k_r, &k_0],
+            |x, g, [a, b, c]| {
+                if x > 0.0 { a * g + b * x + c } else { 0.0 }
+            },
+        );
         (
             flex_tensor(grad_x, planes.shape.clone()),
             flex_tensor(grad_gamma, [channels]),
