@@ -5,9 +5,6 @@
 
 use tracking::{CellSpec, RunRecord, Status};
 
-use crate::config::RunConfig;
-use crate::grid::ModelKind;
-
 /// Where a cell stands, judged by the run that stands for it
 /// ([`tracking::Store::cell_runs`]: its FINISHED run, else its newest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,64 +50,10 @@ pub fn plan(
         .collect()
 }
 
-/// Order `cells` (indices into `configs`) so the longest are started first, which shortens a
-/// sweep's tail: with cells in grid order the largest deep cells came last and ran alone while
-/// the other workers idled (measured on `experiments/scale.toml`: 11.9 min, of which the last
-/// ~2 min on one worker). Expected length by kind and size: deep before GBT (seconds), then
-/// larger training sets, then the waveform model (dearer per step) before the spectrogram
-/// model. Ties keep grid order. Which cells run is unchanged, and each cell's result does not
-/// depend on when it runs.
-pub fn longest_first(cells: &mut [usize], configs: &[RunConfig]) {
-    let rank = |model: ModelKind| match model {
-        ModelKind::Waveform => 0,
-        ModelKind::Spectrogram => 1,
-        ModelKind::Gbt => 2,
-    };
-    cells.sort_by_key(|&i| {
-        configs.get(i).map_or((3, 0, 0), |c| {
-            let gbt = usize::from(c.model == ModelKind::Gbt);
-            (gbt, usize::MAX - c.train_size, rank(c.model))
-        })
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::CellState::{self, *};
     use tracking::Status;
-
-    #[test]
-    fn the_largest_deep_cells_start_first() {
-        let grid = crate::grid::Grid::parse(
-            "[experiment]\nname = \"t\"\n[dataset]\nkind = \"synth\"\ntracks = 200\n[features]\npatch_seconds = 3.2\n\
-             [grid]\nmodel = [\"gbt\", \"waveform\", \"spectrogram\"]\n\
-             train_size = [20, 40]\nbackend = [\"flex\"]\nseed = [1]\n",
-        )
-        .expect("a valid grid");
-        let configs: Vec<_> = grid
-            .cells()
-            .expect("cells")
-            .iter()
-            .map(|c| grid.resolve(c))
-            .collect();
-        let mut cells: Vec<usize> = (0..configs.len()).collect();
-        super::longest_first(&mut cells, &configs);
-        let order: Vec<(&str, usize)> = cells
-            .iter()
-            .map(|&i| (configs[i].model.as_str(), configs[i].train_size))
-            .collect();
-        assert_eq!(
-            order,
-            [
-                ("waveform", 40),
-                ("spectrogram", 40),
-                ("waveform", 20),
-                ("spectrogram", 20),
-                ("gbt", 40),
-                ("gbt", 20),
-            ]
-        );
-    }
 
     #[test]
     fn every_cell_state_follows_the_claim_rule() {

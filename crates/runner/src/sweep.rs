@@ -19,7 +19,7 @@ use crate::config::RunConfig;
 use crate::dataset::{cache_dir, ensure_cache, feature_config, manifest};
 use crate::error::{Result, RunnerError};
 use crate::execute::{Env, GridFile};
-use crate::plan::{CellState, longest_first, plan};
+use crate::plan::{CellState, plan};
 use crate::progress::{CacheProgress, SweepProgress};
 
 #[derive(Debug, Clone)]
@@ -105,7 +105,6 @@ pub fn sweep(
             }
         }
         progress.cells(done, states.len());
-        longest_first(&mut todo, &configs);
         for index in todo {
             if running.len() >= workers {
                 break;
