@@ -25,6 +25,8 @@ use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, ba
 use burn::prelude::*;
 use rayon::prelude::*;
 
+use crate::fused::flex_tensor;
+
 /// The operations, per backend.
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvTimeOps: Backend {
@@ -114,10 +116,6 @@ impl Series {
     fn entry_len(&self) -> usize {
         self.time * self.channels
     }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
 /// Convolution geometry: the kernel's taps as `[kernel, in, out]` (each tap a contiguous

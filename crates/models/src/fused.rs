@@ -136,7 +136,8 @@ fn vector(tensor: FlexTensor) -> Vec<f32> {
     tensor.to_contiguous().storage::<f32>().to_vec()
 }
 
-fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+/// An f32 flex tensor of `shape` from its values in row-major order.
+pub(crate) fn flex_tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
