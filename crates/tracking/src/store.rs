@@ -111,6 +111,12 @@ pub struct Store {
     wal: Option<WalWatch>,
     /// Opened by [`Store::open_read_only`]: no migrations, no checkpoints, no writes.
     read_only: bool,
+    /// SQLite: the handle on the database file that served as the migration lock, kept open
+    /// (unlocked) until the store is dropped, after the pool. Closing any descriptor of a file
+    /// releases every POSIX record lock the process holds on it — SQLite's own shared lock
+    /// included — and with that lock gone another process's `sqlite3` closing its connection
+    /// took itself for the last one and deleted the `-wal` file under a running sweep.
+    _database_file: Option<std::fs::File>,
 }
 
 /// The `-wal` file of a SQLite store, held open so that its deletion or replacement by
@@ -203,6 +209,7 @@ impl Store {
             stale_after: DEFAULT_STALE_AFTER,
             wal: None,
             read_only: false,
+            _database_file: None,
         };
         store.migrate()?;
         Ok(store)
@@ -238,11 +245,13 @@ impl Store {
             stale_after: DEFAULT_STALE_AFTER,
             wal: None,
             read_only: false,
+            _database_file: None,
         };
         store.migrate()?;
         store.wal = WalWatch::new(path);
         lock.unlock()
             .map_err(|e| io_error(path, format!("cannot release the migration lock: {e}")))?;
+        store._database_file = Some(lock);
         Ok(store)
     }
 
@@ -290,6 +299,7 @@ impl Store {
             stale_after: DEFAULT_STALE_AFTER,
             wal: None,
             read_only: true,
+            _database_file: None,
         };
         store.check_schema()?;
         Ok(store)

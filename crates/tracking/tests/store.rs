@@ -440,6 +440,48 @@ fn a_copy_of_the_sqlite_file_alone_holds_every_ended_run() {
     assert_eq!(statuses, [Status::Finished, Status::Failed]);
 }
 
+/// Whether another process would find the file locked: a forked child asks the kernel
+/// (`F_GETLK`) whether anything stops it write-locking the whole file.
+#[cfg(unix)]
+fn another_process_sees_a_lock(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: the child only calls async-signal-safe functions (open, fcntl, _exit) on memory
+    // prepared before the fork; the parent waits for it.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let fd = libc::open(c_path.as_ptr(), libc::O_RDWR);
+            let mut probe: libc::flock = std::mem::zeroed();
+            probe.l_type = libc::F_WRLCK as libc::c_short;
+            probe.l_whence = libc::SEEK_SET as libc::c_short;
+            let asked = fd >= 0 && libc::fcntl(fd, libc::F_GETLK, &mut probe) == 0;
+            let locked = asked && probe.l_type != libc::F_UNLCK as libc::c_short;
+            libc::_exit(if locked { 1 } else { 0 });
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1
+    }
+}
+
+/// An open store keeps SQLite's shared lock on its file, so another process (`sqlite3` run by
+/// a curious user during a sweep) closing its own connection does not take itself for the
+/// last one and delete the `-wal` the store writes into — which stopped the sweep.
+#[cfg(unix)]
+#[test]
+fn an_open_store_keeps_its_lock_so_other_processes_leave_its_wal_alone() {
+    let db = sqlite();
+    let store = db.open();
+    let run = store.insert_run(&new_run("held")).unwrap();
+    store.finish(run, &[], &[]).unwrap();
+    let path = std::path::Path::new(db.url.trim_start_matches("sqlite://"));
+    assert!(another_process_sees_a_lock(path));
+    drop(store);
+    assert!(!another_process_sees_a_lock(path));
+}
+
 /// A truncated or overwritten store fails at once, naming the file, instead of retrying
 /// connections for two minutes and ending in "pool timed out".
 #[test]
