@@ -58,11 +58,10 @@ fn pad_time(x: Tensor<3>, (before, after): (usize, usize)) -> Tensor<3> {
 ///
 /// Burn's conv1d on flex transposes its input to channels-last, builds im2col tiles and
 /// computes the weight gradient as a convolution whose output is only `kernel` wide, which
-/// runs on narrow GEMM kernels. Kept channels-last, the convolution is a sum of `kernel`
-/// matmuls of the flattened `[batch·time, channels]` rows, each shifted by one row (rows that
-/// would straddle two clips are computed and dropped), so the forward pass and both gradients
-/// are large GEMMs on views without copies. A stride equal to the kernel (the waveform stem)
-/// is one matmul of reshaped rows. The weights stay in Burn's `Conv1d` layout.
+/// runs on narrow GEMM kernels. Kept channels-last, the convolution is one fused op
+/// ([`conv_time()`]) that accumulates each tap's product of shifted rows into one output, with
+/// a handwritten backward. A stride equal to the kernel (the waveform stem) is one matmul of
+/// reshaped rows. The weights stay in Burn's `Conv1d` layout.
 #[derive(Module, Debug)]
 pub struct ConvBnTime {
     conv: Conv1d,
@@ -114,7 +113,7 @@ impl ConvBnTime {
     }
 
     /// Flex: the strided stem as one matmul over non-overlapping windows; every other
-    /// convolution as the fused channels-last op (padding included, see [`conv_time`]).
+    /// convolution as the fused channels-last op (padding included, see [`conv_time()`]).
     fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
         let [channels_out, channels_in, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
