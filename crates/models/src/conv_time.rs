@@ -233,7 +233,12 @@ impl ConvTimeOps for Flex {
         let bias = bias.storage::<f32>();
         let (steps, cout, cin) = (geometry.steps, channels_out, channels_in);
         let mut out = vec![0.0f32; x.batch * steps * cout];
-        if steps > 0 {
+        if x.entry_len() == 0 {
+            // An empty series padded to at least a kernel: every output row is the bias.
+            for row in out.chunks_exact_mut(cout.max(1)) {
+                row.copy_from_slice(&bias[..row.len()]);
+            }
+        } else if steps > 0 && cout > 0 {
             out.par_chunks_mut(steps * cout)
                 .zip(x.values().par_chunks(x.entry_len()))
                 .for_each(|(out, input)| {
@@ -282,7 +287,7 @@ impl ConvTimeOps for Flex {
         let grad_len = grad.entry_len();
         // Input gradient, per batch entry: rows r0.. += grad rows s0..s1 · tap_jᵀ.
         let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
-        if grad_len > 0 {
+        if grad_len > 0 && x.entry_len() > 0 {
             grad_x
                 .par_chunks_mut(x.entry_len())
                 .zip(grad.values().par_chunks(grad_len))
@@ -360,7 +365,7 @@ impl ConvTimeOps for Flex {
         let x = Series::new(x);
         let (steps, channels) = (x.time / size, x.channels);
         let mut out = vec![0.0f32; x.batch * steps * channels];
-        if steps > 0 {
+        if steps > 0 && channels > 0 {
             out.par_chunks_mut(steps * channels)
                 .zip(x.values().par_chunks(x.entry_len()))
                 .for_each(|(out, input)| {
@@ -392,7 +397,7 @@ impl ConvTimeOps for Flex {
         let grad = Series::new(output_grad);
         let channels = x.channels;
         let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
-        if grad.time > 0 {
+        if grad.time > 0 && channels > 0 {
             grad_x
                 .par_chunks_mut(x.entry_len())
                 .zip(x.values().par_chunks(x.entry_len()))
@@ -639,6 +644,23 @@ mod tests {
                 "{cin}->{cout} k{kernel}: bias gradients differ by {db}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_series_padded_to_a_kernel_gives_the_bias_not_a_panic() {
+        let device = Device::flex().autodiff();
+        let conv = Conv1dConfig::new(3, 2, 3).init(&device);
+        let bias = conv.bias.clone().expect("bias");
+        let x = Tensor::<3>::zeros([2, 0, 3], &device).require_grad();
+        let y = conv_time(x.clone(), conv.weight.val(), bias.val(), (3, 3));
+        assert_eq!(y.dims(), [2, 4, 2]);
+        let expected = bias.val().reshape([1, 1, 2]).expand([2, 4, 2]);
+        assert_eq!(max_abs_diff(y.clone(), expected), 0.0);
+        let grads = y.sum().backward();
+        assert_eq!(
+            values(bias.grad(&grads).expect("bias grad")),
+            vec![8.0, 8.0]
+        );
     }
 
     #[test]
