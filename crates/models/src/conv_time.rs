@@ -118,12 +118,55 @@ impl Series {
     }
 }
 
-/// Convolution geometry: the kernel's taps as `[kernel, in, out]` (each tap a contiguous
-/// `in × out` matrix) and, per tap, the output rows it reaches and the input row of the first.
-struct Geometry {
+/// A kernel `[out, in, kernel]` (Burn's `Conv1d` layout) as taps `[kernel, in, out]`: each
+/// tap a contiguous `in × out` matrix.
+struct Taps {
+    values: Vec<f32>,
     kernel: usize,
     channels_in: usize,
     channels_out: usize,
+}
+
+impl Taps {
+    fn of(weight: FlexTensor) -> Self {
+        let weight = weight.to_contiguous();
+        let shape = weight.shape();
+        let (channels_out, channels_in, kernel) = (shape[0], shape[1], shape[2]);
+        let mut values = vec![0.0f32; kernel * channels_in * channels_out];
+        for (i, &w) in weight.storage::<f32>().iter().enumerate() {
+            values[Self::tap_index(i, [channels_in, kernel, channels_out])] = w;
+        }
+        Self {
+            values,
+            kernel,
+            channels_in,
+            channels_out,
+        }
+    }
+
+    /// Where the weight's element `i` (`[out, in, kernel]` order) sits among the taps.
+    fn tap_index(i: usize, [cin, k, cout]: [usize; 3]) -> usize {
+        let (co, ci, j) = (i / (cin * k), i / k % cin, i % k);
+        (j * cin + ci) * cout + co
+    }
+
+    /// Tap `j`'s matrix and everything after it (gemm reads one matrix from its start).
+    fn starting_at_tap(&self, j: usize) -> &[f32] {
+        &self.values[j * self.channels_in * self.channels_out..]
+    }
+
+    /// Values laid out as taps (a weight gradient), back in the weight's layout.
+    fn to_weight_layout(&self, taps: &[f32]) -> Vec<f32> {
+        let sizes = [self.channels_in, self.kernel, self.channels_out];
+        (0..taps.len())
+            .map(|i| taps[Self::tap_index(i, sizes)])
+            .collect()
+    }
+}
+
+/// Which rows a tap reaches: `time` input rows, zero-padded by `pad_before`, giving `steps`
+/// output rows.
+struct Geometry {
     steps: usize,
     pad_before: usize,
     time: usize,
@@ -138,20 +181,6 @@ impl Geometry {
             .steps
             .min((self.time + self.pad_before).saturating_sub(j));
         (s0 < s1).then(|| (s0, s1, s0 + j - self.pad_before))
-    }
-
-    /// `[out, in, kernel]` → taps `[kernel, in, out]`.
-    fn taps(&self, weight: &[f32]) -> Vec<f32> {
-        let (k, cin, cout) = (self.kernel, self.channels_in, self.channels_out);
-        let mut taps = vec![0.0f32; k * cin * cout];
-        for co in 0..cout {
-            for ci in 0..cin {
-                for j in 0..k {
-                    taps[(j * cin + ci) * cout + co] = weight[(co * cin + ci) * k + j];
-                }
-            }
-        }
-        taps
     }
 }
 
@@ -217,21 +246,16 @@ impl ConvTimeOps for Flex {
         pad_after: usize,
     ) -> FloatTensor<Self> {
         let x = Series::new(x);
-        let weight = weight.to_contiguous();
-        let shape = weight.shape();
-        let (channels_out, channels_in, kernel) = (shape[0], shape[1], shape[2]);
+        let taps = Taps::of(weight);
+        let (kernel, cin, cout) = (taps.kernel, taps.channels_in, taps.channels_out);
         let geometry = Geometry {
-            kernel,
-            channels_in,
-            channels_out,
             steps: (x.time + pad_before + pad_after + 1).saturating_sub(kernel),
             pad_before,
             time: x.time,
         };
-        let taps = geometry.taps(weight.storage::<f32>());
+        let steps = geometry.steps;
         let bias = bias.to_contiguous();
         let bias = bias.storage::<f32>();
-        let (steps, cout, cin) = (geometry.steps, channels_out, channels_in);
         let mut out = vec![0.0f32; x.batch * steps * cout];
         if x.entry_len() == 0 {
             // An empty series padded to at least a kernel: every output row is the bias.
@@ -255,7 +279,7 @@ impl ConvTimeOps for Flex {
                             cout,
                             &input[r0 * cin..],
                             [1, cin],
-                            &taps[j * cin * cout..],
+                            taps.starting_at_tap(j),
                             [1, cout],
                         );
                     }
@@ -272,18 +296,13 @@ impl ConvTimeOps for Flex {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let x = Series::new(x);
         let grad = Series::new(output_grad);
-        let weight = weight.to_contiguous();
-        let shape = weight.shape();
-        let (cout, cin, kernel) = (shape[0], shape[1], shape[2]);
+        let taps = Taps::of(weight);
+        let (kernel, cin, cout) = (taps.kernel, taps.channels_in, taps.channels_out);
         let geometry = Geometry {
-            kernel,
-            channels_in: cin,
-            channels_out: cout,
             steps: grad.time,
             pad_before,
             time: x.time,
         };
-        let taps = geometry.taps(weight.storage::<f32>());
         let grad_len = grad.entry_len();
         // Input gradient, per batch entry: rows r0.. += grad rows s0..s1 · tap_jᵀ.
         let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
@@ -300,7 +319,7 @@ impl ConvTimeOps for Flex {
                                 cin,
                                 &g[s0 * cout..],
                                 [1, cout],
-                                &taps[j * cin * cout..],
+                                taps.starting_at_tap(j),
                                 [cout, 1],
                             );
                         }
@@ -341,19 +360,17 @@ impl ConvTimeOps for Flex {
             .collect();
         let mut grad_taps = vec![0.0f32; kernel * cin * cout];
         let mut grad_bias = vec![0.0f32; cout];
-        for (taps, bias) in &partials {
-            grad_taps.iter_mut().zip(taps).for_each(|(a, b)| *a += b);
-            grad_bias.iter_mut().zip(bias).for_each(|(a, b)| *a += b);
+        for (part_taps, part_bias) in &partials {
+            grad_taps
+                .iter_mut()
+                .zip(part_taps)
+                .for_each(|(a, b)| *a += b);
+            grad_bias
+                .iter_mut()
+                .zip(part_bias)
+                .for_each(|(a, b)| *a += b);
         }
-        let mut grad_weight = vec![0.0f32; cout * cin * kernel];
-        for j in 0..kernel {
-            for ci in 0..cin {
-                for co in 0..cout {
-                    grad_weight[(co * cin + ci) * kernel + j] =
-                        grad_taps[(j * cin + ci) * cout + co];
-                }
-            }
-        }
+        let grad_weight = taps.to_weight_layout(&grad_taps);
         (
             flex_tensor(grad_x, [x.batch, x.time, cin]),
             flex_tensor(grad_weight, [cout, cin, kernel]),
