@@ -270,16 +270,31 @@ pub struct SpectrogramFrontEnd {
 }
 
 impl SpectrogramFrontEnd {
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let (f, nf) = (config.n_mels as f64, config.nf);
-        let mut timbral = Vec::new();
+    /// The six timbral branches as (time kernel, frequency kernel, filters): kernels spanning
+    /// 90 % and 40 % of the mel axis, each 7, 3 and 1 frames wide with nf, 2·nf and 4·nf
+    /// filters. The model, `model info`'s table and the FLOP count all read this.
+    pub fn timbral_branches(n_mels: usize, nf: usize) -> Vec<(usize, usize, usize)> {
+        let mut branches = Vec::new();
         for share in [0.9, 0.4] {
-            let kf = ((share * f) as usize).max(1);
+            let kf = ((share * n_mels as f64) as usize).max(1);
             for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
-                timbral.push(TimbralBranch::new(filters, kt, kf, device));
+                branches.push((kt, kf, filters));
             }
         }
-        let temporal = [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)]
+        branches
+    }
+
+    /// The four temporal branches on the energy envelope as (kernel, filters).
+    pub fn temporal_branches(nf: usize) -> [(usize, usize); 4] {
+        [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)]
+    }
+
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let timbral = Self::timbral_branches(config.n_mels, config.nf)
+            .into_iter()
+            .map(|(kt, kf, filters)| TimbralBranch::new(filters, kt, kf, device))
+            .collect();
+        let temporal = Self::temporal_branches(config.nf)
             .into_iter()
             .map(|(k, filters)| ConvBnTime::new([1, filters], k, 1, tf_same_padding(k), device))
             .collect();

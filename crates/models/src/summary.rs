@@ -4,7 +4,7 @@
 
 use crate::config::{Architecture, ModelConfig, waveform_steps};
 use crate::error::Result;
-use crate::layers::WaveformFrontEnd;
+use crate::layers::{SpectrogramFrontEnd, WaveformFrontEnd};
 
 /// One row of the table; shapes exclude the batch dimension.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +33,15 @@ pub fn summary(config: &ModelConfig, len: usize) -> Result<Vec<LayerRow>> {
         Architecture::Spectrogram => {
             let (f, nf) = (config.n_mels, config.nf);
             rows.push(row("input (frames x mels)".into(), vec![len, f], 0));
-            for share in [0.9, 0.4] {
-                let kf = ((share * f as f64) as usize).max(1);
-                for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
-                    let name = format!("timbral conv {kt}x{kf} + max over freq");
-                    rows.push(row(
-                        name,
-                        vec![filters, len],
-                        conv_bn_params(kt * kf, filters),
-                    ));
-                }
+            for (kt, kf, filters) in SpectrogramFrontEnd::timbral_branches(f, nf) {
+                let name = format!("timbral conv {kt}x{kf} + max over freq");
+                rows.push(row(
+                    name,
+                    vec![filters, len],
+                    conv_bn_params(kt * kf, filters),
+                ));
             }
-            for (k, filters) in [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)] {
+            for (k, filters) in SpectrogramFrontEnd::temporal_branches(nf) {
                 rows.push(row(
                     format!("temporal conv {k} (same)"),
                     vec![filters, len],
@@ -115,13 +112,10 @@ pub fn forward_flops(config: &ModelConfig, len: usize) -> Result<u64> {
     let channels = match config.architecture {
         Architecture::Spectrogram => {
             let (f, nf) = (config.n_mels, config.nf);
-            for share in [0.9, 0.4] {
-                let kf = ((share * f as f64) as usize).max(1);
-                for (kt, filters) in [(7, nf), (3, 2 * nf), (1, 4 * nf)] {
-                    macs += len * (f - kf + 1) * filters * kt * kf;
-                }
+            for (kt, kf, filters) in SpectrogramFrontEnd::timbral_branches(f, nf) {
+                macs += len * (f - kf + 1) * filters * kt * kf;
             }
-            for (k, filters) in [(165, nf), (128, 2 * nf), (64, 4 * nf), (32, 8 * nf)] {
+            for (k, filters) in SpectrogramFrontEnd::temporal_branches(nf) {
                 macs += len * filters * k;
             }
             29 * nf
