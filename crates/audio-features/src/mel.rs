@@ -304,8 +304,9 @@ pub fn log_compress_frame(mel_power: &[f64], out: &mut [f32]) {
     }
 }
 
-/// ln(x) for x ≥ 1 (mel power is never negative; NaN and ∞ come out NaN), branch-free: x = 2^e·f with f in [√½, √2), ln f = 2·atanh(s),
-/// s = (f − 1)/(f + 1), |s| ≤ 0.172, by its odd series to s¹⁹ (truncation < 1e-16 relative).
+/// ln(x) for x ≥ 1 (mel power is never negative; NaN and ∞ come out NaN), branch-free:
+/// x = 2^e·f with f in [√½, √2), ln f = 2·atanh(s), s = (f − 1)/(f + 1), |s| ≤ 0.172, by its
+/// odd series to s¹⁹ (truncation < 1e-16 relative).
 #[inline(always)]
 fn ln_at_least_one(x: f64) -> f64 {
     const MANTISSA: u64 = (1 << 52) - 1;
