@@ -250,17 +250,17 @@ def bench_train_steps(rust_bin, tch_bin):
     main = main_job_widths()
     cases = []
     for model in ("spectrogram", "waveform"):
-        # The synthetic corpus's tags (--tags 0), as the main job trains.
+        # Tags 0: the synthetic corpus's, as the main job trains.
         cases.append((model, main["label"], main["patch_seconds"], main["batch"], 1, 10,
-                      main["args"] + ["--tags", "0"], 2.0))
+                      main["args"], 0, 2.0))
         for seconds, steps in ((3.0, 5), (15.0, 2)):
-            cases.append((model, "paper widths", seconds, 16, 0, steps, [], 1.5))
+            cases.append((model, "paper widths", seconds, 16, 0, steps, [], 50, 1.5))
     peaks = {}
     rows = []
-    for model, label, seconds, batch, threads, steps, widths, flex_target in cases:
+    for model, label, seconds, batch, threads, steps, widths, tags, flex_target in cases:
         if threads not in peaks:
             peaks[threads] = json_line([rust_bin, "peak", "--threads", str(threads)])["gflops"]
-        ours_args = widths + ["--threads", str(threads), "--batch", str(batch)]
+        ours_args = widths + ["--tags", str(tags), "--threads", str(threads), "--batch", str(batch)]
         backends = [("flex", rust_bin, {}, flex_target)]
         if tch_bin:
             backends.append(("libtorch", tch_bin, torch_lib_env(), 0.9))
@@ -268,7 +268,7 @@ def bench_train_steps(rust_bin, tch_bin):
                               "--backend", backend, "--steps", str(steps)] + ours_args, env)
                    for backend, binary, env, _ in backends]
         # PyTorch with the same model, tags included (the bench prints what it trained).
-        torch_args = [a for a in widths if a not in ("--tags", "0")] + ["--tags", str(results[0]["tags"])]
+        torch_args = widths + ["--tags", str(results[0]["tags"])]
         ref = json_line([PY, os.path.join(HERE, "reference", "train_step_torch.py"), model, str(seconds),
                          str(steps), "--threads", str(threads), "--batch", str(batch)] + torch_args)
         for (backend, _, _, target), ours in zip(backends, results):
