@@ -157,10 +157,16 @@ impl Drop for Store {
     /// Leave the SQLite file complete (per-epoch values of unfinished runs, sweeps) even when
     /// another process keeps the store open. Best effort: every ended run was checkpointed
     /// when it ended, and what is left stays safe in the `-wal` file.
+    ///
+    /// The pool is closed here, not left to its background workers, so that the store's locks
+    /// are gone when `drop` returns: another process opening the file next finds it free.
     fn drop(&mut self) {
         // Blocking on the store's runtime from inside another one would panic.
-        if !self.read_only && tokio::runtime::Handle::try_current().is_err() {
-            let _ = self.checkpoint();
+        if tokio::runtime::Handle::try_current().is_err() {
+            if !self.read_only {
+                let _ = self.checkpoint();
+            }
+            self.runtime.block_on(self.pool.close());
         }
     }
 }
