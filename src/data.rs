@@ -10,8 +10,8 @@ use datasets::info::DatasetInfo;
 use datasets::synth::{self, SynthConfig};
 use datasets::{Manifest, TagKind};
 
-use crate::env::data_root;
 use crate::progress;
+use runner::env::data_root;
 
 #[derive(Subcommand)]
 pub enum DataCommand {

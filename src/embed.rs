@@ -26,7 +26,7 @@ pub struct EmbedArgs {
     #[arg(long)]
     per_track: bool,
     /// Threads the model and the decoding share (default: all of the machine's).
-    #[arg(long, value_parser = crate::sweep::parse_count)]
+    #[arg(long, value_parser = crate::args::parse_count)]
     threads: Option<usize>,
 }
 
@@ -37,7 +37,7 @@ pub fn run(args: EmbedArgs, db: &str, quiet: bool) -> Result<()> {
     let tagger = args.model.load(db)?;
     let dims = tagger.embedding_dims(args.layer);
     let bar = crate::progress::bar(tracks.len() as u64, "embedding", quiet || tracks.len() < 2);
-    let threads = args.threads.unwrap_or_else(crate::env::machine_threads);
+    let threads = args.threads.unwrap_or_else(runner::env::machine_threads);
     let (mut rows, mut ids, mut write_error) = (Vec::new(), Vec::new(), None);
     tagger.embed_all(&tracks, threads, args.layer, |_, track, embedding| {
         bar.inc(1);

@@ -1,53 +1,11 @@
-//! Where things live (flags and `TAGSCALE_*` variables, SPEC §1), what this binary is (its
-//! code version, recorded with every run), and the signals that stop a run cleanly.
+//! What this binary is (its code version, recorded with every run) and the signals that stop a
+//! run cleanly. Where things live is `runner::env`.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use tracking::CodeVersion;
-
-/// Data (corpora, caches): `$TAGSCALE_DATA`, default `data/`.
-pub fn data_root() -> PathBuf {
-    std::env::var_os("TAGSCALE_DATA").map_or_else(|| PathBuf::from("data"), PathBuf::from)
-}
-
-/// Run artifacts: `$TAGSCALE_RUNS`, default `runs/`.
-pub fn runs_root() -> PathBuf {
-    std::env::var_os("TAGSCALE_RUNS").map_or_else(|| PathBuf::from("runs"), PathBuf::from)
-}
-
-/// `path` made absolute against the working directory (workers and the store get absolute
-/// paths, so a run's records do not depend on where it was started).
-pub fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Threads of this machine.
-pub fn machine_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// The runner's environment for this process.
-pub fn runner_env(threads: Option<usize>) -> Result<runner::Env> {
-    Ok(runner::Env {
-        data_root: absolute(&data_root()),
-        runs_root: absolute(&runs_root()),
-        threads: threads.unwrap_or_else(machine_threads).max(1),
-        code: code_version()?,
-        scheduler_job: slurm_job(),
-    })
-}
-
-/// `JOBID_TASKID` of the Slurm array task (or `JOBID` of the job) this process runs in.
-fn slurm_job() -> Option<String> {
-    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
-        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
-        _ => var("SLURM_JOB_ID"),
-    }
-}
 
 /// What this binary was built from (build.rs) and its own sha256.
 pub fn code_version() -> Result<CodeVersion> {

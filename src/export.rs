@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::sweep::open_existing_store;
+use crate::store;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -17,7 +17,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs, db: &str) -> Result<()> {
-    let store = open_existing_store(db)?;
+    let store = store::open_existing(db)?;
     let manifest = runner::export::export(&store, args.run, &args.out)?;
     println!(
         "run {} exported to {} ({} tags; {}, {})",

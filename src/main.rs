@@ -1,7 +1,7 @@
 //! `tagscale`: the command-line front of the workbench. Parses arguments and calls into the
 //! crates; no logic of its own lives here.
 
-mod cluster;
+mod args;
 mod data;
 mod embed;
 mod env;
@@ -10,9 +10,13 @@ mod export;
 mod features;
 mod groups;
 mod model;
+mod print;
 mod progress;
 mod report;
+mod rerun;
+mod run;
 mod runs;
+mod store;
 mod sweep;
 mod tag;
 mod ui;
@@ -36,7 +40,7 @@ struct Cli {
     #[arg(
         long,
         global = true,
-        env = "TAGSCALE_DB",
+        env = runner::env::STORE_VAR,
         default_value = "tagscale.db"
     )]
     db: String,
@@ -50,9 +54,9 @@ enum Command {
     /// Slurm job array; `sweep status` shows where a sweep's cells stand.
     Sweep(sweep::SweepArgs),
     /// Run one cell of a grid (what a scheduler's array task calls).
-    Run(sweep::RunArgs),
+    Run(run::RunArgs),
     /// Re-execute a logged run from its stored config; `--verify` compares the metrics.
-    Rerun(sweep::RerunArgs),
+    Rerun(rerun::RerunArgs),
     /// Δ-tables, learning curves and the rest of a sweep's report, from the store alone.
     Report(report::ReportArgs),
     /// Song-level tags of audio files and folders with a trained run's model.
@@ -87,9 +91,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.quiet);
     let result = match cli.command {
-        Command::Sweep(args) => sweep::sweep(args, &cli.db, cli.quiet),
-        Command::Run(args) => sweep::run(args, &cli.db, cli.quiet),
-        Command::Rerun(args) => sweep::rerun(args, &cli.db, cli.quiet),
+        Command::Sweep(args) => sweep::run(args, &cli.db, cli.quiet),
+        Command::Run(args) => run::run(args, &cli.db, cli.quiet),
+        Command::Rerun(args) => rerun::run(args, &cli.db, cli.quiet),
         Command::Report(args) => report::report(args, &cli.db),
         Command::Tag(args) => tag::run(args, &cli.db, cli.quiet),
         Command::Export(args) => export::run(args, &cli.db),

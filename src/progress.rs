@@ -61,7 +61,8 @@ impl RunProgress for RunSpinner {
     }
 }
 
-/// A feature cache being built, on a bar (a Slurm submission builds it before submitting).
+/// A feature cache being built, on a bar: all a Slurm submission shows (it builds the cache
+/// before submitting; its cells run elsewhere).
 pub struct CacheBar(ProgressBar);
 
 impl CacheBar {
@@ -79,6 +80,16 @@ impl CacheProgress for CacheBar {
     fn cache_done(&self) {
         self.0.finish_and_clear();
     }
+}
+
+impl SweepProgress for CacheBar {
+    fn cells(&self, _: usize, _: usize) {}
+    fn worker_started(&self, _: usize, _: &RunConfig) {}
+    fn shows_workers(&self) -> bool {
+        false
+    }
+    fn worker_news(&self, _: usize, _: &RunRecord, _: &[EpochMetric]) {}
+    fn worker_ended(&self, _: usize) {}
 }
 
 /// A local sweep: a bar over cells, the cache while it is built, and a line per worker with

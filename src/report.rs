@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use tracking::Store;
 
-use crate::sweep::open_existing_store;
+use crate::store;
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -21,7 +21,7 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: ReportArgs, db: &str) -> Result<()> {
-    let store = open_existing_store(db)?;
+    let store = store::open_existing(db)?;
     let sweep = match (args.sweep, &args.grid) {
         (Some(id), _) => id,
         (None, Some(grid)) => {

@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use runner::RunConfig;
-use runner::slurm::TaskState;
 use serde_json::{Value, json};
 use tracking::{FinalMetric, RunRecord, Store, format_time, keys};
 
-use crate::sweep::{open_existing_store, open_store};
+use crate::print::{macro_summary, test_macros};
+use crate::store;
 
 #[derive(Subcommand)]
 pub enum RunsCommand {
@@ -71,7 +70,7 @@ fn or_dash(v: Option<i64>) -> String {
 }
 
 pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
-    let store = open_existing_store(db)?;
+    let store = store::open_existing(db)?;
     match cmd {
         RunsCommand::List {
             sweep,
@@ -93,12 +92,12 @@ pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
 pub fn db(cmd: DbCommand, db: &str) -> Result<()> {
     match cmd {
         DbCommand::Migrate => {
-            let store = open_store(db)?;
+            let store = store::open(db)?;
             println!("{}: migrations applied", store.url());
             Ok(())
         }
         DbCommand::Backup { out } => {
-            let store = open_existing_store(db)?;
+            let store = store::open_existing(db)?;
             store
                 .backup(&out)
                 .with_context(|| format!("backing up {} to {}", store.url(), out.display()))?;
@@ -106,7 +105,7 @@ pub fn db(cmd: DbCommand, db: &str) -> Result<()> {
             println!("{}: {runs} runs copied to {}", store.url(), out.display());
             Ok(())
         }
-        DbCommand::Check { json } => check(&open_existing_store(db)?, json),
+        DbCommand::Check { json } => check(&store::open_existing(db)?, json),
     }
 }
 
@@ -162,24 +161,6 @@ fn check_text(url: &str, found: &tracking::StoreCheck) -> String {
         .iter()
         .for_each(|p| text.push_str(&format!("  {p}\n")));
     text
-}
-
-/// The test macro figures of a run, as `key value` pairs on one line.
-pub fn macro_summary(metrics: &[FinalMetric]) -> String {
-    test_macros(metrics)
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect::<Vec<_>>()
-        .join("  ")
-}
-
-pub(crate) fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
-    metrics
-        .iter()
-        .filter(|m| m.split == "test" && m.tag.is_none())
-        .filter(|m| matches!(m.key.as_str(), "roc_auc" | "pr_auc" | "rmse"))
-        .map(|m| (m.key.clone(), m.value))
-        .collect()
 }
 
 fn duration(run: &RunRecord) -> String {
@@ -422,42 +403,4 @@ fn show_value(v: &Value) -> String {
         Value::Null => "-".into(),
         other => other.to_string(),
     }
-}
-
-/// A sweep's cells with their runs and test figures; with `slurm`, each cell's array task and
-/// its state in Slurm.
-pub fn print_cells(
-    store: &Store,
-    cells: &[(usize, RunConfig, Option<RunRecord>)],
-    slurm: Option<&BTreeMap<i64, TaskState>>,
-) -> Result<()> {
-    let slurm_header = if slurm.is_some() { "slurm task" } else { "" };
-    println!(
-        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {slurm_header:<24}test",
-        "cell", "model", "n", "backend", "seed", "run", "status"
-    );
-    for (cell, config, run) in cells {
-        let (id, status, figures) = match run {
-            Some(r) => (
-                r.id.to_string(),
-                r.status.to_string(),
-                macro_summary(&store.run_metrics(r.id)?),
-            ),
-            None => ("-".into(), "NOT RUN".into(), String::new()),
-        };
-        let task = slurm.map_or(String::new(), |tasks| {
-            let task = tasks
-                .get(&(*cell as i64))
-                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state));
-            format!("{task:<24}")
-        });
-        println!(
-            "{cell:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
-            config.model.as_str(),
-            config.train_size,
-            config.backend_name(),
-            config.seed
-        );
-    }
-    Ok(())
 }

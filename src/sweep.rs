@@ -1,20 +1,21 @@
-//! `tagscale sweep`, `run` and `rerun`: the commands that train.
+//! `tagscale sweep GRID` (local workers or a Slurm job array) and `tagscale sweep status`.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use runner::command::CellCommand;
-use runner::execute::{self, CellOutcome, GridFile};
-use runner::rerun::{self, Verdict};
-use runner::sweep::SweepOptions;
-use runner::{RunOutcome, RunnerError};
-use tracking::{Claim, Status, Store};
+use runner::execute::GridFile;
+use runner::local::LocalWorkers;
+use runner::progress::SweepProgress;
+use runner::slurm::{self, SlurmArray, SlurmOptions};
+use runner::sweep::{Executed, Executor, SweepOutcome, sweep_cells};
+use runner::{Env, RunnerError};
+use tracking::{Status, StatusCounts, Store, format_time};
 
-use crate::env::{self, absolute};
-use crate::progress;
+use crate::args::parse_count;
+use crate::{env, print, progress, store};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -26,8 +27,8 @@ pub struct SweepArgs {
     grid: Option<PathBuf>,
     /// Where the cells run: worker processes on this machine, or a Slurm job array (one task
     /// per cell still to run; the command returns once it is submitted).
-    #[arg(long, value_enum, default_value_t = Executor::Local)]
-    executor: Executor,
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
     /// Worker processes running cells at once; the machine's threads are split between them
     /// [default: one per thread of the machine, at most one per cell — the small CPU models
     /// gain nothing from a second thread, so parallel cells use the cores best].
@@ -43,7 +44,7 @@ pub struct SweepArgs {
     #[arg(long)]
     no_report: bool,
     #[command(flatten)]
-    slurm: crate::cluster::SlurmArgs,
+    slurm: SlurmArgs,
 }
 
 #[derive(Subcommand)]
@@ -57,292 +58,263 @@ pub enum SweepCommand {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Executor {
+enum ExecutorKind {
     Local,
     Slurm,
 }
 
 #[derive(Args)]
-pub struct RunArgs {
-    /// The grid file.
-    grid: PathBuf,
-    /// The cell to run (0-based, in `sweep --dry-run` order; what a Slurm array task passes).
+#[command(next_help_heading = "Slurm executor (--executor slurm)")]
+struct SlurmArgs {
+    /// The partition to run in (`sbatch --partition`).
     #[arg(long)]
-    cell: usize,
-    /// Training threads (default: all of the machine's).
+    partition: Option<String>,
+    /// GPUs for each cell's task (`sbatch --gpus-per-task`).
+    #[arg(long)]
+    gpus_per_task: Option<u32>,
+    /// Time limit of each task (`sbatch --time`: MM, HH:MM:SS, D-HH, …). A task that reaches it
+    /// is stopped by SIGTERM and its run marked KILLED.
+    #[arg(long)]
+    time: Option<String>,
+    /// At most this many cells at once (`--array=…%N`).
     #[arg(long, value_parser = parse_count)]
-    threads: Option<usize>,
-    /// Run the cell even if its last run FAILED.
-    #[arg(long)]
-    retry_failed: bool,
-}
-
-#[derive(Args)]
-pub struct RerunArgs {
-    /// The run's ID (`tagscale runs list`).
-    id: i64,
-    /// Compare every per-epoch and final metric with the original run.
-    #[arg(long)]
-    verify: bool,
-    /// Largest absolute difference still counted as reproduced (WITHIN_TOLERANCE).
-    #[arg(long, default_value_t = 1e-6, value_parser = parse_tolerance)]
-    tolerance: f64,
-    /// Training threads (default: as many as the original run used; flex results depend on it).
+    array_parallelism: Option<usize>,
+    /// CPUs (and training threads) for each task [default: 1; the small CPU models gain
+    /// nothing from more].
     #[arg(long, value_parser = parse_count)]
-    threads: Option<usize>,
+    cpus_per_task: Option<usize>,
+    /// A further sbatch option, verbatim (repeatable): --sbatch-arg=--account=lab.
+    #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// Print the batch script instead of submitting it (the grid is still frozen in the store,
+    /// which tells the cells still to run).
+    #[arg(long)]
+    print_script: bool,
+    /// Accept a SQLite store although compute nodes would share it over a network filesystem,
+    /// where SQLite's locking is not safe (single-node clusters only).
+    #[arg(long)]
+    allow_sqlite: bool,
 }
 
-/// The most threads or worker processes a flag may ask for: far beyond any CPU run's use,
-/// far below what would make the machine unusable.
-const MAX_COUNT: usize = 1024;
-
-/// `--threads` / `--workers`: a count within 1..=MAX_COUNT.
-pub fn parse_count(text: &str) -> std::result::Result<usize, String> {
-    let n: usize = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a count: {e}"))?;
-    if !(1..=MAX_COUNT).contains(&n) {
-        return Err(format!("{n} must be within 1..={MAX_COUNT}"));
+impl SlurmArgs {
+    /// Slurm options make no sense for local workers: say so instead of ignoring them.
+    fn refuse_for_local(&self) -> Result<()> {
+        let given = [
+            ("--partition", self.partition.is_some()),
+            ("--gpus-per-task", self.gpus_per_task.is_some()),
+            ("--time", self.time.is_some()),
+            ("--array-parallelism", self.array_parallelism.is_some()),
+            ("--cpus-per-task", self.cpus_per_task.is_some()),
+            ("--sbatch-arg", !self.sbatch_args.is_empty()),
+            ("--print-script", self.print_script),
+            ("--allow-sqlite", self.allow_sqlite),
+        ];
+        match given.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => bail!("{flag} applies to --executor slurm only"),
+            None => Ok(()),
+        }
     }
-    Ok(n)
-}
 
-/// `--tolerance`: a finite, non-negative difference.
-fn parse_tolerance(text: &str) -> std::result::Result<f64, String> {
-    let t: f64 = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a number: {e}"))?;
-    if !t.is_finite() || t < 0.0 {
-        return Err(format!("{t} must be finite and at least 0"));
+    fn executor(self) -> SlurmArray {
+        SlurmArray {
+            options: SlurmOptions {
+                partition: self.partition,
+                gpus_per_task: self.gpus_per_task,
+                time: self.time,
+                array_parallelism: self.array_parallelism,
+                cpus_per_task: self.cpus_per_task.unwrap_or(1),
+                sbatch_args: self.sbatch_args,
+            },
+            print_script: self.print_script,
+            allow_sqlite: self.allow_sqlite,
+        }
     }
-    Ok(t)
 }
 
-pub fn sweep(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
+pub fn run(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     if let Some(SweepCommand::Status { id }) = args.command {
-        return crate::cluster::status(db, id);
+        return status(db, id);
     }
     let Some(grid_path) = &args.grid else {
         bail!("a grid file is required: tagscale sweep GRID.toml");
     };
     let grid = GridFile::load(grid_path)?;
     if args.dry_run {
-        return dry_run(&grid);
+        return print::dry_run(&grid);
     }
-    match args.executor {
-        Executor::Slurm => {
-            return crate::cluster::submit(&grid, &args.slurm, db, args.retry_failed, quiet);
-        }
-        Executor::Local => args.slurm.refuse_for_local()?,
-    }
+    let env = Env::from_process(db, env::code_version()?)?;
     let cells = grid.configs()?.len();
-    let workers = match args.workers {
-        Some(n) => n,
-        None => env::machine_threads().min(cells).max(1),
-    };
-    let store = open_store(db)?;
-    let env = env::runner_env(None)?;
-    let worker = CellCommand {
-        program: std::env::current_exe().context("cannot locate the tagscale binary")?,
-        db: db_for_workers(db),
-        grid: absolute(&grid.path),
-        retry_failed: args.retry_failed,
-        data_root: env.data_root.clone(),
-        runs_root: env.runs_root.clone(),
-    };
-    let options = SweepOptions {
-        workers,
-        retry_failed: args.retry_failed,
-        poll: Duration::from_millis(500),
-    };
-    let interrupt = env::interrupt_flag();
-    let display = progress::SweepDisplay::new(cells, quiet);
-    let swept = runner::sweep::sweep(&store, &env, &grid, &options, &worker, interrupt, &display);
-    let summary = match swept {
-        Err(RunnerError::Interrupted) => {
-            bail!(
-                "sweep interrupted: running cells were stopped and marked KILLED; run the sweep again to resume"
-            )
-        }
-        other => other?,
-    };
-    for id in &summary.reaped {
-        tracing::warn!("run {id} had lost its process and was marked KILLED");
-    }
-    println!(
-        "sweep {} ({}, {} cells) in {}",
-        summary.sweep.id,
-        summary.sweep.experiment,
-        summary.cells.len(),
-        store.url()
-    );
-    crate::runs::print_cells(&store, &summary.cells, None)?;
-    if !args.no_report {
-        let dir = crate::report::write_report(&store, summary.sweep.id, None)?;
-        println!("report: {}", dir.join("index.md").display());
-    }
-    let unfinished = summary.unfinished();
-    if unfinished.is_empty() {
-        return Ok(());
-    }
-    for (cell, why) in &unfinished {
-        eprintln!("cell {cell}: {why}");
-    }
-    bail!(
-        "{} of {} cells did not finish (failed cells run again with --retry-failed)",
-        unfinished.len(),
-        summary.cells.len()
-    )
-}
-
-fn dry_run(grid: &GridFile) -> Result<()> {
-    let configs = grid.configs()?;
-    println!(
-        "{} cells of experiment `{}`:",
-        configs.len(),
-        grid.grid.experiment.name
-    );
-    println!(
-        "{:>4}  {:<12} {:>10}  {:<14} {:>6}  config hash",
-        "cell", "model", "train_size", "backend", "seed"
-    );
-    for (i, c) in configs.iter().enumerate() {
-        println!(
-            "{i:>4}  {:<12} {:>10}  {:<14} {:>6}  {}",
-            c.model.as_str(),
-            c.train_size,
-            c.backend_name(),
-            c.seed,
-            &c.hash()[..16]
-        );
-    }
-    Ok(())
-}
-
-pub fn run(args: RunArgs, db: &str, quiet: bool) -> Result<()> {
-    let grid = GridFile::load(&args.grid)?;
-    let store = open_store(db)?;
-    let env = env::runner_env(args.threads)?;
-    let interrupt = env::interrupt_flag();
-    let spinner = progress::RunSpinner::new(quiet);
-    let outcome = execute::run_cell(
+    let never = AtomicBool::new(false);
+    // A submission has no signal handler: a signal ends it at once (finished cache shards
+    // stay); a local sweep stops its workers and marks their runs KILLED.
+    let (executor, display, interrupt): (Box<dyn Executor>, Box<dyn SweepProgress>, _) =
+        match args.executor {
+            ExecutorKind::Slurm => (
+                Box::new(args.slurm.executor()),
+                Box::new(progress::CacheBar::new(quiet)),
+                &never,
+            ),
+            ExecutorKind::Local => {
+                args.slurm.refuse_for_local()?;
+                let workers = args
+                    .workers
+                    .unwrap_or_else(|| runner::env::machine_threads().min(cells).max(1));
+                (
+                    Box::new(LocalWorkers {
+                        workers,
+                        poll: Duration::from_millis(500),
+                    }),
+                    Box::new(progress::SweepDisplay::new(cells, quiet)),
+                    env::interrupt_flag(),
+                )
+            }
+        };
+    // Refuse before the store is created or touched.
+    executor.check_store(db)?;
+    let store = store::open(db)?;
+    let swept = runner::sweep::sweep(
         &store,
         &env,
         &grid,
-        args.cell,
         args.retry_failed,
+        executor.as_ref(),
+        display.as_ref(),
         interrupt,
-        &spinner,
-    )?;
-    drop(spinner);
-    match outcome {
-        CellOutcome::Ran(outcome) => report_outcome(&store, &outcome),
-        CellOutcome::Skipped(Claim::Finished(id)) => {
-            println!("cell {} already FINISHED as run {id}", args.cell);
-            Ok(())
-        }
-        CellOutcome::Skipped(Claim::Held(id)) => {
-            println!(
-                "cell {} is being run by a live process (run {id})",
-                args.cell
-            );
-            Ok(())
-        }
-        CellOutcome::Skipped(Claim::Failed(id)) => bail!(
-            "cell {}: its last run ({id}) FAILED; pass --retry-failed to run it again",
-            args.cell
+    );
+    drop(display);
+    let outcome = match swept {
+        Err(RunnerError::Interrupted) => bail!(
+            "sweep interrupted: running cells were stopped and marked KILLED; run the sweep again to resume"
         ),
-        CellOutcome::Skipped(Claim::Claimed(id)) => bail!("run {id} was claimed but not run"),
+        other => other?,
+    };
+    for id in &outcome.reaped {
+        tracing::warn!("run {id} had lost its process and was marked KILLED");
     }
+    show_outcome(&store, outcome, args.no_report)
 }
 
-pub fn rerun(args: RerunArgs, db: &str, quiet: bool) -> Result<()> {
-    let store = open_existing_store(db)?;
-    let probe = env::runner_env(Some(1))?;
-    let plan = rerun::plan(&store, &probe, args.id)?;
-    for difference in &plan.code_differences {
-        tracing::warn!("run {} was produced by other code ({difference})", args.id);
-    }
-    let other_host = plan.host_differences.join("; ");
-    if !other_host.is_empty() {
-        tracing::warn!(
-            "run {} ran on another kind of host ({other_host}): floating-point sums may be \
-             ordered differently, so --verify judges with --tolerance {} rather than expecting \
-             bit-identical figures",
-            args.id,
-            args.tolerance
-        );
-    }
-    let threads = args
-        .threads
-        .unwrap_or(plan.original.threads.max(1) as usize);
-    let env = runner::Env { threads, ..probe };
-    let spinner = progress::RunSpinner::new(quiet);
-    let outcome = rerun::rerun(&store, &env, &plan, env::interrupt_flag(), &spinner)?;
-    drop(spinner);
-    report_outcome(&store, &outcome)?;
-    if args.verify {
-        let verdict = rerun::verify(&store, args.id, outcome.id, args.tolerance)?;
-        if other_host.is_empty() {
-            println!("{verdict}");
-        } else {
-            let finals = rerun::largest_final_difference(&store, args.id, outcome.id)?;
+fn show_outcome(store: &Store, outcome: SweepOutcome, no_report: bool) -> Result<()> {
+    let sweep = &outcome.sweep;
+    match outcome.executed {
+        Executed::Script(script) => print!("{script}"),
+        Executed::NothingToSubmit => {
             println!(
-                "{verdict} (on another kind of host: {other_host}; the final metrics differ by \
-                 at most {finals:.3e})"
+                "sweep {}: nothing to submit — every cell is FINISHED, running, queued in Slurm, or FAILED (add --retry-failed)",
+                sweep.id
+            );
+            return status_of(store, sweep.id);
+        }
+        Executed::Submitted(job) => {
+            println!(
+                "sweep {} ({}): submitted {} of {} cells as Slurm job {} (array {})",
+                sweep.id,
+                sweep.experiment,
+                job.cells.len(),
+                sweep.cells.len(),
+                job.job,
+                job.array
+            );
+            println!(
+                "task logs: {}/{}_<cell>.out",
+                job.log_dir.display(),
+                job.job
+            );
+            println!(
+                "follow it: tagscale sweep status {}; report when done: tagscale report {}",
+                sweep.id, sweep.id
             );
         }
-        if let Verdict::Diverged { .. } = verdict {
-            bail!("run {} did not reproduce run {}", outcome.id, args.id);
+        Executed::Ended { cells, .. } => {
+            println!(
+                "sweep {} ({}, {} cells) in {}",
+                sweep.id,
+                sweep.experiment,
+                cells.len(),
+                store.url()
+            );
+            print::cells(store, &cells, None)?;
+            if !no_report {
+                let dir = crate::report::write_report(store, sweep.id, None)?;
+                println!("report: {}", dir.join("index.md").display());
+            }
+            let unfinished: Vec<_> = cells
+                .iter()
+                .filter_map(|c| c.unfinished().map(|why| (c.index, why)))
+                .collect();
+            for (cell, why) in &unfinished {
+                eprintln!("cell {cell}: {why}");
+            }
+            if !unfinished.is_empty() {
+                bail!(
+                    "{} of {} cells did not finish (failed cells run again with --retry-failed)",
+                    unfinished.len(),
+                    cells.len()
+                );
+            }
         }
     }
     Ok(())
 }
 
-/// One line for a finished run; an error for a failed or killed one.
-fn report_outcome(store: &Store, outcome: &RunOutcome) -> Result<()> {
-    match outcome.status {
-        Status::Finished => {
-            let figures = crate::runs::macro_summary(&store.run_metrics(outcome.id)?);
-            println!("run {} FINISHED  {figures}", outcome.id);
-            Ok(())
-        }
-        status => bail!(
-            "run {} {status}: {}",
-            outcome.id,
-            outcome.error.as_deref().unwrap_or("no error recorded")
-        ),
-    }
+/// `tagscale sweep status [ID]`.
+fn status(db: &str, id: Option<i64>) -> Result<()> {
+    let store = store::open_existing(db)?;
+    let id = match id {
+        Some(id) => id,
+        None => store
+            .latest_sweep(None)?
+            .context("the store has no sweeps yet")?,
+    };
+    status_of(&store, id)
 }
 
-pub fn open_store(db: &str) -> Result<Store> {
-    Store::open(db).with_context(|| {
-        format!(
-            "opening the run store `{}` (--db / TAGSCALE_DB)",
-            tracking::redact_password(db)
-        )
-    })
-}
-
-/// Open a store that must already exist: the commands that only read runs (`runs`, `report`,
-/// `tag`, `rerun`, `sweep status`) would otherwise create an empty store at a mistyped path
-/// and report "no runs".
-pub fn open_existing_store(db: &str) -> Result<Store> {
-    if let Ok(tracking::Location::Sqlite(path)) = tracking::Location::parse(db)
-        && !path.exists()
-    {
-        bail!(
-            "no run store at {} (--db / TAGSCALE_DB): check the path, or run a sweep to create one",
-            path.display()
+fn status_of(store: &Store, id: i64) -> Result<()> {
+    let sweep = store.sweep(id)?;
+    let submissions = store.submissions(id)?;
+    let tasks = (!submissions.is_empty())
+        .then(|| slurm::task_states(&submissions))
+        .flatten();
+    println!(
+        "sweep {id} ({}, {} cells) in {}",
+        sweep.experiment,
+        sweep.cells.len(),
+        store.url()
+    );
+    for s in &submissions {
+        println!(
+            "  {} job {} at {}: cells {}",
+            s.executor,
+            s.job_id,
+            format_time(s.submitted_at),
+            slurm::array_spec(&s.cells, None)
         );
     }
-    open_store(db)
+    if !submissions.is_empty() && tasks.is_none() {
+        println!("  (squeue/sacct are not available here: Slurm states not shown)");
+    }
+    let cells = sweep_cells(store, &sweep)?;
+    let counts = StatusCounts::of(cells.iter().map(|c| c.run.as_ref()));
+    println!("{}", count_line(&counts));
+    print::cells(store, &cells, tasks.as_ref())
 }
 
-/// The store URL for worker processes: relative SQLite paths made absolute.
-pub fn db_for_workers(db: &str) -> OsString {
-    match tracking::Location::parse(db) {
-        Ok(tracking::Location::Sqlite(path)) => absolute(&path).into_os_string(),
-        Ok(tracking::Location::Postgres(_)) | Err(_) => db.into(),
+/// `FINISHED 4 · RUNNING 1 · NOT RUN 1`.
+fn count_line(counts: &StatusCounts) -> String {
+    let mut parts: Vec<String> = [
+        Status::Finished,
+        Status::Running,
+        Status::Queued,
+        Status::Failed,
+        Status::Killed,
+    ]
+    .into_iter()
+    .map(|s| (s, counts.get(s)))
+    .filter(|(_, n)| *n > 0)
+    .map(|(s, n)| format!("{s} {n}"))
+    .collect();
+    if counts.not_run > 0 {
+        parts.push(format!("NOT RUN {}", counts.not_run));
     }
+    parts.join(" · ")
 }

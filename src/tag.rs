@@ -8,7 +8,7 @@ use clap::Args;
 use runner::tagger::{Tagged, Tagger, Track, collect_tracks, default_run};
 use serde_json::{Map, Value, json};
 
-use crate::sweep::open_existing_store;
+use crate::store;
 
 /// What could not be tagged or embedded: `(path, message)`, in the order met.
 pub type Failures = Vec<(String, String)>;
@@ -67,7 +67,7 @@ impl ModelChoice {
         Ok(match &self.model {
             Some(dir) => Tagger::from_dir(dir)?,
             None => {
-                let store = open_existing_store(db)?;
+                let store = store::open_existing(db)?;
                 let run = match self.run {
                     Some(id) => id,
                     None => default_run(&store)?,
@@ -95,7 +95,7 @@ pub struct TagArgs {
     #[arg(long)]
     csv: Option<PathBuf>,
     /// Threads the model and the decoding share (default: all of the machine's).
-    #[arg(long, value_parser = crate::sweep::parse_count)]
+    #[arg(long, value_parser = crate::args::parse_count)]
     threads: Option<usize>,
 }
 
@@ -113,7 +113,7 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
     let bar = crate::progress::bar(tracks.len() as u64, "tagging", quiet || tracks.len() < 2);
     let (mut results, mut warnings) = (Map::new(), Map::new());
     let mut csv_error = None;
-    let threads = args.threads.unwrap_or_else(crate::env::machine_threads);
+    let threads = args.threads.unwrap_or_else(runner::env::machine_threads);
     tagger.tag_all(&tracks, threads, |_, track, result| {
         bar.inc(1);
         let name = track.path.display().to_string();

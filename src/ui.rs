@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::env;
 
 #[derive(Args)]
 pub struct UiArgs {
@@ -40,8 +39,8 @@ pub fn run(args: UiArgs, db: &str) -> Result<()> {
     let config = dashboard::Config {
         bind: args.bind,
         token,
-        runs_root: env::absolute(&env::runs_root()),
-        data_root: env::absolute(&env::data_root()),
+        runs_root: runner::env::absolute(&runner::env::runs_root()),
+        data_root: runner::env::absolute(&runner::env::data_root()),
     };
     // Checked before the store is opened, so a refused bind says so first.
     config.check()?;

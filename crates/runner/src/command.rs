@@ -3,8 +3,10 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use crate::env::{DATA_VAR, Env, RUNS_VAR, absolute};
 
 /// What every cell's command shares.
 #[derive(Debug, Clone)]
@@ -23,6 +25,19 @@ pub struct CellCommand {
 }
 
 impl CellCommand {
+    /// The command of every cell of `grid` in `env` (paths made absolute: workers and tasks
+    /// may start elsewhere).
+    pub fn new(env: &Env, grid: &Path, retry_failed: bool) -> Self {
+        Self {
+            program: env.program.clone(),
+            db: env.store_for_workers(),
+            grid: absolute(grid),
+            retry_failed,
+            data_root: env.data_root.clone(),
+            runs_root: env.runs_root.clone(),
+        }
+    }
+
     /// The arguments after the program for cell `cell` on `threads` threads, each given as
     /// it is to be written (a number, or a Slurm task's shell variable).
     pub fn args(&self, cell: &OsStr, threads: &OsStr) -> Vec<OsString> {
@@ -46,8 +61,8 @@ impl CellCommand {
     /// The environment the command runs with.
     pub fn env(&self) -> [(&'static str, OsString); 2] {
         [
-            ("TAGSCALE_DATA", self.data_root.clone().into_os_string()),
-            ("TAGSCALE_RUNS", self.runs_root.clone().into_os_string()),
+            (DATA_VAR, self.data_root.clone().into_os_string()),
+            (RUNS_VAR, self.runs_root.clone().into_os_string()),
         ]
     }
 

@@ -108,6 +108,16 @@ impl RunConfig {
             .map_or_else(|| "-".to_string(), |b| b.as_str().to_string())
     }
 
+    /// The axes of the grid this run sits on, as the store indexes them.
+    pub fn axes(&self) -> tracking::RunAxes {
+        tracking::RunAxes {
+            model: self.model.as_str().into(),
+            train_size: self.train_size as i64,
+            backend: self.backend_name(),
+            seed: self.seed as i64,
+        }
+    }
+
     /// The Burn model of a deep run.
     pub fn model_config(&self, n_tags: usize) -> Result<ModelConfig> {
         let (architecture, features, widths) =

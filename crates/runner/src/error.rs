@@ -33,6 +33,11 @@ pub enum RunnerError {
         recorded: String,
         current: String,
     },
+    #[error("the {executor} executor {message}")]
+    Executor {
+        executor: &'static str,
+        message: String,
+    },
     #[error("`{command}` failed: {message}")]
     Scheduler { command: String, message: String },
     #[error("the training panicked: {0}")]

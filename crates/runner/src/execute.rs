@@ -10,30 +10,16 @@ use std::sync::{Mutex, mpsc};
 use datasets::split::derive_seed;
 use sha2::{Digest, Sha256};
 use tracking::keys::{artifact, split};
-use tracking::{
-    Artifact, CellSpec, Claim, CodeVersion, FinalMetric, Host, NewRun, ProcessId, RunAxes, Status,
-    Store,
-};
+use tracking::{Artifact, CellSpec, Claim, FinalMetric, Host, NewRun, ProcessId, Status, Store};
 
 use crate::config::RunConfig;
 use crate::dataset::RunData;
+use crate::env::Env;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::figures;
 use crate::grid::Grid;
 use crate::progress::RunProgress;
 use crate::train::{Observer, train};
-
-/// Where things live and how much of the machine a run may use.
-#[derive(Debug, Clone)]
-pub struct Env {
-    pub data_root: PathBuf,
-    pub runs_root: PathBuf,
-    /// Threads for training (flex kernels, GBT tags); recorded with the run.
-    pub threads: usize,
-    pub code: CodeVersion,
-    /// The batch-scheduler job this process runs in (Slurm: `JOBID_TASKID`), if any.
-    pub scheduler_job: Option<String>,
-}
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,12 +98,7 @@ pub fn new_run(
         rerun_of,
         config_json: config.to_json(),
         config_hash: config.hash(),
-        axes: RunAxes {
-            model: config.model.as_str().into(),
-            train_size: config.train_size as i64,
-            backend: config.backend_name(),
-            seed: config.seed as i64,
-        },
+        axes: config.axes(),
         threads: env.threads as i64,
         code: env.code.clone(),
         host: Host::current(),

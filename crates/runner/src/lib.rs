@@ -11,9 +11,11 @@
 //!   (the library draws nothing);
 //! - [`plan`]: which cells of a sweep still need running (the claim's rule);
 //! - [`command`]: the `tagscale run GRID --cell K` command workers and Slurm tasks run;
-//! - [`sweep`]: run every unfinished cell in worker processes, surviving crashes and sharing
-//!   the work with concurrent sweeps;
-//! - [`slurm`]: the same sweep as a Slurm job array, one task per cell still to run;
+//! - [`env`]: where things live (`TAGSCALE_*`) and how much of the machine a run may use;
+//! - [`sweep`]: freeze a grid and hand its unfinished cells to an [`sweep::Executor`]:
+//! - [`local`]: worker processes on this machine, surviving crashes and sharing the work with
+//!   concurrent sweeps;
+//! - [`slurm`]: a Slurm job array, one task per cell still to run;
 //! - [`rerun`]: re-execute a logged run from its stored config and verify the result;
 //! - [`tagger`]: song-level tags of audio files and folders with a trained model;
 //! - [`export`]: a trained run as a self-contained model directory with a model card.
@@ -21,11 +23,13 @@
 pub mod command;
 pub mod config;
 pub mod dataset;
+pub mod env;
 pub mod error;
 pub mod evaluate;
 pub mod execute;
 pub mod export;
 pub mod grid;
+pub mod local;
 pub mod plan;
 pub mod progress;
 pub mod rerun;
@@ -35,6 +39,7 @@ pub mod tagger;
 pub mod train;
 
 pub use config::RunConfig;
+pub use env::Env;
 pub use error::{Result, RunnerError};
-pub use execute::{CellOutcome, Env, GridFile, RunOutcome};
+pub use execute::{CellOutcome, GridFile, RunOutcome};
 pub use grid::{Cell, Grid, ModelKind};

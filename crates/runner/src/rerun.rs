@@ -8,8 +8,9 @@ use tracking::{EpochMetric, FinalMetric, RunRecord, Store};
 
 use crate::config::RunConfig;
 use crate::dataset::manifest_of;
+use crate::env::Env;
 use crate::error::{Result, RunnerError};
-use crate::execute::{Env, RunOutcome, execute, new_run};
+use crate::execute::{RunOutcome, execute, new_run};
 use crate::progress::RunProgress;
 
 /// What a rerun is about to do, before it does it.

@@ -6,14 +6,110 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
 
-use tracking::{Store, Submission, SweepRecord};
+use tracking::{Location, Store, Submission, SweepRecord};
 
 use crate::command::CellCommand;
 use crate::error::{Result, RunnerError};
 use crate::plan::{CellState, plan};
+use crate::progress::SweepProgress;
+use crate::sweep::{Executed, Executor, FrozenSweep};
+
+/// The Slurm executor: a sweep's cells still to run as one job array.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmArray {
+    pub options: SlurmOptions,
+    /// Return the batch script instead of submitting it (the grid is still frozen).
+    pub print_script: bool,
+    /// Accept a SQLite store (single-node clusters only: see [`SlurmArray::check_store`]).
+    pub allow_sqlite: bool,
+}
+
+impl Executor for SlurmArray {
+    /// A SQLite file shared by compute nodes over NFS/Lustre is not safe (WAL needs shared
+    /// memory and POSIX locks the filesystem may not honour): refused unless allowed.
+    fn check_store(&self, store_url: &str) -> Result<()> {
+        match Location::parse(store_url)? {
+            Location::Sqlite(path) if !self.allow_sqlite => Err(RunnerError::Executor {
+                executor: "Slurm",
+                message: format!(
+                    "it needs a store every node can reach safely, and `{}` is a SQLite file: \
+                     SQLite on a network filesystem can corrupt or lose runs (WAL needs shared \
+                     memory). Use PostgreSQL (--db postgres://USER@HOST:PORT/DB), or \
+                     --allow-sqlite on a single-node cluster",
+                    path.display()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Submits the cells that are neither FINISHED, nor held by a live run, nor FAILED
+    /// (unless retried), nor still in Slurm's queue; builds the feature cache first (the
+    /// tasks would race to build it) and records the job on the sweep.
+    fn execute(
+        &self,
+        sweep: &FrozenSweep<'_>,
+        progress: &dyn SweepProgress,
+        interrupt: &AtomicBool,
+    ) -> Result<Executed> {
+        let (store, id) = (sweep.store, sweep.record.id);
+        let submissions = store.submissions(id)?;
+        let queued = queued_cells(&submissions);
+        let cells = cells_to_submit(store, &sweep.record, sweep.retry_failed, &queued)?;
+        if cells.is_empty() {
+            return Ok(Executed::NothingToSubmit);
+        }
+        let log_dir = sweep
+            .env
+            .runs_root
+            .join("slurm")
+            .join(format!("sweep-{id}"));
+        let script = script(
+            &sweep.record,
+            &cells,
+            &self.options,
+            &sweep.command,
+            &log_dir,
+        );
+        if self.print_script {
+            return Ok(Executed::Script(script));
+        }
+        sweep.prepare_cache(progress, interrupt)?;
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|e| RunnerError::io(&log_dir, "cannot create the log directory", e))?;
+        let script_path = log_dir.join(format!("submit-{}.sh", submissions.len() + 1));
+        write_script(&script_path, &script)?;
+        let job = submit(&script_path)?;
+        let db = sweep.command.db.to_string_lossy();
+        let recorded = script.replace(db.as_ref(), &tracking::redact_password(&db));
+        store.record_submission(id, "slurm", &job, &cells, &recorded)?;
+        Ok(Executed::Submitted(crate::sweep::Submission {
+            job,
+            array: array_spec(&cells, self.options.array_parallelism),
+            cells,
+            log_dir,
+        }))
+    }
+}
+
+/// Owner-only: the script holds the store URL.
+fn write_script(path: &Path, script: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o700)
+        .open(path)
+        .map_err(|e| RunnerError::io(path, "cannot write the batch script", e))?;
+    file.write_all(script.as_bytes())
+        .map_err(|e| RunnerError::io(path, "cannot write the batch script", e))
+}
 
 /// What `sbatch` is asked for, besides the array (`--partition`, `--gpus-per-task`, …).
 #[derive(Debug, Clone, Default)]
@@ -175,44 +271,31 @@ fn shell_quote(value: &str) -> String {
 }
 
 /// Submit `script_path` with `sbatch`; returns the job id.
-pub fn submit(script_path: &Path) -> Result<String> {
+fn submit(script_path: &Path) -> Result<String> {
+    let sbatch = format!("sbatch {}", script_path.display());
+    let scheduler = |message: String| RunnerError::Scheduler {
+        command: sbatch.clone(),
+        message,
+    };
     let output = Command::new("sbatch")
         .arg("--parsable")
         .arg(script_path)
         .output()
-        .map_err(|e| {
-            scheduler(
-                "sbatch",
-                format!("cannot run it (is Slurm installed?): {e}"),
-            )
-        })?;
+        .map_err(|e| scheduler(format!("cannot run it (is Slurm installed?): {e}")))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        return Err(scheduler(
-            "sbatch",
-            format!(
-                "{}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        ));
+        return Err(scheduler(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
     }
     // `--parsable` prints `JOBID` or `JOBID;CLUSTER`.
     let job = stdout.trim().split(';').next().unwrap_or("").to_string();
     if job.is_empty() || !job.chars().all(|c| c.is_ascii_digit()) {
-        return Err(scheduler(
-            "sbatch",
-            format!("unexpected output `{}`", stdout.trim()),
-        ));
+        return Err(scheduler(format!("unexpected output `{}`", stdout.trim())));
     }
     Ok(job)
-}
-
-fn scheduler(command: &str, message: String) -> RunnerError {
-    RunnerError::Scheduler {
-        command: command.into(),
-        message,
-    }
 }
 
 /// A cell's task as Slurm sees it.

@@ -1,140 +1,187 @@
-//! Sweeps: freeze a grid's cells in the store, then run every cell that is not finished in
-//! worker processes (`tagscale run GRID --cell K`), each claiming its cell atomically. A sweep
-//! returns once every cell is FINISHED, FAILED or KILLED — waiting on cells that other live
-//! processes hold — so two sweeps of one grid share the work and never run a cell twice.
-//!
-//! Workers die with their sweep (`PR_SET_PDEATHSIG`), so a SIGKILLed sweep leaves no training
-//! behind; the runs it held are marked KILLED by the next sweep, which runs them again.
+//! Sweeps: freeze a grid's cells in the store, then hand every cell that is not finished to
+//! an [`Executor`] — worker processes on this machine ([`crate::local::LocalWorkers`]) or a
+//! Slurm job array ([`crate::slurm::SlurmArray`]). Every cell's process claims its cell
+//! atomically, so two sweeps of one grid share the work and never run a cell twice; which cells
+//! still need running is [`crate::plan`]'s rule alone.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use tracking::{RunRecord, Status, Store, SweepRecord};
 
 use crate::command::CellCommand;
 use crate::config::RunConfig;
 use crate::dataset::{cache_dir, ensure_cache, feature_config, manifest};
+use crate::env::Env;
 use crate::error::{Result, RunnerError};
-use crate::execute::{Env, GridFile};
-use crate::plan::{CellState, plan};
+use crate::execute::GridFile;
 use crate::progress::{CacheProgress, SweepProgress};
 
-#[derive(Debug, Clone)]
-pub struct SweepOptions {
-    pub workers: usize,
+/// Where a sweep's cells run.
+pub trait Executor {
+    /// Refuse a store this executor cannot use safely, before anything is written to it.
+    fn check_store(&self, _store_url: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Run, or hand to a scheduler, every cell of `sweep` still to run. `interrupt` (set by
+    /// SIGINT/SIGTERM) ends it as [`RunnerError::Interrupted`].
+    fn execute(
+        &self,
+        sweep: &FrozenSweep<'_>,
+        progress: &dyn SweepProgress,
+        interrupt: &AtomicBool,
+    ) -> Result<Executed>;
+}
+
+/// A sweep whose cells are in the store, as an executor receives it.
+pub struct FrozenSweep<'a> {
+    pub store: &'a Store,
+    pub env: &'a Env,
+    pub grid: &'a GridFile,
+    pub record: SweepRecord,
+    /// Each cell's config, by index.
+    pub configs: Vec<RunConfig>,
+    /// What runs one cell.
+    pub command: CellCommand,
+    /// Whether cells whose last run FAILED run again.
     pub retry_failed: bool,
-    /// How often to look at the store and the workers.
-    pub poll: Duration,
 }
 
-/// Where every cell of the grid stands after the sweep.
-#[derive(Debug)]
-pub struct SweepSummary {
-    pub sweep: SweepRecord,
-    pub cells: Vec<(usize, RunConfig, Option<RunRecord>)>,
-    /// Runs of dead processes marked KILLED when the sweep started or while it waited.
-    pub reaped: Vec<i64>,
-}
+impl FrozenSweep<'_> {
+    /// Build the grid's feature cache before any cell starts (they would race to build it).
+    pub fn prepare_cache(&self, progress: &dyn CacheProgress, stop: &AtomicBool) -> Result<()> {
+        prepare_cache(self.grid, &self.env.data_root, progress, stop)
+    }
 
-impl SweepSummary {
-    /// Cells that did not finish: `(cell, why)`.
-    pub fn unfinished(&self) -> Vec<(usize, String)> {
-        self.cells
-            .iter()
-            .filter_map(|(cell, _, run)| match run {
-                Some(r) if r.status == Status::Finished => None,
-                Some(r) => Some((
-                    *cell,
-                    format!(
-                        "run {} {}: {}",
-                        r.id,
-                        r.status,
-                        r.error.as_deref().unwrap_or("no error recorded")
-                    ),
-                )),
-                None => Some((*cell, "not run (its worker could not claim it)".into())),
+    /// Every cell with its config and standing run, as the store has them now.
+    pub fn cells(&self) -> Result<Vec<SweepCell>> {
+        Ok(self
+            .store
+            .cell_runs(&self.record)?
+            .into_iter()
+            .zip(&self.configs)
+            .map(|((cell, run), config)| SweepCell {
+                index: cell.index as usize,
+                config: config.clone(),
+                run,
             })
-            .collect()
+            .collect())
     }
 }
 
-/// Run the sweep. `interrupt` (set by SIGINT/SIGTERM) stops launching, forwards SIGTERM to
-/// the workers (their runs end KILLED) and returns [`RunnerError::Interrupted`].
+/// What an executor did with a sweep.
+#[derive(Debug)]
+pub enum Executed {
+    /// Every cell ended here (local workers); `reaped`: runs of dead processes marked KILLED
+    /// meanwhile.
+    Ended {
+        cells: Vec<SweepCell>,
+        reaped: Vec<i64>,
+    },
+    /// The cells still to run went to a scheduler as one job.
+    Submitted(Submission),
+    /// Nothing to submit: every cell is FINISHED, running, queued, or FAILED (and failed
+    /// cells are not retried).
+    NothingToSubmit,
+    /// The job script, printed instead of submitted.
+    Script(String),
+}
+
+/// Cells handed to a scheduler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub job: String,
+    pub cells: Vec<i64>,
+    /// The scheduler's array of the cells (`0-3,5%2`).
+    pub array: String,
+    /// Where the tasks' logs go.
+    pub log_dir: std::path::PathBuf,
+}
+
+/// A sweep after its executor: the sweep, the runs of dead processes marked KILLED, and what
+/// the executor did.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    pub sweep: SweepRecord,
+    pub reaped: Vec<i64>,
+    pub executed: Executed,
+}
+
+/// One cell of a sweep: its config and its standing run, if any.
+#[derive(Debug, Clone)]
+pub struct SweepCell {
+    pub index: usize,
+    pub config: RunConfig,
+    pub run: Option<RunRecord>,
+}
+
+impl SweepCell {
+    /// Why the cell did not finish; `None` when it did.
+    pub fn unfinished(&self) -> Option<String> {
+        match &self.run {
+            Some(r) if r.status == Status::Finished => None,
+            Some(r) => Some(format!(
+                "run {} {}: {}",
+                r.id,
+                r.status,
+                r.error.as_deref().unwrap_or("no error recorded")
+            )),
+            None => Some("not run (its worker could not claim it)".into()),
+        }
+    }
+}
+
+/// Every cell of a frozen sweep with its config (from the store) and standing run.
+pub fn sweep_cells(store: &Store, sweep: &SweepRecord) -> Result<Vec<SweepCell>> {
+    store
+        .cell_runs(sweep)?
+        .into_iter()
+        .map(|(cell, run)| {
+            let config = RunConfig::from_json(&cell.config_json).map_err(|e| {
+                RunnerError::StoredConfig(format!("sweep {} cell {}: {e}", sweep.id, cell.index))
+            })?;
+            Ok(SweepCell {
+                index: cell.index as usize,
+                config,
+                run,
+            })
+        })
+        .collect()
+}
+
+/// Freeze `grid` in the store, mark the runs of dead processes KILLED, and hand the sweep to
+/// `executor`.
 pub fn sweep(
     store: &Store,
     env: &Env,
     grid: &GridFile,
-    options: &SweepOptions,
-    worker: &CellCommand,
-    interrupt: &AtomicBool,
+    retry_failed: bool,
+    executor: &dyn Executor,
     progress: &dyn SweepProgress,
-) -> Result<SweepSummary> {
+    interrupt: &AtomicBool,
+) -> Result<SweepOutcome> {
+    executor.check_store(&env.store_url)?;
     let configs = grid.configs()?;
     let id = grid.freeze(store)?;
-    let record = store.sweep(id)?;
+    let frozen = FrozenSweep {
+        store,
+        env,
+        grid,
+        record: store.sweep(id)?,
+        configs,
+        command: CellCommand::new(env, &grid.path, retry_failed),
+        retry_failed,
+    };
     let mut reaped = store.reap_dead()?;
-    prepare_cache(grid, &env.data_root, progress, interrupt)?;
-    let workers = options.workers.max(1);
-    let threads = (env.threads / workers).max(1);
-    let mut running: BTreeMap<usize, Child> = BTreeMap::new();
-    let mut attempted: HashSet<usize> = HashSet::new();
-    loop {
-        if interrupt.load(Ordering::Relaxed) {
-            stop_workers(&mut running, progress);
-            return Err(RunnerError::Interrupted);
-        }
-        reap_workers(&mut running, progress);
-        reaped.extend(store.reap_dead()?);
-        let states = store.cell_runs(&record)?;
-        let mut todo = Vec::new();
-        let mut held_elsewhere = false;
-        let mut done = 0;
-        for (index, state) in plan(&states, options.retry_failed) {
-            if running.contains_key(&index) {
-                continue;
-            }
-            // A cell this sweep already started once counts as done whatever its end: the
-            // sweep reports why it did not finish rather than retrying it for ever.
-            match state {
-                CellState::ToRun if !attempted.contains(&index) => todo.push(index),
-                CellState::Held => held_elsewhere = true,
-                _ => done += 1,
-            }
-        }
-        progress.cells(done, states.len());
-        for index in todo {
-            if running.len() >= workers {
-                break;
-            }
-            attempted.insert(index);
-            let child = worker.spawn(index, threads).map_err(|e| {
-                RunnerError::io(&worker.program, "cannot start a worker process", e)
-            })?;
-            progress.worker_started(index, &configs[index]);
-            running.insert(index, child);
-        }
-        if running.is_empty() && !held_elsewhere && done == states.len() {
-            break;
-        }
-        if progress.shows_workers() {
-            show_workers(store, &states, &running, progress);
-        }
-        std::thread::sleep(options.poll);
+    let mut executed = executor.execute(&frozen, progress, interrupt)?;
+    if let Executed::Ended { reaped: more, .. } = &mut executed {
+        reaped.append(more);
     }
-    progress.finished();
-    let cells = store
-        .cell_runs(&record)?
-        .into_iter()
-        .zip(configs)
-        .map(|((cell, run), config)| (cell.index as usize, config, run))
-        .collect();
-    Ok(SweepSummary {
-        sweep: record,
-        cells,
+    Ok(SweepOutcome {
+        sweep: frozen.record,
         reaped,
+        executed,
     })
 }
 
@@ -162,55 +209,4 @@ pub fn prepare_cache(
     )?;
     progress.cache_done();
     Ok(())
-}
-
-/// Collect workers that exited; a worker that failed before recording anything says so.
-fn reap_workers(running: &mut BTreeMap<usize, Child>, progress: &dyn SweepProgress) {
-    running.retain(|cell, child| match child.try_wait() {
-        Ok(None) => true,
-        Ok(Some(status)) => {
-            if !status.success() {
-                tracing::debug!("worker of cell {cell} exited with {status}");
-            }
-            progress.worker_ended(*cell);
-            false
-        }
-        Err(e) => {
-            tracing::warn!("cannot wait on the worker of cell {cell}: {e}");
-            progress.worker_ended(*cell);
-            false
-        }
-    });
-}
-
-/// SIGTERM every worker (each marks its run KILLED) and wait for them.
-fn stop_workers(running: &mut BTreeMap<usize, Child>, progress: &dyn SweepProgress) {
-    for child in running.values() {
-        // SAFETY: kill(2) on the pid of a child we have not yet waited on.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
-    }
-    for (cell, child) in running.iter_mut() {
-        let _ = child.wait();
-        progress.worker_ended(*cell);
-    }
-    running.clear();
-}
-
-/// Hand each running worker's run and its evaluations so far to `progress`.
-fn show_workers(
-    store: &Store,
-    states: &[(tracking::CellSpec, Option<RunRecord>)],
-    running: &BTreeMap<usize, Child>,
-    progress: &dyn SweepProgress,
-) {
-    for cell in running.keys() {
-        let Some((_, Some(run))) = states.get(*cell) else {
-            continue;
-        };
-        if let Ok(evaluations) = store.epoch_metrics(run.id) {
-            progress.worker_news(*cell, run, &evaluations);
-        }
-    }
 }

@@ -1,0 +1,107 @@
+//! What several commands print: a sweep's cells, a run's test figures, a run's end.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use runner::RunOutcome;
+use runner::execute::GridFile;
+use runner::slurm::TaskState;
+use runner::sweep::SweepCell;
+use tracking::{FinalMetric, Status, Store};
+
+/// The test macro figures of a run, as `key value` pairs on one line.
+pub fn macro_summary(metrics: &[FinalMetric]) -> String {
+    test_macros(metrics)
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+pub(crate) fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
+    metrics
+        .iter()
+        .filter(|m| m.split == "test" && m.tag.is_none())
+        .filter(|m| matches!(m.key.as_str(), "roc_auc" | "pr_auc" | "rmse"))
+        .map(|m| (m.key.clone(), m.value))
+        .collect()
+}
+
+/// A sweep's cells with their runs and test figures; with `slurm`, each cell's array task and
+/// its state in Slurm.
+pub fn cells(
+    store: &Store,
+    cells: &[SweepCell],
+    slurm: Option<&BTreeMap<i64, TaskState>>,
+) -> Result<()> {
+    let slurm_header = if slurm.is_some() { "slurm task" } else { "" };
+    println!(
+        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {slurm_header:<24}test",
+        "cell", "model", "n", "backend", "seed", "run", "status"
+    );
+    for SweepCell { index, config, run } in cells {
+        let (id, status, figures) = match run {
+            Some(r) => (
+                r.id.to_string(),
+                r.status.to_string(),
+                macro_summary(&store.run_metrics(r.id)?),
+            ),
+            None => ("-".into(), "NOT RUN".into(), String::new()),
+        };
+        let task = slurm.map_or(String::new(), |tasks| {
+            let task = tasks
+                .get(&(*index as i64))
+                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state));
+            format!("{task:<24}")
+        });
+        println!(
+            "{index:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
+            config.model.as_str(),
+            config.train_size,
+            config.backend_name(),
+            config.seed
+        );
+    }
+    Ok(())
+}
+
+/// `sweep --dry-run`: the cells and their config hashes.
+pub fn dry_run(grid: &GridFile) -> Result<()> {
+    let configs = grid.configs()?;
+    println!(
+        "{} cells of experiment `{}`:",
+        configs.len(),
+        grid.grid.experiment.name
+    );
+    println!(
+        "{:>4}  {:<12} {:>10}  {:<14} {:>6}  config hash",
+        "cell", "model", "train_size", "backend", "seed"
+    );
+    for (i, c) in configs.iter().enumerate() {
+        println!(
+            "{i:>4}  {:<12} {:>10}  {:<14} {:>6}  {}",
+            c.model.as_str(),
+            c.train_size,
+            c.backend_name(),
+            c.seed,
+            &c.hash()[..16]
+        );
+    }
+    Ok(())
+}
+
+/// One line for a finished run; an error for a failed or killed one.
+pub fn outcome(store: &Store, outcome: &RunOutcome) -> Result<()> {
+    match outcome.status {
+        Status::Finished => {
+            let figures = macro_summary(&store.run_metrics(outcome.id)?);
+            println!("run {} FINISHED  {figures}", outcome.id);
+            Ok(())
+        }
+        status => bail!(
+            "run {} {status}: {}",
+            outcome.id,
+            outcome.error.as_deref().unwrap_or("no error recorded")
+        ),
+    }
+}
