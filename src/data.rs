@@ -108,7 +108,7 @@ fn parse_kind(s: &str) -> std::result::Result<(String, TagKind), String> {
     Ok((
         tag.to_string(),
         kind.parse()
-            .map_err(|e: datasets::DatasetError| e.to_string())?,
+            .map_err(|e: metrics::MetricsError| e.to_string())?,
     ))
 }
 

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use datasets::TagKind;
 use metrics::table::Table;
-use metrics::{Evaluation, Scores, TagKind as MetricKind, evaluate};
+use metrics::{Evaluation, Scores, evaluate};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -39,16 +39,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )
     })?;
     let kinds = tag_kinds(&truth, args.tags.as_ref())?;
-    let metric_kinds: Vec<MetricKind> = kinds
-        .iter()
-        .map(|k| match k {
-            TagKind::Classification => MetricKind::Classification,
-            TagKind::Regression => MetricKind::Regression,
-        })
-        .collect();
     let evaluation = evaluate(&Scores {
         names: &truth.tags,
-        kinds: &metric_kinds,
+        kinds: &kinds,
         truth: &truth.values,
         predictions: &predictions,
     })?;

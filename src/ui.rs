@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-
 #[derive(Args)]
 pub struct UiArgs {
     /// Address to listen on; anything but loopback needs a token.

@@ -428,16 +428,9 @@ fn gbt(
         .collect();
     let truth: Vec<f64> = ey.iter().map(|v| f64::from(*v)).collect();
     let names: Vec<String> = manifest.schema.names().map(String::from).collect();
-    let metric_kinds: Vec<metrics::TagKind> = kinds
-        .iter()
-        .map(|k| match k {
-            TagKind::Classification => metrics::TagKind::Classification,
-            TagKind::Regression => metrics::TagKind::Regression,
-        })
-        .collect();
     let e = metrics::evaluate(&metrics::Scores {
         names: &names,
-        kinds: &metric_kinds,
+        kinds: &kinds,
         truth: &truth,
         predictions: &predictions,
     })?;

@@ -2,7 +2,7 @@
 
 use baseline_gbt::{GbtConfig, GbtModel, Table};
 use datasets::TagKind;
-use metrics::{Scores, TagKind as MetricKind, evaluate};
+use metrics::{Scores, evaluate};
 
 /// `rows` rows of 6 features in [0, 1); tag 0 is on when feature 2 > 0.6 (with 3 % label
 /// noise), tag 1 is feature 4 (regression), tag 2 is never on.
@@ -58,9 +58,9 @@ fn learns_a_one_feature_tag_and_tracks_a_regression_target() {
     assert!(p.iter().all(|v| (0.0..=1.0).contains(v)));
     let names: Vec<String> = ["on", "level", "never"].map(String::from).to_vec();
     let kinds = [
-        MetricKind::Classification,
-        MetricKind::Regression,
-        MetricKind::Classification,
+        TagKind::Classification,
+        TagKind::Regression,
+        TagKind::Classification,
     ];
     let truth: Vec<f64> = ey.iter().map(|v| f64::from(*v)).collect();
     let pred: Vec<f64> = p.iter().map(|v| f64::from(*v)).collect();

@@ -4,56 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{DatasetError, Result};
 
-/// How a tag is evaluated: AUCs for bi-modal tags, RMSE for continuous ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TagKind {
-    /// Bi-modal, mostly 0 (ROC-AUC, PR-AUC; truth binarised at 0.5).
-    Classification,
-    /// Pseudo-uniform in [0, 1] (RMSE).
-    Regression,
-}
-
-impl TagKind {
-    /// Share of values that must be exactly 0 or 1 for a tag to be inferred as classification.
-    pub const CLASSIFICATION_SHARE: f64 = 0.95;
-
-    /// Infer the kind from a tag's values: classification when >= 95 % are exactly 0 or 1.
-    pub fn infer(values: impl IntoIterator<Item = f32>) -> Self {
-        let (mut binary, mut total) = (0usize, 0usize);
-        for v in values {
-            total += 1;
-            if v == 0.0 || v == 1.0 {
-                binary += 1;
-            }
-        }
-        if total > 0 && binary as f64 >= Self::CLASSIFICATION_SHARE * total as f64 {
-            TagKind::Classification
-        } else {
-            TagKind::Regression
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TagKind::Classification => "classification",
-            TagKind::Regression => "regression",
-        }
-    }
-}
-
-impl std::str::FromStr for TagKind {
-    type Err = DatasetError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "classification" => Ok(TagKind::Classification),
-            "regression" => Ok(TagKind::Regression),
-            other => Err(DatasetError::Config(format!(
-                "unknown tag kind {other:?} (expected \"classification\" or \"regression\")"
-            ))),
-        }
-    }
-}
+pub use metrics::TagKind;
 
 /// One tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,22 +74,6 @@ impl TagSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kind_inference_uses_the_95_percent_rule() {
-        let mut v = vec![0.0f32; 95];
-        v.extend([1.0; 0]);
-        v.extend([0.5; 5]);
-        assert_eq!(TagKind::infer(v.clone()), TagKind::Classification);
-        v.push(0.3);
-        assert_eq!(TagKind::infer(v), TagKind::Regression);
-        assert_eq!(TagKind::infer([0.1, 0.7, 0.4]), TagKind::Regression);
-        assert_eq!(
-            TagKind::infer([0.0, 1.0, 1.0, 0.0]),
-            TagKind::Classification
-        );
-        assert_eq!(TagKind::infer(std::iter::empty()), TagKind::Regression);
-    }
 
     #[test]
     fn overrides_change_kinds_and_reject_unknown_tags() {

@@ -34,14 +34,59 @@ pub use paired::{
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-/// How a tag is scored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a tag is scored — the one tag-kind type of the workspace (datasets re-exports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TagKind {
-    /// ROC-AUC and PR-AUC, truth binarised at 0.5.
+    /// Bi-modal, mostly 0: ROC-AUC and PR-AUC, truth binarised at 0.5.
     Classification,
-    /// RMSE.
+    /// Pseudo-uniform in [0, 1]: RMSE.
     Regression,
+}
+
+impl TagKind {
+    /// Share of values that must be exactly 0 or 1 for a tag to be inferred as classification.
+    pub const CLASSIFICATION_SHARE: f64 = 0.95;
+
+    /// Infer the kind from a tag's values: classification when >= 95 % are exactly 0 or 1.
+    pub fn infer(values: impl IntoIterator<Item = f32>) -> Self {
+        let (mut binary, mut total) = (0usize, 0usize);
+        for v in values {
+            total += 1;
+            if v == 0.0 || v == 1.0 {
+                binary += 1;
+            }
+        }
+        if total > 0 && binary as f64 >= Self::CLASSIFICATION_SHARE * total as f64 {
+            TagKind::Classification
+        } else {
+            TagKind::Regression
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagKind::Classification => "classification",
+            TagKind::Regression => "regression",
+        }
+    }
+}
+
+impl std::fmt::Display for TagKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TagKind {
+    type Err = MetricsError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "classification" => Ok(TagKind::Classification),
+            "regression" => Ok(TagKind::Regression),
+            other => Err(MetricsError::UnknownTagKind(other.to_string())),
+        }
+    }
 }
 
 /// Errors of the metrics crate.
@@ -53,6 +98,8 @@ pub enum MetricsError {
         expected: usize,
         got: usize,
     },
+    #[error("unknown tag kind {0:?} (expected \"classification\" or \"regression\")")]
+    UnknownTagKind(String),
     #[error("paired comparison: {0}")]
     Paired(String),
     #[error("{what} contains a non-finite value (track {track}, tag {tag})")]
@@ -341,6 +388,34 @@ pub fn delta(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kind_inference_uses_the_95_percent_rule() {
+        let mut v = vec![0.0f32; 95];
+        v.extend([1.0; 0]);
+        v.extend([0.5; 5]);
+        assert_eq!(TagKind::infer(v.clone()), TagKind::Classification);
+        v.push(0.3);
+        assert_eq!(TagKind::infer(v), TagKind::Regression);
+        assert_eq!(TagKind::infer([0.1, 0.7, 0.4]), TagKind::Regression);
+        assert_eq!(
+            TagKind::infer([0.0, 1.0, 1.0, 0.0]),
+            TagKind::Classification
+        );
+        assert_eq!(TagKind::infer(std::iter::empty()), TagKind::Regression);
+    }
+
+    #[test]
+    fn tag_kinds_read_and_print_their_names_and_refuse_others() {
+        for kind in [TagKind::Classification, TagKind::Regression] {
+            assert_eq!(kind.as_str().parse::<TagKind>().unwrap(), kind);
+        }
+        let err = "mood".parse::<TagKind>().unwrap_err().to_string();
+        assert!(
+            err.contains("\"mood\"") && err.contains("regression"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn ties_are_grouped_into_one_threshold() {

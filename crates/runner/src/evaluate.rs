@@ -1,7 +1,7 @@
 //! The figures of a run's predictions on a split: per-tag and macro (SPEC §7), the mean squared
 //! error the early stopping watches, and bootstrap intervals for the final test figures.
 
-use metrics::{Evaluation, MacroIntervals, Scores, TagKind as MetricKind, bootstrap, evaluate};
+use metrics::{Evaluation, MacroIntervals, Scores, bootstrap, evaluate};
 use tracking::FinalMetric;
 
 use crate::dataset::RunData;
@@ -38,7 +38,6 @@ pub fn figures(
             .sum::<f64>()
             / truth.len() as f64
     };
-    let kinds: Vec<MetricKind> = data.kinds.iter().map(|&k| metric_kind(k)).collect();
     // A diverged model's NaN outputs are reported through `mse`, not as a metrics error.
     if predictions.iter().any(|v| !v.is_finite()) {
         return Ok(Figures {
@@ -56,7 +55,7 @@ pub fn figures(
     }
     let scores = Scores {
         names: &data.tag_names,
-        kinds: &kinds,
+        kinds: &data.kinds,
         truth: &truth,
         predictions: &predictions,
     };
@@ -70,14 +69,6 @@ pub fn figures(
         intervals,
         tracks: tracks.len(),
     })
-}
-
-/// The metrics crate's tag kind of a dataset tag kind.
-pub fn metric_kind(kind: datasets::TagKind) -> MetricKind {
-    match kind {
-        datasets::TagKind::Classification => MetricKind::Classification,
-        datasets::TagKind::Regression => MetricKind::Regression,
-    }
 }
 
 impl Figures {
