@@ -9,6 +9,7 @@ use clap::Args;
 use datasets::TagKind;
 use metrics::table::Table;
 use metrics::{Evaluation, Scores, evaluate};
+use tracking::keys::metric;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -101,9 +102,9 @@ fn to_json(e: &Evaluation) -> serde_json::Value {
     for t in &e.per_tag {
         let mut figures = serde_json::Map::new();
         for (key, value) in [
-            ("roc_auc", t.roc_auc),
-            ("pr_auc", t.pr_auc),
-            ("rmse", t.rmse),
+            (metric::ROC_AUC, t.roc_auc),
+            (metric::PR_AUC, t.pr_auc),
+            (metric::RMSE, t.rmse),
         ] {
             if let Some(v) = value {
                 figures.insert(key.into(), v.into());
@@ -118,9 +119,9 @@ fn to_json(e: &Evaluation) -> serde_json::Value {
     serde_json::json!({
         "tags": tags,
         "macro": {
-            "roc_auc": e.macro_roc_auc,
-            "pr_auc": e.macro_pr_auc,
-            "rmse": e.macro_rmse,
+            (metric::ROC_AUC): e.macro_roc_auc,
+            (metric::PR_AUC): e.macro_pr_auc,
+            (metric::RMSE): e.macro_rmse,
         },
         "skipped": e.skipped,
     })

@@ -7,6 +7,7 @@ use runner::RunOutcome;
 use runner::execute::GridFile;
 use runner::slurm::TaskState;
 use runner::sweep::SweepCell;
+use tracking::keys::{metric, split};
 use tracking::{FinalMetric, Status, Store};
 
 /// The test macro figures of a run, as `key value` pairs on one line.
@@ -21,8 +22,8 @@ pub fn macro_summary(metrics: &[FinalMetric]) -> String {
 pub(crate) fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
     metrics
         .iter()
-        .filter(|m| m.split == "test" && m.tag.is_none())
-        .filter(|m| matches!(m.key.as_str(), "roc_auc" | "pr_auc" | "rmse"))
+        .filter(|m| m.split == split::TEST && m.tag.is_none())
+        .filter(|m| metric::MACROS.contains(&m.key.as_str()))
         .map(|m| (m.key.clone(), m.value))
         .collect()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use runner::RunConfig;
 use runner::progress::{CacheProgress, RunProgress, SweepProgress};
-use tracking::keys::split;
+use tracking::keys::{metric, split};
 use tracking::{EpochMetric, RunRecord};
 
 fn style(template: &str) -> ProgressStyle {
@@ -179,8 +179,8 @@ impl SweepProgress for SweepDisplay {
                     "run {} epoch {}{}{}",
                     run.id,
                     last.epoch + 1,
-                    value("loss"),
-                    value("roc_auc")
+                    value(metric::LOSS),
+                    value(metric::ROC_AUC)
                 )
             }
             None => format!("run {} {}", run.id, run.status),

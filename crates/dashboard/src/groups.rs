@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use maud::{Markup, html};
 use reports::data::METRICS;
 use reports::groups::{GroupSummary, mean_difference};
-use tracking::keys::split;
+use tracking::keys::{metric, split};
 use tracking::{RunFilter, RunRecord, SeedGroup, Store};
 
 use crate::Shared;
@@ -128,11 +128,11 @@ pub async fn compare_groups(state: &Shared, ids: Vec<i64>) -> Page {
                 let label = format!("{letter}: run {} (seed {})", r.id, r.axes.seed);
                 curves.0.push(Series {
                     label: label.clone(),
-                    points: points_by_step(&epochs, split::VALID, "loss"),
+                    points: points_by_step(&epochs, split::VALID, metric::LOSS),
                 });
                 curves.1.push(Series {
                     label,
-                    points: points_by_step(&epochs, split::VALID, "roc_auc"),
+                    points: points_by_step(&epochs, split::VALID, metric::ROC_AUC),
                 });
             }
         }

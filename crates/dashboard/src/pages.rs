@@ -13,7 +13,7 @@ use maud::{DOCTYPE, Markup, html};
 use reports::Analysis;
 use reports::data::METRICS;
 use serde_json::Value;
-use tracking::keys::{artifact, split};
+use tracking::keys::{artifact, metric, split};
 use tracking::{
     CellSpec, EpochMetric, FinalMetric, RunFilter, RunOrder, RunRecord, Status, Store, format_time,
     now_ms,
@@ -344,9 +344,9 @@ fn cells_markup(store: &Store, id: i64) -> Result<(Markup, usize), PageError> {
                     }
                     None => { td.num { "—" } td.muted { "not run" } }
                 }
-                td.num { (epoch_value(epoch, split::TRAIN, "step").map_or_else(|| "—".into(), |s| format!("{s:.0}"))) }
-                td.num { (figure(epoch_value(epoch, split::VALID, "loss"))) }
-                td.num { (figure(epoch_value(epoch, split::VALID, "roc_auc"))) }
+                td.num { (epoch_value(epoch, split::TRAIN, metric::STEP).map_or_else(|| "—".into(), |s| format!("{s:.0}"))) }
+                td.num { (figure(epoch_value(epoch, split::VALID, metric::LOSS))) }
+                td.num { (figure(epoch_value(epoch, split::VALID, metric::ROC_AUC))) }
                 td { (eta(run.as_ref(), epoch, &config)) }
                 @for m in METRICS {
                     td.num { (figure(test.and_then(|t| macro_of(t, m.key())))) }
@@ -399,7 +399,7 @@ fn eta(run: Option<&RunRecord>, epoch: Option<&Vec<EpochMetric>>, config: &Value
     };
     let (Some(started), Some(step), Some(budget)) = (
         run.started_at,
-        epoch_value(epoch, split::TRAIN, "step"),
+        epoch_value(epoch, split::TRAIN, metric::STEP),
         config["train"]["max_steps"].as_f64(),
     ) else {
         return String::new();
@@ -716,12 +716,12 @@ fn training_charts(epochs: &[EpochMetric]) -> Markup {
     };
     html! {
         (chart::lines("loss", "step", &[
-            series(split::TRAIN, "loss", "train loss"),
-            series(split::VALID, "loss", "valid loss"),
+            series(split::TRAIN, metric::LOSS, "train loss"),
+            series(split::VALID, metric::LOSS, "valid loss"),
         ]))
         (chart::lines("validation ROC-AUC / PR-AUC", "step", &[
-            series(split::VALID, "roc_auc", "valid ROC-AUC"),
-            series(split::VALID, "pr_auc", "valid PR-AUC"),
+            series(split::VALID, metric::ROC_AUC, "valid ROC-AUC"),
+            series(split::VALID, metric::PR_AUC, "valid PR-AUC"),
         ]))
     }
 }
@@ -730,7 +730,7 @@ fn training_charts(epochs: &[EpochMetric]) -> Markup {
 pub(crate) fn points_by_step(epochs: &[EpochMetric], split: &str, key: &str) -> Vec<(f64, f64)> {
     let steps: BTreeMap<i64, f64> = epochs
         .iter()
-        .filter(|m| m.split == split::TRAIN && m.key == "step")
+        .filter(|m| m.split == split::TRAIN && m.key == metric::STEP)
         .map(|m| (m.epoch, m.value))
         .collect();
     epochs
@@ -987,8 +987,8 @@ pub async fn compare(State(state): State<Shared>, RawQuery(query): RawQuery) -> 
                     }
                 }
                 h2 { "Curves" }
-                (chart::lines("valid loss", "step", &curves(split::VALID, "loss")))
-                (chart::lines("valid ROC-AUC", "step", &curves(split::VALID, "roc_auc")))
+                (chart::lines("valid loss", "step", &curves(split::VALID, metric::LOSS)))
+                (chart::lines("valid ROC-AUC", "step", &curves(split::VALID, metric::ROC_AUC)))
             },
         ))
     })

@@ -2,7 +2,7 @@
 //! for it, its test figures and its epochs.
 
 use serde_json::Value;
-use tracking::keys::{model, split, training};
+use tracking::keys::{metric, model, split, training};
 use tracking::{EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
 
 use crate::error::Result;
@@ -21,9 +21,9 @@ impl Metric {
     /// The key in the store.
     pub fn key(self) -> &'static str {
         match self {
-            Metric::RocAuc => "roc_auc",
-            Metric::PrAuc => "pr_auc",
-            Metric::Rmse => "rmse",
+            Metric::RocAuc => metric::ROC_AUC,
+            Metric::PrAuc => metric::PR_AUC,
+            Metric::Rmse => metric::RMSE,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use tracking::keys::{metric, split};
 
 use crate::data::{METRICS, SweepData, System};
 use crate::error::{ReportError, Result};
@@ -344,7 +345,7 @@ pub fn training_curves<DB: DrawingBackend>(
     let step_of = |evaluation: i64| {
         epochs
             .iter()
-            .find(|m| m.epoch == evaluation && m.split == "train" && m.key == "step")
+            .find(|m| m.epoch == evaluation && m.split == split::TRAIN && m.key == metric::STEP)
             .map_or(evaluation + 1, |m| m.value as i64)
     };
     let series = |split: &str, key: &str| -> Vec<(i64, f64)> {
@@ -364,13 +365,13 @@ pub fn training_curves<DB: DrawingBackend>(
         (
             "loss",
             vec![
-                ("train", series("train", "loss")),
-                ("valid", series("valid", "loss")),
+                ("train", series(split::TRAIN, metric::LOSS)),
+                ("valid", series(split::VALID, metric::LOSS)),
             ],
         ),
         (
             "validation ROC-AUC",
-            vec![("valid", series("valid", "roc_auc"))],
+            vec![("valid", series(split::VALID, metric::ROC_AUC))],
         ),
     ];
     for (panel, (name, lines)) in panels.iter().zip(plots) {

@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use metrics::Interval;
+use tracking::keys::{metric, split};
 
 use crate::data::{METRICS, Metric, SweepData, System};
 use crate::uncertainty::TestSets;
@@ -514,16 +515,16 @@ pub fn per_tag_csv(data: &SweepData) -> String {
         "backend",
         "seed",
         "tag",
-        "roc_auc",
-        "pr_auc",
-        "rmse",
+        metric::ROC_AUC,
+        metric::PR_AUC,
+        metric::RMSE,
     ]);
     for c in data.cells.iter().filter(|c| c.finished()) {
         let run = c.run.as_ref().map_or(0, |r| r.id);
         let mut tags: Vec<&str> = c
             .final_metrics
             .iter()
-            .filter(|m| m.split == "test")
+            .filter(|m| m.split == split::TEST)
             .filter_map(|m| m.tag.as_deref())
             .collect();
         tags.dedup();
@@ -532,7 +533,9 @@ pub fn per_tag_csv(data: &SweepData) -> String {
                 c.final_metrics
                     .iter()
                     .find(|m| {
-                        m.split == "test" && m.tag.as_deref() == Some(tag) && m.key == metric.key()
+                        m.split == split::TEST
+                            && m.tag.as_deref() == Some(tag)
+                            && m.key == metric.key()
                     })
                     .map_or(String::new(), |m| format!("{}", m.value))
             };

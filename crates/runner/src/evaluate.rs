@@ -3,6 +3,7 @@
 
 use metrics::{Evaluation, MacroIntervals, Scores, bootstrap, evaluate};
 use tracking::FinalMetric;
+use tracking::keys::metric;
 
 use crate::dataset::RunData;
 use crate::error::Result;
@@ -75,7 +76,7 @@ impl Figures {
     /// The store's rows for these figures on `split`: macro figures with their intervals,
     /// the per-tag figures, the track count and the number of skipped tags.
     pub fn to_metrics(&self, split: &str) -> Vec<FinalMetric> {
-        let metric = |key: &str, tag: Option<&str>, value: f64, ci| FinalMetric {
+        let row = |key: &str, tag: Option<&str>, value: f64, ci| FinalMetric {
             split: split.into(),
             key: key.into(),
             tag: tag.map(str::to_string),
@@ -87,28 +88,28 @@ impl Figures {
         let mut rows = Vec::new();
         for (key, value) in self.macro_values() {
             let interval = intervals.and_then(|m| match key {
-                "roc_auc" => ci(m.roc_auc),
-                "pr_auc" => ci(m.pr_auc),
+                metric::ROC_AUC => ci(m.roc_auc),
+                metric::PR_AUC => ci(m.pr_auc),
                 _ => ci(m.rmse),
             });
-            rows.push(metric(key, None, value, interval));
+            rows.push(row(key, None, value, interval));
         }
-        rows.push(metric("mse", None, self.mse, None));
-        rows.push(metric("tracks", None, self.tracks as f64, None));
-        rows.push(metric(
-            "skipped_tags",
+        rows.push(row(metric::MSE, None, self.mse, None));
+        rows.push(row(metric::TRACKS, None, self.tracks as f64, None));
+        rows.push(row(
+            metric::SKIPPED_TAGS,
             None,
             self.evaluation.skipped.len() as f64,
             None,
         ));
         for tag in &self.evaluation.per_tag {
             for (key, value) in [
-                ("roc_auc", tag.roc_auc),
-                ("pr_auc", tag.pr_auc),
-                ("rmse", tag.rmse),
+                (metric::ROC_AUC, tag.roc_auc),
+                (metric::PR_AUC, tag.pr_auc),
+                (metric::RMSE, tag.rmse),
             ] {
                 if let Some(v) = value {
-                    rows.push(metric(key, Some(&tag.name), v, None));
+                    rows.push(row(key, Some(&tag.name), v, None));
                 }
             }
         }

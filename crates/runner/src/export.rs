@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tracking::keys::split;
+use tracking::keys::{metric, split};
 use tracking::{CodeVersion, Store};
 
 use crate::config::RunConfig;
@@ -367,9 +367,9 @@ fn card(m: &ModelManifest, config: &RunConfig) -> String {
             ""
         },
         rustc = md(&m.code.rustc_version),
-        roc = show(figure("roc_auc", None)),
-        pr = show(figure("pr_auc", None)),
-        rmse = show(figure("rmse", None)),
+        roc = show(figure(metric::ROC_AUC, None)),
+        pr = show(figure(metric::PR_AUC, None)),
+        rmse = show(figure(metric::RMSE, None)),
     );
     out.push_str("| tag | kind | ROC-AUC | PR-AUC | RMSE |\n|---|---|---:|---:|---:|\n");
     for tag in &m.tags {
@@ -378,9 +378,9 @@ fn card(m: &ModelManifest, config: &RunConfig) -> String {
             "| {} | {} | {} | {} | {} |\n",
             md(&tag.name),
             md(&tag.kind),
-            show(figure("roc_auc", name)),
-            show(figure("pr_auc", name)),
-            show(figure("rmse", name)),
+            show(figure(metric::ROC_AUC, name)),
+            show(figure(metric::PR_AUC, name)),
+            show(figure(metric::RMSE, name)),
         ));
     }
     out.push_str(&format!(

@@ -9,7 +9,7 @@ use audio_features::{BandStats, MelExtractor, load_mono};
 use datasets::cache::FeatureConfig;
 use models::{Architecture, Backend, EmbeddingLayer, ModelConfig, TaggingModel};
 use rayon::prelude::*;
-use tracking::keys::artifact;
+use tracking::keys::{artifact, metric, split};
 use tracking::{Status, Store};
 
 use crate::config::RunConfig;
@@ -452,7 +452,7 @@ pub fn default_run(store: &Store) -> Result<i64> {
         let auc = store
             .run_metrics(run.id)?
             .iter()
-            .find(|m| m.split == "test" && m.key == "roc_auc" && m.tag.is_none())
+            .find(|m| m.split == split::TEST && m.key == metric::ROC_AUC && m.tag.is_none())
             .map_or(f64::NEG_INFINITY, |m| m.value);
         let key = (auc, run.axes.train_size, -run.id);
         if best.is_none_or(|b| key > b) {

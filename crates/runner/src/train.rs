@@ -30,7 +30,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
-use tracking::keys::{artifact, split, training as summary_key};
+use tracking::keys::{artifact, metric, split, training as summary_key};
 
 /// What a run reports while it trains, and how it learns that it must stop.
 pub trait Observer {
@@ -287,12 +287,16 @@ impl<'a> DeepRun<'a> {
                 let eval_model = model.valid();
                 let valid = self.validate(&eval_model, observer)?;
                 let mut values = vec![
-                    ("train", "step", step as f64),
-                    ("train", "epoch", step as f64 / per_epoch as f64),
-                    ("train", "loss", loss_sum.0 / loss_sum.1.max(1) as f64),
-                    ("valid", "loss", valid.mse),
+                    (split::TRAIN, metric::STEP, step as f64),
+                    (split::TRAIN, metric::EPOCH, step as f64 / per_epoch as f64),
+                    (
+                        split::TRAIN,
+                        metric::LOSS,
+                        loss_sum.0 / loss_sum.1.max(1) as f64,
+                    ),
+                    (split::VALID, metric::LOSS, valid.mse),
                 ];
-                values.extend(valid.macro_values().map(|(k, v)| ("valid", k, v)));
+                values.extend(valid.macro_values().map(|(k, v)| (split::VALID, k, v)));
                 observer.evaluation(evaluation, &values)?;
                 loss_sum = (0.0, 0);
                 evaluation += 1;
@@ -557,9 +561,9 @@ impl Figures {
     /// The macro figures that exist, as `(key, value)`.
     pub fn macro_values(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
         [
-            ("roc_auc", self.evaluation.macro_roc_auc),
-            ("pr_auc", self.evaluation.macro_pr_auc),
-            ("rmse", self.evaluation.macro_rmse),
+            (metric::ROC_AUC, self.evaluation.macro_roc_auc),
+            (metric::PR_AUC, self.evaluation.macro_pr_auc),
+            (metric::RMSE, self.evaluation.macro_rmse),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))

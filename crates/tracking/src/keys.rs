@@ -34,6 +34,28 @@ pub mod split {
     pub const VALID: &str = "valid";
 }
 
+/// Names of the figures runs record, per split (final metrics and per-evaluation values).
+pub mod metric {
+    /// Classification tags: ROC-AUC and PR-AUC (macro over tags, and per tag).
+    pub const ROC_AUC: &str = "roc_auc";
+    pub const PR_AUC: &str = "pr_auc";
+    /// Regression tags: root-mean-square error.
+    pub const RMSE: &str = "rmse";
+    /// Mean squared error over every tag (the training loss's measure).
+    pub const MSE: &str = "mse";
+    /// The study's macro figures, in the order they are shown.
+    pub const MACROS: [&str; 3] = [ROC_AUC, PR_AUC, RMSE];
+    /// Per evaluation: the mean training loss since the last one (`train`) and the
+    /// validation loss (`valid`).
+    pub const LOSS: &str = "loss";
+    /// Per evaluation (`train`): the optimiser step and the epoch it was made at.
+    pub const STEP: &str = "step";
+    pub const EPOCH: &str = "epoch";
+    /// Per split: tracks scored, and tags skipped for lacking both classes.
+    pub const TRACKS: &str = "tracks";
+    pub const SKIPPED_TAGS: &str = "skipped_tags";
+}
+
 /// How a deep run's training went (final metrics of split `train` / `valid`).
 pub mod training {
     /// `train`: 1 when early stopping ended training, 0 when the step budget did.
