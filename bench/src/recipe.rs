@@ -33,7 +33,7 @@ pub fn run(
         })?;
     let mut config = grid.resolve(&cell);
     config.seed = seed;
-    if config.train.is_none() {
+    if config.deep().is_none() {
         bail!("recipe parity compares deep models, not GBT");
     }
     let data = RunData::prepare(&config, work)?;
@@ -105,9 +105,10 @@ fn export(config: &RunConfig, data: &RunData, dir: &Path) -> Result<()> {
             &labels,
         )?;
     }
-    let plan = config.train.context("a deep cell has a training plan")?;
-    let widths = config.widths.context("a deep cell has widths")?;
-    let features = config.features.context("a deep cell has features")?;
+    let deep = config
+        .deep()
+        .context("recipe parity compares deep models")?;
+    let (plan, widths, features) = (deep.train, deep.widths, deep.features);
     let meta = serde_json::json!({
         "architecture": config.model.as_str(),
         "width": inputs.width,

@@ -13,46 +13,152 @@ use crate::grid::{Cell, DatasetSpec, EvalSpec, Features, Grid, ModelKind, ModelW
 /// Version 2: step budgets and batch-norm statistics ([`TrainPlan`]), half-patch song hop.
 pub const CONFIG_VERSION: u32 = 2;
 
+/// The resolved config of one run, checked: a deep run has its backend, features, widths and
+/// training plan; a GBT run its trees' settings — never a mix. The store keeps it as the flat
+/// JSON of [`StoredConfig`] (the layout every recorded hash is of).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(into = "StoredConfig", try_from = "StoredConfig")]
 pub struct RunConfig {
     pub version: u32,
     pub experiment: String,
     pub dataset: DatasetSpec,
     pub model: ModelKind,
     pub train_size: usize,
-    /// `None` for GBT runs.
-    pub backend: Option<Backend>,
     pub seed: u64,
     pub eval: EvalSpec,
+    /// What trains: a deep model or gradient-boosted trees.
+    pub recipe: Recipe,
+}
+
+/// How a run's model is trained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recipe {
+    Deep(DeepRecipe),
+    Gbt(GbtConfig),
+}
+
+/// A deep run's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeepRecipe {
+    pub backend: Backend,
+    pub features: Features,
+    pub widths: ModelWidths,
+    pub train: TrainPlan,
+}
+
+/// The stored layout of [`RunConfig`]: one object, the sections a model does not use `null`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredConfig {
+    version: u32,
+    experiment: String,
+    dataset: DatasetSpec,
+    model: ModelKind,
+    train_size: usize,
+    /// `None` for GBT runs.
+    backend: Option<Backend>,
+    seed: u64,
+    eval: EvalSpec,
     /// Deep models only.
-    pub features: Option<Features>,
-    pub widths: Option<ModelWidths>,
-    pub train: Option<TrainPlan>,
+    features: Option<Features>,
+    widths: Option<ModelWidths>,
+    train: Option<TrainPlan>,
     /// GBT only.
-    pub gbt: Option<GbtConfig>,
+    gbt: Option<GbtConfig>,
+}
+
+impl From<RunConfig> for StoredConfig {
+    fn from(c: RunConfig) -> Self {
+        let (deep, gbt) = match c.recipe {
+            Recipe::Deep(deep) => (Some(deep), None),
+            Recipe::Gbt(gbt) => (None, Some(gbt)),
+        };
+        StoredConfig {
+            version: c.version,
+            experiment: c.experiment,
+            dataset: c.dataset,
+            model: c.model,
+            train_size: c.train_size,
+            backend: deep.map(|d| d.backend),
+            seed: c.seed,
+            eval: c.eval,
+            features: deep.map(|d| d.features),
+            widths: deep.map(|d| d.widths),
+            train: deep.map(|d| d.train),
+            gbt,
+        }
+    }
+}
+
+impl TryFrom<StoredConfig> for RunConfig {
+    type Error = String;
+
+    fn try_from(s: StoredConfig) -> std::result::Result<Self, String> {
+        let recipe = match (s.model, s.backend, s.features, s.widths, s.train, s.gbt) {
+            (ModelKind::Gbt, None, None, None, None, Some(gbt)) => Recipe::Gbt(gbt),
+            (
+                ModelKind::Waveform | ModelKind::Spectrogram,
+                Some(b),
+                Some(f),
+                Some(w),
+                Some(t),
+                None,
+            ) => Recipe::Deep(DeepRecipe {
+                backend: b,
+                features: f,
+                widths: w,
+                train: t,
+            }),
+            (ModelKind::Gbt, ..) => {
+                return Err(
+                    "a gbt run has a `gbt` section and no backend, features, widths or train"
+                        .into(),
+                );
+            }
+            (model, ..) => {
+                return Err(format!(
+                    "a {} run has a backend and `features`, `widths` and `train` sections, and no `gbt`",
+                    model.as_str()
+                ));
+            }
+        };
+        Ok(RunConfig {
+            version: s.version,
+            experiment: s.experiment,
+            dataset: s.dataset,
+            model: s.model,
+            train_size: s.train_size,
+            seed: s.seed,
+            eval: s.eval,
+            recipe,
+        })
+    }
 }
 
 impl Grid {
     /// The resolved configuration of `cell`.
     pub fn resolve(&self, cell: &Cell) -> RunConfig {
-        let deep = cell.model != ModelKind::Gbt;
+        let recipe = match cell.backend {
+            Some(backend) if cell.model != ModelKind::Gbt => Recipe::Deep(DeepRecipe {
+                backend,
+                features: self.features,
+                widths: self.model,
+                train: self.train.plan(cell.train_size, self.largest_train_size()),
+            }),
+            _ => Recipe::Gbt(GbtConfig {
+                seed: cell.seed,
+                ..self.gbt
+            }),
+        };
         RunConfig {
             version: CONFIG_VERSION,
             experiment: self.experiment.name.clone(),
             dataset: self.dataset.clone(),
             model: cell.model,
             train_size: cell.train_size,
-            backend: cell.backend,
             seed: cell.seed,
             eval: self.eval,
-            features: deep.then_some(self.features),
-            widths: deep.then_some(self.model),
-            train: deep.then(|| self.train.plan(cell.train_size, self.largest_train_size())),
-            gbt: (!deep).then_some(GbtConfig {
-                seed: cell.seed,
-                ..self.gbt
-            }),
+            recipe,
         }
     }
 }
@@ -102,9 +208,37 @@ impl RunConfig {
         crate::grid::config_hash(self)
     }
 
+    /// A deep run's settings; `None` for GBT.
+    pub fn deep(&self) -> Option<&DeepRecipe> {
+        match &self.recipe {
+            Recipe::Deep(deep) => Some(deep),
+            Recipe::Gbt(_) => None,
+        }
+    }
+
+    /// A deep run's settings to adjust (a test's or benchmark's variant of a grid's cell).
+    pub fn deep_mut(&mut self) -> Option<&mut DeepRecipe> {
+        match &mut self.recipe {
+            Recipe::Deep(deep) => Some(deep),
+            Recipe::Gbt(_) => None,
+        }
+    }
+
+    /// A deep run's settings, or the error of asking a GBT run for them.
+    pub fn require_deep(&self) -> Result<&DeepRecipe> {
+        self.deep().ok_or_else(|| {
+            RunnerError::StoredConfig(format!("a {} run has no deep model", self.model.as_str()))
+        })
+    }
+
+    /// The Burn backend of a deep run; `None` for GBT.
+    pub fn backend(&self) -> Option<Backend> {
+        self.deep().map(|d| d.backend)
+    }
+
     /// The backend name the store shows (`-` for GBT).
     pub fn backend_name(&self) -> String {
-        self.backend
+        self.backend()
             .map_or_else(|| "-".to_string(), |b| b.as_str().to_string())
     }
 
@@ -120,16 +254,11 @@ impl RunConfig {
 
     /// The Burn model of a deep run.
     pub fn model_config(&self, n_tags: usize) -> Result<ModelConfig> {
-        let (architecture, features, widths) =
-            match (self.model.architecture(), self.features, self.widths) {
-                (Some(a), Some(f), Some(w)) => (a, f, w),
-                _ => {
-                    return Err(RunnerError::StoredConfig(format!(
-                        "a {:?} run needs [features] and [model] sections",
-                        self.model
-                    )));
-                }
-            };
+        let deep = self.require_deep()?;
+        let architecture = self.model.architecture().ok_or_else(|| {
+            RunnerError::StoredConfig(format!("a {} run has no architecture", self.model.as_str()))
+        })?;
+        let (features, widths) = (deep.features, deep.widths);
         let config = ModelConfig {
             architecture,
             n_tags,

@@ -92,8 +92,8 @@ fn run_cache(
     stop: &AtomicBool,
 ) -> Result<FeatureCache> {
     let root = cache_root(data_root);
-    let features = match config.features {
-        Some(f) => FeatureConfig::with_mels(f.n_mels),
+    let features = match config.deep() {
+        Some(deep) => FeatureConfig::with_mels(deep.features.n_mels),
         None => {
             let prefix = format!("{}-", &manifest.content_hash()[..16]);
             let mut existing: Vec<PathBuf> = std::fs::read_dir(&root)

@@ -116,7 +116,7 @@ fn write_model(
     dir: &Path,
 ) -> Result<ModelManifest> {
     let config = &files.config;
-    let features = config.features.unwrap_or_default();
+    let features = config.require_deep()?.features;
     let mut copies = vec![
         (files.checkpoint.clone(), CHECKPOINT_FILE.to_string()),
         (
@@ -357,9 +357,9 @@ fn card(m: &ModelManifest, config: &RunConfig) -> String {
         train_size = m.train_size,
         subset_hash = m.subset_hash.as_deref().unwrap_or("—"),
         seed = m.seed,
-        nf = config.widths.map_or(0, |w| w.nf),
-        bw = config.widths.map_or(0, |w| w.backend_width),
-        dense = config.widths.map_or(0, |w| w.dense_units),
+        nf = config.deep().map_or(0, |d| d.widths.nf),
+        bw = config.deep().map_or(0, |d| d.widths.backend_width),
+        dense = config.deep().map_or(0, |d| d.widths.dense_units),
         commit = m.code.short(),
         dirty = if m.code.git_dirty {
             " (with uncommitted changes)"

@@ -61,7 +61,7 @@ impl ModelFiles {
             return Err(refuse(format!("it is {}", run.status)));
         }
         let config = RunConfig::from_json(&run.config_json)?;
-        if config.features.is_none() {
+        if config.deep().is_none() {
             return Err(refuse(
                 "it is a GBT run (tagging, embeddings and export need a deep model)".into(),
             ));
@@ -199,13 +199,13 @@ impl Tagger {
     fn load(files: &ModelFiles, source: String) -> Result<Self> {
         let config = &files.config;
         let refuse = |why: String| RunnerError::Data(format!("{source} cannot tag audio: {why}"));
-        let (Some(features), Some(_)) = (config.features, config.widths) else {
+        let Some(deep) = config.deep() else {
             return Err(refuse(
                 "it is a GBT run (tagging, embeddings and export need a deep model)".into(),
             ));
         };
-        let backend = config
-            .backend
+        let features = deep.features;
+        let backend = Some(deep.backend)
             .filter(|b| b.is_compiled())
             .unwrap_or(Backend::Flex);
         let device = backend.device()?;
@@ -246,7 +246,7 @@ impl Tagger {
                 mel: MelExtractor::new(mel_config)?,
                 band_stats,
             },
-            batch: config.train.map_or(16, |t| t.batch_size),
+            batch: deep.train.batch_size,
             model,
             config: model_config,
             tags,

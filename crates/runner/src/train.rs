@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use audio_features::patch::{frames_per_patch, random_start, samples_per_patch, take_rows};
 use audio_features::{BandStats, BandStatsBuilder};
-use baseline_gbt::GbtModel;
+use baseline_gbt::{GbtConfig, GbtModel};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use datasets::TagKind;
@@ -25,7 +25,7 @@ use datasets::split::{derive_seed, rng_for};
 use models::{Architecture, Backend, ModelConfig, TaggingModel, input_tensor, input_width};
 use rand::seq::SliceRandom;
 
-use crate::config::RunConfig;
+use crate::config::{DeepRecipe, Recipe, RunConfig};
 use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
@@ -98,16 +98,13 @@ pub fn train(
     out: &Path,
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
-    match config.model {
-        crate::grid::ModelKind::Gbt => train_gbt(config, data, out, observer.stop_signal()),
-        _ => DeepRun::new(config, data, out)?.train(observer),
+    match &config.recipe {
+        Recipe::Gbt(gbt) => train_gbt(*gbt, data, out, observer.stop_signal()),
+        Recipe::Deep(deep) => DeepRun::new(config, deep, data, out)?.train(observer),
     }
 }
 
-fn train_gbt(config: &RunConfig, data: &RunData, out: &Path, stop: &AtomicBool) -> Result<Trained> {
-    let gbt = config
-        .gbt
-        .ok_or_else(|| RunnerError::StoredConfig("a gbt run needs a [gbt] section".into()))?;
+fn train_gbt(gbt: GbtConfig, data: &RunData, out: &Path, stop: &AtomicBool) -> Result<Trained> {
     let table =
         |tracks: &[usize]| -> Result<_> { Ok((data.descriptors(tracks)?, data.labels(tracks))) };
     let (train_x, train_y) = table(&data.train)?;
@@ -156,9 +153,7 @@ pub struct ModelInputs<'a> {
 /// The inputs of a deep run of `config` on `data` (band statistics fitted here).
 pub fn model_inputs<'a>(config: &RunConfig, data: &'a RunData) -> Result<ModelInputs<'a>> {
     let model_config = config.model_config(data.n_tags())?;
-    let features = config
-        .features
-        .ok_or_else(|| RunnerError::StoredConfig("a deep run needs a [features] section".into()))?;
+    let features = config.require_deep()?.features;
     let geometry = Geometry::new(
         model_config.architecture,
         features.patch_seconds,
@@ -206,11 +201,13 @@ struct DeepRun<'a> {
 }
 
 impl<'a> DeepRun<'a> {
-    fn new(config: &'a RunConfig, data: &'a RunData, out: &'a Path) -> Result<Self> {
+    fn new(
+        config: &'a RunConfig,
+        deep: &DeepRecipe,
+        data: &'a RunData,
+        out: &'a Path,
+    ) -> Result<Self> {
         let model_config = config.model_config(data.n_tags())?;
-        let train = config.train.ok_or_else(|| {
-            RunnerError::StoredConfig("a deep run needs a [train] section".into())
-        })?;
         let inputs = model_inputs(config, data)?;
         if let Some(stats) = &inputs.band_stats {
             let path = out.join("band_stats.json");
@@ -222,8 +219,8 @@ impl<'a> DeepRun<'a> {
             data,
             out,
             model_config,
-            backend: config.backend.unwrap_or(Backend::Flex),
-            train,
+            backend: deep.backend,
+            train: deep.train,
             inputs,
             classification: data
                 .kinds

@@ -80,3 +80,39 @@ fn config_hash_is_canonical() {
     assert_eq!(config_hash(&cells[0]), config_hash(&cells[0].clone()));
     assert_ne!(config_hash(&cells[0]), config_hash(&cells[1]));
 }
+
+/// A resolved config is a deep recipe or a GBT one, stored as one flat JSON object with the
+/// other kind's sections `null` — the layout every recorded hash is of — and a stored config
+/// that mixes the two is refused by name.
+#[test]
+fn stored_configs_keep_their_layout_and_refuse_a_mix_of_deep_and_gbt() {
+    use runner::RunConfig;
+    let grid = Grid::load(&experiments().join("smoke.toml")).unwrap();
+    let configs: Vec<RunConfig> = grid
+        .cells()
+        .unwrap()
+        .iter()
+        .map(|c| grid.resolve(c))
+        .collect();
+    let gbt = configs.iter().find(|c| c.deep().is_none()).unwrap();
+    let deep = configs.iter().find(|c| c.deep().is_some()).unwrap();
+    for config in [gbt, deep] {
+        assert_eq!(&RunConfig::from_json(&config.to_json()).unwrap(), config);
+    }
+    let gbt_json: serde_json::Value = serde_json::from_str(&gbt.to_json()).unwrap();
+    for section in ["backend", "features", "widths", "train"] {
+        assert!(gbt_json[section].is_null(), "{section}: {gbt_json}");
+    }
+    assert!(gbt_json["gbt"].is_object());
+    let deep_json: serde_json::Value = serde_json::from_str(&deep.to_json()).unwrap();
+    assert!(deep_json["gbt"].is_null() && deep_json["train"].is_object());
+
+    let mut mixed = deep_json.clone();
+    mixed["gbt"] = gbt_json["gbt"].clone();
+    let err = RunConfig::from_json(&mixed.to_string()).unwrap_err().to_string();
+    assert!(err.contains("no `gbt`"), "{err}");
+    let mut bare = gbt_json.clone();
+    bare["gbt"] = serde_json::Value::Null;
+    let err = RunConfig::from_json(&bare.to_string()).unwrap_err().to_string();
+    assert!(err.contains("a gbt run has a `gbt` section"), "{err}");
+}

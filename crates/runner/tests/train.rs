@@ -158,7 +158,7 @@ fn gbt_runs_predict_every_test_track_in_unit_range() {
 fn a_run_that_hits_its_step_budget_says_so() {
     let data_root = tempfile::tempdir().unwrap();
     let mut config = smoke_config(ModelKind::Waveform);
-    let plan = config.train.as_mut().unwrap();
+    let plan = &mut config.deep_mut().unwrap().train;
     (plan.max_steps, plan.eval_every, plan.patience) = (5, 2, 10);
     let data = RunData::prepare(&config, data_root.path()).unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -191,7 +191,7 @@ fn a_run_that_hits_its_step_budget_says_so() {
 fn early_stopping_ends_a_run_after_patience_evaluations_without_improvement() {
     let data_root = tempfile::tempdir().unwrap();
     let mut config = smoke_config(ModelKind::Spectrogram);
-    let plan = config.train.as_mut().unwrap();
+    let plan = &mut config.deep_mut().unwrap().train;
     // A learning rate this high makes the validation loss worse after the first evaluation.
     (plan.max_steps, plan.eval_every, plan.patience, plan.lr) = (400, 1, 2, 0.5);
     let data = RunData::prepare(&config, data_root.path()).unwrap();
