@@ -8,7 +8,6 @@ mod env;
 mod eval;
 mod export;
 mod features;
-mod groups;
 mod model;
 mod print;
 mod progress;

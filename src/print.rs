@@ -3,30 +3,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
+use reports::terminal::macro_summary;
 use runner::RunOutcome;
 use runner::execute::GridFile;
 use runner::slurm::TaskState;
 use runner::sweep::SweepCell;
-use tracking::keys::{metric, split};
-use tracking::{FinalMetric, Status, Store};
-
-/// The test macro figures of a run, as `key value` pairs on one line.
-pub fn macro_summary(metrics: &[FinalMetric]) -> String {
-    test_macros(metrics)
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect::<Vec<_>>()
-        .join("  ")
-}
-
-pub(crate) fn test_macros(metrics: &[FinalMetric]) -> BTreeMap<String, f64> {
-    metrics
-        .iter()
-        .filter(|m| m.split == split::TEST && m.tag.is_none())
-        .filter(|m| metric::MACROS.contains(&m.key.as_str()))
-        .map(|m| (m.key.clone(), m.value))
-        .collect()
-}
+use tracking::{Status, Store};
 
 /// A sweep's cells with their runs and test figures; with `slurm`, each cell's array task and
 /// its state in Slurm.

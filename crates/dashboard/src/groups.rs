@@ -204,8 +204,8 @@ fn labels() -> impl Iterator<Item = String> {
 /// figures and seed differ between members and are left out).
 fn seedless(run: &RunRecord) -> std::collections::BTreeMap<String, serde_json::Value> {
     let mut shared = run.clone();
-    if let Ok(config) = runner::RunConfig::from_json(&run.config_json) {
-        shared.config_json = config.without_seeds().to_string();
+    if let Ok(config) = serde_json::from_str(&run.config_json) {
+        shared.config_json = reports::compare::without_seeds(&config).to_string();
     }
     let mut flat = reports::compare::flatten_run(&shared, &[]);
     flat.remove("status");

@@ -33,6 +33,19 @@ pub fn flatten_run(run: &RunRecord, metrics: &[FinalMetric]) -> BTreeMap<String,
     out
 }
 
+/// A stored run config without its seeds (the run's and GBT's, which a cell copies from it):
+/// runs that differ only by seed have the same value, which is how seeds are pooled.
+pub fn without_seeds(config: &Value) -> Value {
+    let mut value = config.clone();
+    if let Some(config) = value.as_object_mut() {
+        config.remove("seed");
+        if let Some(gbt) = config.get_mut("gbt").and_then(|g| g.as_object_mut()) {
+            gbt.remove("seed");
+        }
+    }
+    value
+}
+
 /// The keys whose values are not the same in all of `runs` (a key missing counts as null).
 pub fn differing_keys(runs: &[BTreeMap<String, Value>]) -> Vec<String> {
     let keys: BTreeSet<&String> = runs.iter().flat_map(|r| r.keys()).collect();

@@ -8,6 +8,9 @@ pub enum ReportError {
     Store(#[from] tracking::TrackingError),
     #[error("drawing a figure failed: {0}")]
     Plot(String),
+    /// A question about the store that has no answer (a config key no run has, …).
+    #[error("{0}")]
+    Query(String),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
 }

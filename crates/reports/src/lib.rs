@@ -37,6 +37,7 @@ pub mod examples;
 pub mod groups;
 pub mod plot;
 pub mod table;
+pub mod terminal;
 pub mod test_set;
 pub mod uncertainty;
 

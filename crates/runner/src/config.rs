@@ -164,20 +164,6 @@ impl Grid {
 }
 
 impl RunConfig {
-    /// The config as JSON without its seeds (the run's and GBT's, which a cell copies from
-    /// it): runs that differ only by seed have the same value, which is how `runs list
-    /// --group-by` pools seeds.
-    pub fn without_seeds(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Some(config) = value.as_object_mut() {
-            config.remove("seed");
-            if let Some(gbt) = config.get_mut("gbt").and_then(|g| g.as_object_mut()) {
-                gbt.remove("seed");
-            }
-        }
-        value
-    }
-
     /// Canonical JSON (what the store records).
     pub fn to_json(&self) -> String {
         serde_json::to_value(self)

@@ -109,10 +109,14 @@ fn stored_configs_keep_their_layout_and_refuse_a_mix_of_deep_and_gbt() {
 
     let mut mixed = deep_json.clone();
     mixed["gbt"] = gbt_json["gbt"].clone();
-    let err = RunConfig::from_json(&mixed.to_string()).unwrap_err().to_string();
+    let err = RunConfig::from_json(&mixed.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no `gbt`"), "{err}");
     let mut bare = gbt_json.clone();
     bare["gbt"] = serde_json::Value::Null;
-    let err = RunConfig::from_json(&bare.to_string()).unwrap_err().to_string();
+    let err = RunConfig::from_json(&bare.to_string())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("a gbt run has a `gbt` section"), "{err}");
 }
