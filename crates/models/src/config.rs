@@ -36,6 +36,19 @@ impl std::str::FromStr for Architecture {
     }
 }
 
+/// The widths a model may have, checked by [`ModelConfig::validate`] and by the grid file that
+/// sets them (one set of bounds, so a grid that parses always builds its model).
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// Base front-end filters (`nf`; paper 16).
+    pub const NF: RangeInclusive<usize> = 1..=256;
+    /// Back-end filters and dense units (paper 512 and 500).
+    pub const WIDTH: RangeInclusive<usize> = 1..=4096;
+    /// Mel bands of the spectrogram input (paper 96).
+    pub const N_MELS: RangeInclusive<usize> = 8..=512;
+}
+
 /// Everything needed to build a model; stored beside every checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,17 +88,22 @@ impl ModelConfig {
         if self.n_tags == 0 {
             return bad("n_tags must be at least 1".into());
         }
-        for (name, v) in [
-            ("nf", self.nf),
-            ("backend_width", self.backend_width),
-            ("dense_units", self.dense_units),
+        for (name, v, range) in [
+            ("nf", self.nf, limits::NF),
+            ("backend_width", self.backend_width, limits::WIDTH),
+            ("dense_units", self.dense_units, limits::WIDTH),
         ] {
-            if !(1..=8192).contains(&v) {
-                return bad(format!("{name} = {v} must be within 1..=8192"));
+            if !range.contains(&v) {
+                return bad(format!("{name} = {v} must be within {range:?}"));
             }
         }
-        if self.architecture == Architecture::Spectrogram && !(8..=512).contains(&self.n_mels) {
-            return bad(format!("n_mels = {} must be within 8..=512", self.n_mels));
+        if self.architecture == Architecture::Spectrogram && !limits::N_MELS.contains(&self.n_mels)
+        {
+            return bad(format!(
+                "n_mels = {} must be within {:?}",
+                self.n_mels,
+                limits::N_MELS
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout = {} must be within [0, 1)", self.dropout));

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use baseline_gbt::GbtConfig;
+use models::config::limits;
 use models::{Architecture, Backend, ModelConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -373,10 +374,11 @@ impl Grid {
                 "is required for an imported dataset (its directory with manifest.json)",
             )?,
         }
+        let within = |r: std::ops::RangeInclusive<usize>| format!("must be within {r:?}");
         range(
             "features.n_mels",
-            (8..=512).contains(&self.features.n_mels),
-            "must be within 8..=512",
+            limits::N_MELS.contains(&self.features.n_mels),
+            &within(limits::N_MELS),
         )?;
         range(
             "features.patch_seconds",
@@ -385,18 +387,18 @@ impl Grid {
         )?;
         range(
             "model.nf",
-            (1..=256).contains(&self.model.nf),
-            "must be within 1..=256",
+            limits::NF.contains(&self.model.nf),
+            &within(limits::NF),
         )?;
         range(
             "model.backend_width",
-            (1..=4096).contains(&self.model.backend_width),
-            "must be within 1..=4096",
+            limits::WIDTH.contains(&self.model.backend_width),
+            &within(limits::WIDTH),
         )?;
         range(
             "model.dense_units",
-            (1..=4096).contains(&self.model.dense_units),
-            "must be within 1..=4096",
+            limits::WIDTH.contains(&self.model.dense_units),
+            &within(limits::WIDTH),
         )?;
         range(
             "model.dropout",

@@ -120,3 +120,37 @@ fn stored_configs_keep_their_layout_and_refuse_a_mix_of_deep_and_gbt() {
         .to_string();
     assert!(err.contains("a gbt run has a `gbt` section"), "{err}");
 }
+
+/// The grid and the model check widths against one set of bounds: the widest grid that parses
+/// builds its model, and one step beyond is refused by the grid, naming the key.
+#[test]
+fn a_grid_within_the_width_bounds_always_builds_its_model() {
+    use models::config::limits;
+    let text = std::fs::read_to_string(experiments().join("smoke.toml")).unwrap();
+    let widest = text
+        .replace("nf = 4", &format!("nf = {}", limits::NF.end()))
+        .replace(
+            "backend_width = 16",
+            &format!("backend_width = {}", limits::WIDTH.end()),
+        )
+        .replace(
+            "dense_units = ",
+            &format!("dense_units = {} #", limits::WIDTH.end()),
+        );
+    assert_ne!(widest, text);
+    let grid = Grid::parse(&widest).unwrap_or_else(|e| panic!("{e}"));
+    let deep = grid
+        .cells()
+        .unwrap()
+        .into_iter()
+        .map(|c| grid.resolve(&c))
+        .find(|c| c.deep().is_some())
+        .unwrap();
+    deep.model_config(3).unwrap();
+    let too_wide = widest.replace(
+        &format!("nf = {}", limits::NF.end()),
+        &format!("nf = {}", limits::NF.end() + 1),
+    );
+    let err = Grid::parse(&too_wide).unwrap_err();
+    assert!(err.contains("`model.nf`"), "{err}");
+}
