@@ -659,7 +659,8 @@ pub async fn run(
                     tr { th { "code" } td { code { (run.code.short()) } " — " (run.code.rustc_version)
                         ", cargo features: " (if run.code.cargo_features.is_empty() { "none" } else { &run.code.cargo_features }) } }
                     tr { th { "host" } td { (run.host.name) " — " (run.host.cpu) " — " (run.host.simd)
-                        @if !run.host.gpu.is_empty() { " — " (run.host.gpu) } ", " (run.threads) " threads" } }
+                        @if !run.host.gpu.is_empty() { " — " (run.host.gpu) }
+                        @if !run.host.libraries.is_empty() { " — " (run.host.libraries) } ", " (run.threads) " threads" } }
                     tr { th { "dataset / subset" } td { code { (run.dataset_hash.as_deref().unwrap_or("—")) } " / "
                         code { (run.subset_hash.as_deref().unwrap_or("—")) } } }
                     tr { th { "config hash" } td { code { (run.config_hash) } } }

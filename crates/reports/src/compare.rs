@@ -19,6 +19,7 @@ pub fn flatten_run(run: &RunRecord, metrics: &[FinalMetric]) -> BTreeMap<String,
     out.insert("host".into(), json!(run.host.name));
     out.insert("host_cpu".into(), json!(run.host.cpu));
     out.insert("host_simd".into(), json!(run.host.simd));
+    out.insert("host_libraries".into(), json!(run.host.libraries));
     out.insert("threads".into(), json!(run.threads));
     out.insert("status".into(), json!(run.status));
     out.insert("dataset_hash".into(), json!(run.dataset_hash));

@@ -178,6 +178,9 @@ pub fn run_detail(store: &Store, id: i64) -> Result<String> {
     if !run.host.simd.is_empty() {
         line("simd", run.host.simd.clone());
     }
+    if !run.host.libraries.is_empty() {
+        line("libraries", run.host.libraries.clone());
+    }
     if let Some(job) = &run.scheduler_job {
         line("slurm task", job.clone());
     }

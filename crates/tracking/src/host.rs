@@ -15,6 +15,10 @@ pub struct Host {
     /// The CPU's [`FLOAT_SIMD_FEATURES`] it has, space-separated, in that list's order
     /// (empty for runs recorded before tagscale kept them).
     pub simd: String,
+    /// The numerical libraries the process had loaded whose version changes results
+    /// (`libtorch 2.9.0+cu128 (CUDA 12.8)`); empty for a pure-Rust (flex) process and for runs
+    /// recorded before tagscale kept them.
+    pub libraries: String,
 }
 
 /// The SIMD features (as `/proc/cpuinfo` names them) that decide which kernels a CPU
@@ -69,11 +73,14 @@ impl Host {
             cpu: format!("{model} ({cores} threads)"),
             gpu: gpu_names(),
             simd: float_simd(flags),
+            libraries: fs::read_to_string("/proc/self/maps")
+                .map(|maps| loaded_libraries(&maps))
+                .unwrap_or_default(),
         }
     }
 
     /// What differs between this host and `other` that can change floating-point results
-    /// (CPU model, SIMD features, GPUs), one phrase each; the host name alone does not.
+    /// (CPU model, SIMD features, GPUs, libtorch), one phrase each; the host name alone does not.
     /// A side that did not record its SIMD features is not compared on them.
     pub fn float_differences(&self, other: &Host) -> Vec<String> {
         let mut differences = Vec::new();
@@ -95,18 +102,25 @@ impl Host {
             }
             differences.push(phrase);
         }
+        let name = |g: &str| {
+            if g.is_empty() {
+                "none".to_string()
+            } else {
+                g.to_string()
+            }
+        };
         if self.gpu != other.gpu {
-            let name = |g: &str| {
-                if g.is_empty() {
-                    "none".to_string()
-                } else {
-                    g.to_string()
-                }
-            };
             differences.push(format!(
                 "GPU {} then, {} now",
                 name(&self.gpu),
                 name(&other.gpu)
+            ));
+        }
+        if self.libraries != other.libraries {
+            differences.push(format!(
+                "libraries {} then, {} now",
+                name(&self.libraries),
+                name(&other.libraries)
             ));
         }
         differences
@@ -130,6 +144,43 @@ fn float_simd(flags: &str) -> String {
         .copied()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The libtorch a process has mapped (`/proc/self/maps` text), with its version as its
+/// installation states it: a libtorch archive's `build-version` beside `lib/`, or PyTorch's
+/// `torch/version.py` (version and CUDA). Empty when no libtorch is loaded.
+fn loaded_libraries(maps: &str) -> String {
+    let Some(lib_dir) = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(std::path::Path::new)
+        .find(|p| p.file_name().is_some_and(|n| n == "libtorch_cpu.so"))
+        .and_then(std::path::Path::parent)
+    else {
+        return String::new();
+    };
+    let Some(root) = lib_dir.parent() else {
+        return "libtorch (version unknown)".into();
+    };
+    if let Ok(version) = fs::read_to_string(root.join("build-version")) {
+        return format!("libtorch {}", version.trim());
+    }
+    let Ok(python) = fs::read_to_string(root.join("version.py")) else {
+        return "libtorch (version unknown)".into();
+    };
+    // `__version__ = '2.9.0+cu128'` and `cuda: Optional[str] = '12.8'` (or `None`).
+    let value = |name: &str| {
+        python.lines().find_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            let key = key.split(':').next()?.trim();
+            (key == name).then(|| value.trim().trim_matches(['\'', '"']).to_string())
+        })
+    };
+    let version = value("__version__").unwrap_or_else(|| "(version unknown)".into());
+    match value("cuda").filter(|c| c != "None") {
+        Some(cuda) => format!("libtorch {version} (CUDA {cuda})"),
+        None => format!("libtorch {version}"),
+    }
 }
 
 /// NVIDIA GPUs the driver exposes, comma-separated; empty without any.
@@ -210,7 +261,62 @@ mod tests {
             cpu: cpu.into(),
             gpu: String::new(),
             simd: simd.into(),
+            libraries: String::new(),
         }
+    }
+
+    /// What PyTorch's wheel and a libtorch archive each say of themselves, as the run records
+    /// it; a process without libtorch (the flex backend) records nothing; another libtorch on
+    /// the rerun's side is named as a difference.
+    #[test]
+    fn libtorch_is_recorded_with_its_version_from_where_it_is_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let wheel = dir.path().join("site-packages/torch");
+        let archive = dir.path().join("libtorch");
+        for root in [&wheel, &archive] {
+            fs::create_dir_all(root.join("lib")).unwrap();
+        }
+        fs::write(
+            wheel.join("version.py"),
+            "from typing import Optional\n__version__ = '2.9.0+cu128'\ndebug = False\n\
+             cuda: Optional[str] = '12.8'\n",
+        )
+        .unwrap();
+        fs::write(archive.join("build-version"), "2.9.0+cpu\n").unwrap();
+        let maps = |root: &std::path::Path| {
+            format!(
+                "7f0000000000-7f0000001000 r--p 00000000 08:01 42 /usr/lib/libc.so.6\n\
+                 7f0000002000-7f0000003000 r-xp 00000000 08:01 43 {}\n",
+                root.join("lib/libtorch_cpu.so").display()
+            )
+        };
+        assert_eq!(
+            loaded_libraries(&maps(&wheel)),
+            "libtorch 2.9.0+cu128 (CUDA 12.8)"
+        );
+        assert_eq!(loaded_libraries(&maps(&archive)), "libtorch 2.9.0+cpu");
+        assert_eq!(
+            loaded_libraries("7f00-7f01 r--p 0 08:01 42 /usr/lib/libc.so.6\n"),
+            ""
+        );
+        fs::write(
+            wheel.join("version.py"),
+            "__version__ = '2.9.0+cpu'\ncuda = None\n",
+        )
+        .unwrap();
+        assert_eq!(loaded_libraries(&maps(&wheel)), "libtorch 2.9.0+cpu");
+
+        let epyc = "AMD EPYC 9B14 (2 threads)";
+        let (mut then, now) = (host(epyc, "avx2"), host(epyc, "avx2"));
+        then.libraries = "libtorch 2.9.0+cpu".into();
+        assert_eq!(
+            then.float_differences(&now),
+            ["libraries libtorch 2.9.0+cpu then, none now"]
+        );
+        assert!(
+            Host::current().libraries.is_empty(),
+            "no libtorch in a test of tracking"
+        );
     }
 
     #[test]

@@ -331,6 +331,7 @@ mod tests {
                 cpu: String::new(),
                 gpu: String::new(),
                 simd: String::new(),
+                libraries: String::new(),
             },
             threads: 1,
             code: CodeVersion::default(),

@@ -35,6 +35,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "runs by config",
         include_str!("../../../migrations/sqlite/0004_runs_by_config.sql"),
     ),
+    (
+        5,
+        "host libraries",
+        include_str!("../../../migrations/sqlite/0005_host_libraries.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations: the same tables and versions as SQLite's.
@@ -58,6 +63,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "runs by config",
         include_str!("../../../migrations/postgres/0004_runs_by_config.sql"),
+    ),
+    (
+        5,
+        "host libraries",
+        include_str!("../../../migrations/postgres/0005_host_libraries.sql"),
     ),
 ];
 
@@ -1326,9 +1336,9 @@ async fn insert_run(
                            train_size, backend, seed, status, created_at, heartbeat_at, pid,
                            pid_start, host, cpu, gpu, threads, git_commit, git_dirty, git_diff,
                            cargo_lock_sha256, rustc_version, cargo_features, binary_sha256,
-                           scheduler_job, simd)
+                           scheduler_job, simd, libraries)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'QUEUED', $11, $11, $12, $13, $14, $15,
-                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
          RETURNING id",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -1357,6 +1367,7 @@ async fn insert_run(
     .bind(&run.code.binary_sha256)
     .bind(run.scheduler_job.as_deref())
     .bind(&run.host.simd)
+    .bind(&run.host.libraries)
     .fetch_one(&mut *tx)
     .await?;
     row.try_get(0)
@@ -1394,6 +1405,7 @@ fn run_record(r: &AnyRow) -> std::result::Result<Result<RunRecord>, sqlx::Error>
             cpu: r.try_get("cpu")?,
             gpu: r.try_get("gpu")?,
             simd: r.try_get("simd")?,
+            libraries: r.try_get("libraries")?,
         },
         threads: r.try_get("threads")?,
         code: CodeVersion {
