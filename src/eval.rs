@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use datasets::TagKind;
 use metrics::table::Table;
-use metrics::{Evaluation, Scores, evaluate};
-use tracking::keys::metric;
+use metrics::{Scores, evaluate};
+use reports::terminal;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -23,8 +23,8 @@ pub struct EvalArgs {
     /// inferred (classification when >= 95 % of truth values are exactly 0 or 1).
     #[arg(long)]
     tags: Option<PathBuf>,
-    /// Print JSON: each tag's figures under its name, `macro_roc_auc`, `macro_pr_auc`,
-    /// `macro_rmse`, and `skipped`.
+    /// Print JSON: `tags` (each tag's figures and kind under its name), `macro` (ROC-AUC,
+    /// PR-AUC, RMSE) and `skipped` (tags with one class only).
     #[arg(long)]
     json: bool,
 }
@@ -51,10 +51,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&to_json(&evaluation))?
+            serde_json::to_string_pretty(&terminal::evaluation_json(&evaluation))?
         )?;
     } else {
-        write!(out, "{}", to_text(&evaluation))?;
+        write!(out, "{}", terminal::evaluation_text(&evaluation))?;
     }
     Ok(())
 }
@@ -93,74 +93,4 @@ fn tag_kinds(truth: &Table, tags_file: Option<&PathBuf>) -> Result<Vec<TagKind>>
                 .unwrap_or_else(|| TagKind::infer(truth.column(j).map(|v| v as f32)))
         })
         .collect())
-}
-
-/// `{"tags": {TAG: figures}, "macro": {...}, "skipped": [...]}`: per-tag figures under their own
-/// key, so no tag name (`skipped`, `macro_roc_auc`) can overwrite a summary.
-fn to_json(e: &Evaluation) -> serde_json::Value {
-    let mut tags = serde_json::Map::new();
-    for t in &e.per_tag {
-        let mut figures = serde_json::Map::new();
-        for (key, value) in [
-            (metric::ROC_AUC, t.roc_auc),
-            (metric::PR_AUC, t.pr_auc),
-            (metric::RMSE, t.rmse),
-        ] {
-            if let Some(v) = value {
-                figures.insert(key.into(), v.into());
-            }
-        }
-        figures.insert(
-            "kind".into(),
-            serde_json::to_value(t.kind).unwrap_or_default(),
-        );
-        tags.insert(t.name.clone(), figures.into());
-    }
-    serde_json::json!({
-        "tags": tags,
-        "macro": {
-            (metric::ROC_AUC): e.macro_roc_auc,
-            (metric::PR_AUC): e.macro_pr_auc,
-            (metric::RMSE): e.macro_rmse,
-        },
-        "skipped": e.skipped,
-    })
-}
-
-fn to_text(e: &Evaluation) -> String {
-    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
-    let width = e
-        .per_tag
-        .iter()
-        .map(|t| t.name.len())
-        .max()
-        .unwrap_or(3)
-        .max(5);
-    let mut s = format!(
-        "{:<width$}  {:>8}  {:>8}  {:>8}\n",
-        "tag", "ROC-AUC", "PR-AUC", "RMSE"
-    );
-    for t in &e.per_tag {
-        s.push_str(&format!(
-            "{:<width$}  {:>8}  {:>8}  {:>8}\n",
-            t.name,
-            fmt(t.roc_auc),
-            fmt(t.pr_auc),
-            fmt(t.rmse)
-        ));
-    }
-    s.push_str(&format!(
-        "{:<width$}  {:>8}  {:>8}  {:>8}\n",
-        "macro",
-        fmt(e.macro_roc_auc),
-        fmt(e.macro_pr_auc),
-        fmt(e.macro_rmse)
-    ));
-    if !e.skipped.is_empty() {
-        s.push_str(&format!(
-            "skipped (one class only): {}\n",
-            e.skipped.join(", ")
-        ));
-    }
-    s
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use reports::terminal::macro_summary;
+use reports::terminal::{self, CellLine, macro_summary};
 use runner::RunOutcome;
 use runner::execute::GridFile;
 use runner::slurm::TaskState;
@@ -17,34 +17,18 @@ pub fn cells(
     cells: &[SweepCell],
     slurm: Option<&BTreeMap<i64, TaskState>>,
 ) -> Result<()> {
-    let slurm_header = if slurm.is_some() { "slurm task" } else { "" };
-    println!(
-        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {slurm_header:<24}test",
-        "cell", "model", "n", "backend", "seed", "run", "status"
-    );
-    for SweepCell { index, config, run } in cells {
-        let (id, status, figures) = match run {
-            Some(r) => (
-                r.id.to_string(),
-                r.status.to_string(),
-                macro_summary(&store.run_metrics(r.id)?),
-            ),
-            None => ("-".into(), "NOT RUN".into(), String::new()),
-        };
-        let task = slurm.map_or(String::new(), |tasks| {
-            let task = tasks
-                .get(&(*index as i64))
-                .map_or_else(|| "-".into(), |t| format!("{} {}", t.task, t.state));
-            format!("{task:<24}")
-        });
-        println!(
-            "{index:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
-            config.model.as_str(),
-            config.train_size,
-            config.backend_name(),
-            config.seed
-        );
-    }
+    let lines: Vec<CellLine<'_>> = cells
+        .iter()
+        .map(|c| CellLine {
+            index: c.index,
+            axes: c.config.axes(),
+            run: c.run.as_ref(),
+            task: slurm
+                .and_then(|tasks| tasks.get(&(c.index as i64)))
+                .map(|t| format!("{} {}", t.task, t.state)),
+        })
+        .collect();
+    print!("{}", terminal::sweep_cells(store, &lines, slurm.is_some())?);
     Ok(())
 }
 

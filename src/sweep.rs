@@ -12,7 +12,7 @@ use runner::progress::SweepProgress;
 use runner::slurm::{self, SlurmArray, SlurmOptions};
 use runner::sweep::{Executed, Executor, SweepOutcome, sweep_cells};
 use runner::{Env, RunnerError};
-use tracking::{Status, StatusCounts, Store, format_time};
+use tracking::{StatusCounts, Store, format_time};
 
 use crate::args::parse_count;
 use crate::{env, print, progress, store};
@@ -295,26 +295,6 @@ fn status_of(store: &Store, id: i64) -> Result<()> {
     }
     let cells = sweep_cells(store, &sweep)?;
     let counts = StatusCounts::of(cells.iter().map(|c| c.run.as_ref()));
-    println!("{}", count_line(&counts));
+    println!("{}", reports::terminal::status_counts(&counts));
     print::cells(store, &cells, tasks.as_ref())
-}
-
-/// `FINISHED 4 · RUNNING 1 · NOT RUN 1`.
-fn count_line(counts: &StatusCounts) -> String {
-    let mut parts: Vec<String> = [
-        Status::Finished,
-        Status::Running,
-        Status::Queued,
-        Status::Failed,
-        Status::Killed,
-    ]
-    .into_iter()
-    .map(|s| (s, counts.get(s)))
-    .filter(|(_, n)| *n > 0)
-    .map(|(s, n)| format!("{s} {n}"))
-    .collect();
-    if counts.not_run > 0 {
-        parts.push(format!("NOT RUN {}", counts.not_run));
-    }
-    parts.join(" · ")
 }

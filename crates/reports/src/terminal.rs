@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use metrics::Evaluation;
 use serde_json::{Value, json};
 use tracking::keys::{metric, split, training};
 use tracking::{FinalMetric, RunFilter, RunRecord, SeedGroup, Store, StoreCheck, format_time};
@@ -43,6 +44,68 @@ fn duration(run: &RunRecord) -> String {
         (Some(_), None) => "running".into(),
         _ => "-".into(),
     }
+}
+
+/// One cell of a sweep for [`sweep_cells`]: its index, axes and standing run.
+pub struct CellLine<'a> {
+    pub index: usize,
+    pub axes: tracking::RunAxes,
+    pub run: Option<&'a RunRecord>,
+    /// The cell's task in a scheduler and its state there (`1234_5 RUNNING`), when known.
+    pub task: Option<String>,
+}
+
+/// A sweep's cells with their runs and test figures; with `tasks`, a column of each cell's
+/// scheduler task and state.
+pub fn sweep_cells(store: &Store, cells: &[CellLine<'_>], tasks: bool) -> Result<String> {
+    let task_header = if tasks { "slurm task" } else { "" };
+    let mut out = format!(
+        "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {task_header:<24}test\n",
+        "cell", "model", "n", "backend", "seed", "run", "status"
+    );
+    for cell in cells {
+        let (id, status, figures) = match cell.run {
+            Some(r) => (
+                r.id.to_string(),
+                r.status.to_string(),
+                macro_summary(&store.run_metrics(r.id)?),
+            ),
+            None => ("-".into(), "NOT RUN".into(), String::new()),
+        };
+        let task = if tasks {
+            format!("{:<24}", cell.task.as_deref().unwrap_or("-"))
+        } else {
+            String::new()
+        };
+        let axes = &cell.axes;
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<11} {:>6} {:<8} {:>4}  {id:>5} {status:<8}  {task}{figures}",
+            cell.index, axes.model, axes.train_size, axes.backend, axes.seed
+        );
+    }
+    Ok(out)
+}
+
+/// `FINISHED 4 · RUNNING 1 · NOT RUN 1`.
+pub fn status_counts(counts: &tracking::StatusCounts) -> String {
+    use tracking::Status;
+    let mut parts: Vec<String> = [
+        Status::Finished,
+        Status::Running,
+        Status::Queued,
+        Status::Failed,
+        Status::Killed,
+    ]
+    .into_iter()
+    .map(|s| (s, counts.get(s)))
+    .filter(|(_, n)| *n > 0)
+    .map(|(s, n)| format!("{s} {n}"))
+    .collect();
+    if counts.not_run > 0 {
+        parts.push(format!("NOT RUN {}", counts.not_run));
+    }
+    parts.join(" · ")
 }
 
 /// `runs list`: every run (or a sweep's), oldest first, one line each.
@@ -595,5 +658,123 @@ fn config_differences(prefix: &str, a: &Value, b: &Value, out: &mut Vec<(String,
         }
         _ if a != b => out.push((prefix.to_string(), a.clone(), b.clone())),
         _ => {}
+    }
+}
+
+/// `tagscale eval --json`: `{"tags": {TAG: figures}, "macro": {...}, "skipped": [...]}`: per-tag figures under their own
+/// key, so no tag name (`skipped`, `macro_roc_auc`) can overwrite a summary.
+pub fn evaluation_json(e: &Evaluation) -> serde_json::Value {
+    let mut tags = serde_json::Map::new();
+    for t in &e.per_tag {
+        let mut figures = serde_json::Map::new();
+        for (key, value) in [
+            (metric::ROC_AUC, t.roc_auc),
+            (metric::PR_AUC, t.pr_auc),
+            (metric::RMSE, t.rmse),
+        ] {
+            if let Some(v) = value {
+                figures.insert(key.into(), v.into());
+            }
+        }
+        figures.insert(
+            "kind".into(),
+            serde_json::to_value(t.kind).unwrap_or_default(),
+        );
+        tags.insert(t.name.clone(), figures.into());
+    }
+    serde_json::json!({
+        "tags": tags,
+        "macro": {
+            (metric::ROC_AUC): e.macro_roc_auc,
+            (metric::PR_AUC): e.macro_pr_auc,
+            (metric::RMSE): e.macro_rmse,
+        },
+        "skipped": e.skipped,
+    })
+}
+
+/// `tagscale eval`: a row per tag, the macro row, the skipped tags.
+pub fn evaluation_text(e: &Evaluation) -> String {
+    let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+    let width = e
+        .per_tag
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(3)
+        .max(5);
+    let mut s = format!(
+        "{:<width$}  {:>8}  {:>8}  {:>8}\n",
+        "tag", "ROC-AUC", "PR-AUC", "RMSE"
+    );
+    for t in &e.per_tag {
+        s.push_str(&format!(
+            "{:<width$}  {:>8}  {:>8}  {:>8}\n",
+            t.name,
+            fmt(t.roc_auc),
+            fmt(t.pr_auc),
+            fmt(t.rmse)
+        ));
+    }
+    s.push_str(&format!(
+        "{:<width$}  {:>8}  {:>8}  {:>8}\n",
+        "macro",
+        fmt(e.macro_roc_auc),
+        fmt(e.macro_pr_auc),
+        fmt(e.macro_rmse)
+    ));
+    if !e.skipped.is_empty() {
+        s.push_str(&format!(
+            "skipped (one class only): {}\n",
+            e.skipped.join(", ")
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_counts_name_only_the_states_present_in_lifecycle_order() {
+        let counts = tracking::StatusCounts {
+            finished: 4,
+            running: 1,
+            not_run: 2,
+            ..Default::default()
+        };
+        assert_eq!(status_counts(&counts), "FINISHED 4 · RUNNING 1 · NOT RUN 2");
+        assert_eq!(status_counts(&Default::default()), "");
+    }
+
+    #[test]
+    fn an_evaluation_prints_a_row_per_tag_the_macro_row_and_what_was_skipped() {
+        let names = ["rock".to_string(), "tempo".to_string(), "solo".to_string()];
+        let kinds = [
+            metrics::TagKind::Classification,
+            metrics::TagKind::Regression,
+            metrics::TagKind::Classification,
+        ];
+        let truth = [1.0, 0.2, 0.0, 0.0, 0.8, 0.0];
+        let predictions = [0.9, 0.3, 0.5, 0.1, 0.7, 0.5];
+        let evaluation = metrics::evaluate(&metrics::Scores {
+            names: &names,
+            kinds: &kinds,
+            truth: &truth,
+            predictions: &predictions,
+        })
+        .unwrap();
+        let text = evaluation_text(&evaluation);
+        assert!(text.starts_with("tag  "), "{text}");
+        assert!(
+            text.contains("rock     1.0000    1.0000         -"),
+            "{text}"
+        );
+        assert!(text.contains("skipped (one class only): solo"), "{text}");
+        let json = evaluation_json(&evaluation);
+        assert_eq!(json["macro"][metric::ROC_AUC], 1.0);
+        assert_eq!(json["tags"]["tempo"]["kind"], "regression");
+        assert_eq!(json["skipped"][0], "solo");
     }
 }
