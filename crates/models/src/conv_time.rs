@@ -85,6 +85,13 @@ pub fn max_pool_time(x: Tensor<3>, size: usize) -> Tensor<3> {
     ))
 }
 
+/// Whether `v` replaces `max` as a window's maximum: it is larger (so the first maximum
+/// stays), or NaN (which propagates). `|`, not `||`: no branch in the pooling loops.
+#[inline(always)]
+fn takes_over(v: f32, max: f32) -> bool {
+    (v > max) | v.is_nan()
+}
+
 /// Batch entries whose weight-gradient partial sums are accumulated together: fixed, so the
 /// order of the additions (and the result) does not depend on the number of threads.
 const WEIGHT_GRAD_GROUP: usize = 4;
@@ -393,10 +400,9 @@ impl ConvTimeOps for Flex {
                         row.copy_from_slice(&window[..channels]);
                         for step in window.chunks_exact(channels).skip(1) {
                             for (m, &v) in row.iter_mut().zip(step) {
-                                // `v > m` keeps the first maximum (and lets a NaN through).
-                                if v > *m || v.is_nan() {
-                                    *m = v;
-                                }
+                                // `v > m` keeps the first maximum (and lets a NaN through);
+                                // a select, not a branch, so the loop vectorises.
+                                *m = if takes_over(v, *m) { v } else { *m };
                             }
                         }
                     }
@@ -420,20 +426,25 @@ impl ConvTimeOps for Flex {
                 .zip(x.values().par_chunks(x.entry_len()))
                 .zip(grad.values().par_chunks(grad.entry_len()))
                 .for_each(|((gx, input), g)| {
+                    // Per channel, the window's maximum so far and its step: the forward's
+                    // rule, run across the channels of a step at once (vectorised).
+                    let (mut best, mut at) = (vec![0.0f32; channels], vec![0u32; channels]);
                     let windows = gx
                         .chunks_exact_mut(size * channels)
                         .zip(input.chunks_exact(size * channels))
                         .zip(g.chunks_exact(channels));
                     for ((gx, window), g) in windows {
-                        for c in 0..channels {
-                            let mut best = 0;
-                            for i in 1..size {
-                                let v = window[i * channels + c];
-                                if v > window[best * channels + c] || v.is_nan() {
-                                    best = i;
-                                }
+                        best.copy_from_slice(&window[..channels]);
+                        at.fill(0);
+                        for (i, step) in window.chunks_exact(channels).enumerate().skip(1) {
+                            for ((m, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(step) {
+                                let take = takes_over(v, *m);
+                                *m = if take { v } else { *m };
+                                *a = if take { i as u32 } else { *a };
                             }
-                            gx[best * channels + c] = g[c];
+                        }
+                        for (c, (&step, &g)) in at.iter().zip(g).enumerate() {
+                            gx[step as usize * channels + c] = g;
                         }
                     }
                 });
@@ -701,6 +712,51 @@ mod tests {
             let dx = max_abs_diff(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
             assert_eq!(dx, 0.0, "window {size}: input gradients differ");
         }
+    }
+
+    /// Ties send the gradient to the window's first maximum, a NaN wins its window (and
+    /// takes the gradient), and -0.0 / 0.0 ties keep the first — per channel, whatever the
+    /// other channels of the step hold.
+    #[test]
+    fn max_pool_time_keeps_the_first_maximum_and_lets_nan_through() {
+        let device = Device::flex().autodiff();
+        // One entry, windows of 3 steps, 3 channels: [step][channel].
+        let steps = [
+            [1.0, f32::NAN, -0.0],
+            [1.0, 5.0, 0.0],
+            [0.5, 7.0, 0.0],
+            [2.0, 1.0, 3.0],
+            [2.0, f32::NAN, 3.0],
+            [9.0, 2.0, 1.0],
+        ];
+        let values: Vec<f32> = steps.iter().flatten().copied().collect();
+        let x = Tensor::<3>::from_data(TensorData::new(values, [1, 6, 3]), &device).require_grad();
+        let pooled = max_pool_time(x.clone(), 3);
+        let out: Vec<f32> = pooled.clone().into_data().try_to_vec().unwrap();
+        assert_eq!(out[0].to_bits(), 1.0f32.to_bits());
+        assert!(out[1].is_nan());
+        assert_eq!(out[2].to_bits(), (-0.0f32).to_bits());
+        assert_eq!(
+            &out[3..].iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
+            &[false, true, false]
+        );
+        assert_eq!((out[3], out[5]), (9.0, 3.0));
+        let weights = Tensor::<3>::from_data(
+            TensorData::new(vec![10.0f32, 20.0, 30.0, 40.0, 50.0, 60.0], [1, 2, 3]),
+            &device,
+        );
+        let grads = (pooled * weights).sum().backward();
+        let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
+        #[rustfmt::skip]
+        let expected = [
+            10.0, 20.0, 30.0,
+            0.0, 0.0, 0.0,
+            0.0, 0.0, 0.0,
+            0.0, 0.0, 60.0,
+            0.0, 50.0, 0.0,
+            40.0, 0.0, 0.0,
+        ];
+        assert_eq!(dx, expected);
     }
 
     #[test]

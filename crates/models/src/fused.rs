@@ -35,6 +35,18 @@ pub trait ReluBatchNormOps: Backend {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// `batch_norm(relu(x))` with given statistics (inference). The default is Burn's ops.
+    fn relu_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        Self::batch_norm(Self::relu(x), gamma, beta, mean, variance, epsilon)
+    }
+
     /// Gradients for `x`, `gamma` and `beta` given the output's gradient. The default is
     /// Burn's unfused batch-norm backward, masked by the ReLU.
     fn relu_batch_norm_train_backward(
@@ -62,12 +74,28 @@ pub trait ReluBatchNormOps: Backend {
     }
 }
 
-/// `bn(relu(x))`, fused when training on flex with autodiff; Burn's ops everywhere else
-/// (inference, libtorch), which give the same values.
+/// `bn(relu(x))`, fused on flex: in training with autodiff (batch statistics, one pass each
+/// way), and at inference without autodiff (one pass instead of Burn's five, the same bits);
+/// Burn's ops everywhere else (libtorch), which give the same values.
 pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
-    let fused = device.is_autodiff() && crate::device::is_flex(&device);
-    if !(fused && bn.training.is_enabled()) {
+    let flex = crate::device::is_flex(&device);
+    if flex && !device.is_autodiff() {
+        let statistics = |state: &burn::module::RunningState<Tensor<1>>| {
+            state.value().to_device(&device).into_dispatch()
+        };
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as ReluBatchNormOps>::relu_batch_norm_eval(
+                x.into_dispatch(),
+                bn.gamma.val().into_dispatch(),
+                bn.beta.val().into_dispatch(),
+                statistics(&bn.running_mean),
+                statistics(&bn.running_var),
+                bn.epsilon,
+            ),
+        );
+    }
+    if !(flex && bn.training.is_enabled()) {
         return bn.forward(relu(x));
     }
     let (output, mean, variance) =
@@ -288,6 +316,55 @@ where
 }
 
 impl ReluBatchNormOps for Flex {
+    /// Burn's `((relu(x) − mean) / sqrt(var + ε)) · γ + β`, each step the same f32 operation
+    /// in the same order (so the same bits), in one pass.
+    fn relu_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let planes = Planes::new(x);
+        let (gamma, beta, mean) = (vector(gamma), vector(beta), vector(mean));
+        let std: Vec<f32> = vector(variance)
+            .iter()
+            .map(|v| (v + epsilon as f32).sqrt())
+            .collect();
+        let (inner, row_len) = (planes.inner, planes.row_len());
+        let values = planes.values();
+        let mut out = vec![0.0f32; values.len()];
+        let chunk = rows_per_task(row_len) * row_len;
+        // As flex's relu: NaN propagates.
+        let relu = |x: f32| if x.is_nan() || x > 0.0 { x } else { 0.0 };
+        out.par_chunks_mut(chunk)
+            .zip(values.par_chunks(chunk))
+            .for_each(|(out_rows, rows)| {
+                let pairs = out_rows
+                    .chunks_exact_mut(row_len)
+                    .zip(rows.chunks_exact(row_len));
+                for (out_row, row) in pairs {
+                    if inner == 1 {
+                        // Channels-last rows: zipped slices, so the loop vectorises.
+                        let lanes = out_row.iter_mut().zip(row).zip(&mean).zip(&std);
+                        for ((((o, &x), &m), &s), (&g, &b)) in lanes.zip(gamma.iter().zip(&beta)) {
+                            *o = (relu(x) - m) / s * g + b;
+                        }
+                        continue;
+                    }
+                    let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
+                    for (c, (o, xs)) in segments.enumerate() {
+                        let (m, s, g, b) = (mean[c], std[c], gamma[c], beta[c]);
+                        for (o, &x) in o.iter_mut().zip(xs) {
+                            *o = (relu(x) - m) / s * g + b;
+                        }
+                    }
+                }
+            });
+        flex_tensor(out, planes.shape)
+    }
+
     fn relu_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -510,6 +587,46 @@ mod tests {
             max_diff(fused_stats.1, expect_var) < 1e-5,
             "{shape:?}: running variance"
         );
+    }
+
+    /// At inference on flex the fused op gives Burn's bits exactly, NaN included, in both
+    /// layouts the models use (channels-last rows, and `[batch, channels, ...]`).
+    #[test]
+    fn fused_relu_batch_norm_at_inference_is_bit_identical_to_burns_ops() {
+        let device = Device::flex();
+        let _rng = crate::seed_exclusively(&device, 5);
+        for shape in [[64usize, 24, 1], [4, 3, 37], [3, 5, 1000]] {
+            let channels = shape[1];
+            let mut bn = BatchNormConfig::new(channels)
+                .with_epsilon(1e-5)
+                .init(&device);
+            let random =
+                |mean, std| Tensor::random([channels], Distribution::Normal(mean, std), &device);
+            bn.gamma = Param::from_tensor(random(0.0, 1.0));
+            bn.beta = Param::from_tensor(random(0.0, 1.0));
+            bn.running_mean.update(random(0.5, 0.3));
+            bn.running_var.update(random(0.0, 1.0).abs() + 0.01);
+            let mut values: Vec<f32> =
+                Tensor::<3>::random(shape, Distribution::Normal(0.2, 1.0), &device)
+                    .into_data()
+                    .try_to_vec()
+                    .unwrap();
+            values[7] = f32::NAN;
+            values[8] = -0.0;
+            // `[rows, channels, 1]` is the channels-last rows' path (one value per channel).
+            let x = Tensor::<3>::from_data(TensorData::new(values, shape), &device);
+            let bits = |t: Tensor<3>| -> Vec<u32> {
+                t.into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            let fused = bits(relu_batch_norm(&bn, x.clone()));
+            let reference = bits(bn.forward(relu(x)));
+            assert_eq!(fused, reference, "{shape:?}");
+        }
     }
 
     #[test]
