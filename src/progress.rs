@@ -82,15 +82,7 @@ impl CacheProgress for CacheBar {
     }
 }
 
-impl SweepProgress for CacheBar {
-    fn cells(&self, _: usize, _: usize) {}
-    fn worker_started(&self, _: usize, _: &RunConfig) {}
-    fn shows_workers(&self) -> bool {
-        false
-    }
-    fn worker_news(&self, _: usize, _: &RunRecord, _: &[EpochMetric]) {}
-    fn worker_ended(&self, _: usize) {}
-}
+impl SweepProgress for CacheBar {}
 
 /// A local sweep: a bar over cells, the cache while it is built, and a line per worker with
 /// its run's newest evaluation.

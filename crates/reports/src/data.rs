@@ -101,15 +101,7 @@ impl CellResult {
     /// Why the cell has no figures: `FAILED (run 7): …`, or `not run`.
     pub fn problem(&self) -> Option<String> {
         match &self.run {
-            Some(r) if r.status == Status::Finished => None,
-            Some(r) => Some(format!(
-                "{} (run {}){}",
-                r.status,
-                r.id,
-                r.error
-                    .as_deref()
-                    .map_or(String::new(), |e| format!(": {e}"))
-            )),
+            Some(r) => r.unfinished(),
             None => Some("not run".into()),
         }
     }

@@ -19,20 +19,22 @@ pub trait CacheProgress: Sync {
     fn cache_done(&self) {}
 }
 
-/// Progress of a sweep run by local worker processes.
+/// Progress of a sweep: the cache, then (local workers) its cells. Every method but the
+/// cache's does nothing unless implemented, so a display of part of it (a Slurm submission
+/// shows only the cache) implements only that part.
 pub trait SweepProgress: CacheProgress {
     /// `done` of `total` cells need nothing more from this sweep.
-    fn cells(&self, done: usize, total: usize);
+    fn cells(&self, _done: usize, _total: usize) {}
     /// A worker process started on `cell`.
-    fn worker_started(&self, cell: usize, config: &RunConfig);
+    fn worker_started(&self, _cell: usize, _config: &RunConfig) {}
     /// Whether [`SweepProgress::worker_news`] is shown (it costs a store read per worker).
     fn shows_workers(&self) -> bool {
-        true
+        false
     }
     /// The run of `cell`'s worker and its evaluations so far.
-    fn worker_news(&self, cell: usize, run: &RunRecord, evaluations: &[EpochMetric]);
+    fn worker_news(&self, _cell: usize, _run: &RunRecord, _evaluations: &[EpochMetric]) {}
     /// `cell`'s worker exited.
-    fn worker_ended(&self, cell: usize);
+    fn worker_ended(&self, _cell: usize) {}
     /// Every cell is done.
     fn finished(&self) {}
 }
@@ -48,12 +50,4 @@ impl CacheProgress for Silent {
     fn cache(&self, _: u64, _: u64) {}
 }
 
-impl SweepProgress for Silent {
-    fn cells(&self, _: usize, _: usize) {}
-    fn worker_started(&self, _: usize, _: &RunConfig) {}
-    fn shows_workers(&self) -> bool {
-        false
-    }
-    fn worker_news(&self, _: usize, _: &RunRecord, _: &[EpochMetric]) {}
-    fn worker_ended(&self, _: usize) {}
-}
+impl SweepProgress for Silent {}

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use tracking::{RunRecord, Status, Store, SweepRecord};
+use tracking::{RunRecord, Store, SweepRecord};
 
 use crate::command::CellCommand;
 use crate::config::RunConfig;
@@ -120,13 +120,7 @@ impl SweepCell {
     /// Why the cell did not finish; `None` when it did.
     pub fn unfinished(&self) -> Option<String> {
         match &self.run {
-            Some(r) if r.status == Status::Finished => None,
-            Some(r) => Some(format!(
-                "run {} {}: {}",
-                r.id,
-                r.status,
-                r.error.as_deref().unwrap_or("no error recorded")
-            )),
+            Some(r) => r.unfinished(),
             None => Some("not run (its worker could not claim it)".into()),
         }
     }

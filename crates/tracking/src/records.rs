@@ -141,6 +141,20 @@ pub struct RunRecord {
     pub scheduler_job: Option<String>,
 }
 
+impl RunRecord {
+    /// Why the run has no results: `FAILED (run 7): the error`, `KILLED (run 3)`, or
+    /// `RUNNING (run 5)`; `None` when it FINISHED.
+    pub fn unfinished(&self) -> Option<String> {
+        (self.status != Status::Finished).then(|| {
+            let error = self
+                .error
+                .as_deref()
+                .map_or(String::new(), |e| format!(": {e}"));
+            format!("{} (run {}){error}", self.status, self.id)
+        })
+    }
+}
+
 /// One value of one epoch (`split` is `train` or `valid`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetric {
@@ -350,6 +364,15 @@ mod tests {
         assert_eq!(counts.get(Status::Killed), 1);
         assert_eq!((counts.running, counts.queued, counts.failed), (0, 0, 0));
         assert_eq!(counts.not_run, 1);
+
+        // Why a run has no results, as the sweep's summary and the report both say it.
+        assert_eq!(runs[0].unfinished(), None);
+        assert_eq!(runs[2].unfinished().as_deref(), Some("KILLED (run 1)"));
+        let failed = RunRecord {
+            error: Some("boom".into()),
+            ..run(Status::Failed)
+        };
+        assert_eq!(failed.unfinished().as_deref(), Some("FAILED (run 1): boom"));
     }
 
     #[test]
