@@ -15,7 +15,7 @@ pub const CONFIG_VERSION: u32 = 2;
 
 /// The resolved config of one run, checked: a deep run has its backend, features, widths and
 /// training plan; a GBT run its trees' settings — never a mix. The store keeps it as the flat
-/// JSON of [`StoredConfig`] (the layout every recorded hash is of).
+/// JSON of `StoredConfig` (the layout every recorded hash is of).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(into = "StoredConfig", try_from = "StoredConfig")]
 pub struct RunConfig {

@@ -11,7 +11,7 @@
 //!   (the library draws nothing);
 //! - [`plan`]: which cells of a sweep still need running (the claim's rule);
 //! - [`command`]: the `tagscale run GRID --cell K` command workers and Slurm tasks run;
-//! - [`env`]: where things live (`TAGSCALE_*`) and how much of the machine a run may use;
+//! - [`mod@env`]: where things live (`TAGSCALE_*`) and how much of the machine a run may use;
 //! - [`sweep`]: freeze a grid and hand its unfinished cells to an [`sweep::Executor`]:
 //! - [`local`]: worker processes on this machine, surviving crashes and sharing the work with
 //!   concurrent sweeps;
