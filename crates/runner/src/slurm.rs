@@ -38,7 +38,7 @@ impl Executor for SlurmArray {
             Location::Sqlite(path) if !self.allow_sqlite => Err(RunnerError::Executor {
                 executor: "Slurm",
                 message: format!(
-                    "it needs a store every node can reach safely, and `{}` is a SQLite file: \
+                    "needs a store every node can reach safely, and `{}` is a SQLite file: \
                      SQLite on a network filesystem can corrupt or lose runs (WAL needs shared \
                      memory). Use PostgreSQL (--db postgres://USER@HOST:PORT/DB), or \
                      --allow-sqlite on a single-node cluster",
@@ -89,7 +89,7 @@ impl Executor for SlurmArray {
         let db = sweep.command.db.to_string_lossy();
         let recorded = script.replace(db.as_ref(), &tracking::redact_password(&db));
         store.record_submission(id, "slurm", &job, &cells, &recorded)?;
-        Ok(Executed::Submitted(crate::sweep::Submission {
+        Ok(Executed::Submitted(crate::sweep::SubmittedJob {
             job,
             array: array_spec(&cells, self.options.array_parallelism),
             cells,

@@ -80,7 +80,7 @@ pub enum Executed {
         reaped: Vec<i64>,
     },
     /// The cells still to run went to a scheduler as one job.
-    Submitted(Submission),
+    Submitted(SubmittedJob),
     /// Nothing to submit: every cell is FINISHED, running, queued, or FAILED (and failed
     /// cells are not retried).
     NothingToSubmit,
@@ -90,7 +90,7 @@ pub enum Executed {
 
 /// Cells handed to a scheduler.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission {
+pub struct SubmittedJob {
     pub job: String,
     pub cells: Vec<i64>,
     /// The scheduler's array of the cells (`0-3,5%2`).
