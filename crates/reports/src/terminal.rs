@@ -1,5 +1,6 @@
-//! The store for a terminal: what `tagscale runs list|show|compare` and `db check` print, as
-//! text or JSON. Each view reads the store and returns what to print; the binary prints it.
+//! The store for a terminal: what `tagscale runs list|show|compare` (with their groups),
+//! `db check`, `eval` and a sweep's cell table print, as text or JSON. Each view reads the
+//! store (or takes the figures) and returns what to print; the binary prints it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
