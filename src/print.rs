@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use reports::terminal::{self, CellLine, macro_summary};
 use runner::RunOutcome;
-use runner::execute::GridFile;
 use runner::slurm::TaskState;
 use runner::sweep::SweepCell;
 use tracking::{Status, Store};
@@ -28,32 +27,10 @@ pub fn cells(
                 .map(|t| format!("{} {}", t.task, t.state)),
         })
         .collect();
-    print!("{}", terminal::sweep_cells(store, &lines, slurm.is_some())?);
-    Ok(())
-}
-
-/// `sweep --dry-run`: the cells and their config hashes.
-pub fn dry_run(grid: &GridFile) -> Result<()> {
-    let configs = grid.configs()?;
-    println!(
-        "{} cells of experiment `{}`:",
-        configs.len(),
-        grid.grid.experiment.name
+    print!(
+        "{}",
+        terminal::sweep_cell_table(store, &lines, slurm.is_some())?
     );
-    println!(
-        "{:>4}  {:<12} {:>10}  {:<14} {:>6}  config hash",
-        "cell", "model", "train_size", "backend", "seed"
-    );
-    for (i, c) in configs.iter().enumerate() {
-        println!(
-            "{i:>4}  {:<12} {:>10}  {:<14} {:>6}  {}",
-            c.model.as_str(),
-            c.train_size,
-            c.backend_name(),
-            c.seed,
-            &c.hash()[..16]
-        );
-    }
     Ok(())
 }
 

@@ -140,7 +140,7 @@ pub fn run(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     };
     let grid = GridFile::load(grid_path)?;
     if args.dry_run {
-        return print::dry_run(&grid);
+        return dry_run(&grid);
     }
     let env = Env::from_process(db, env::code_version()?)?;
     let cells = grid.configs()?.len();
@@ -194,6 +194,31 @@ pub fn run(args: SweepArgs, db: &str, quiet: bool) -> Result<()> {
     show_outcome(&store, outcome, args.no_report)
 }
 
+/// `sweep --dry-run`: the cells and their config hashes.
+fn dry_run(grid: &GridFile) -> Result<()> {
+    let configs = grid.configs()?;
+    println!(
+        "{} cells of experiment `{}`:",
+        configs.len(),
+        grid.grid.experiment.name
+    );
+    println!(
+        "{:>4}  {:<12} {:>10}  {:<14} {:>6}  config hash",
+        "cell", "model", "train_size", "backend", "seed"
+    );
+    for (i, c) in configs.iter().enumerate() {
+        println!(
+            "{i:>4}  {:<12} {:>10}  {:<14} {:>6}  {}",
+            c.model.as_str(),
+            c.train_size,
+            c.backend_name(),
+            c.seed,
+            &c.hash()[..16]
+        );
+    }
+    Ok(())
+}
+
 fn show_outcome(store: &Store, outcome: SweepOutcome, no_report: bool) -> Result<()> {
     let sweep = &outcome.sweep;
     match outcome.executed {
@@ -225,7 +250,7 @@ fn show_outcome(store: &Store, outcome: SweepOutcome, no_report: bool) -> Result
                 sweep.id, sweep.id
             );
         }
-        Executed::Ended { cells, .. } => {
+        Executed::Ended(cells) => {
             println!(
                 "sweep {} ({}, {} cells) in {}",
                 sweep.id,

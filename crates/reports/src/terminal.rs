@@ -47,7 +47,7 @@ fn duration(run: &RunRecord) -> String {
     }
 }
 
-/// One cell of a sweep for [`sweep_cells`]: its index, axes and standing run.
+/// One cell of a sweep for [`sweep_cell_table`]: its index, axes and standing run.
 pub struct CellLine<'a> {
     pub index: usize,
     pub axes: tracking::RunAxes,
@@ -58,7 +58,7 @@ pub struct CellLine<'a> {
 
 /// A sweep's cells with their runs and test figures; with `tasks`, a column of each cell's
 /// scheduler task and state.
-pub fn sweep_cells(store: &Store, cells: &[CellLine<'_>], tasks: bool) -> Result<String> {
+pub fn sweep_cell_table(store: &Store, cells: &[CellLine<'_>], tasks: bool) -> Result<String> {
     let task_header = if tasks { "slurm task" } else { "" };
     let mut out = format!(
         "{:>4}  {:<11} {:>6} {:<8} {:>4}  {:>5} {:<8}  {task_header:<24}test\n",

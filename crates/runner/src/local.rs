@@ -42,14 +42,13 @@ impl Executor for LocalWorkers {
         let threads = (sweep.env.threads / workers).max(1);
         let mut running: BTreeMap<usize, Child> = BTreeMap::new();
         let mut attempted: HashSet<usize> = HashSet::new();
-        let mut reaped = Vec::new();
         loop {
             if interrupt.load(Ordering::Relaxed) {
                 stop_workers(&mut running, progress);
                 return Err(RunnerError::Interrupted);
             }
             reap_workers(&mut running, progress);
-            reaped.extend(store.reap_dead()?);
+            sweep.reap_dead()?;
             let states = store.cell_runs(&sweep.record)?;
             let mut todo = Vec::new();
             let mut held_elsewhere = false;
@@ -87,10 +86,7 @@ impl Executor for LocalWorkers {
             std::thread::sleep(self.poll);
         }
         progress.finished();
-        Ok(Executed::Ended {
-            cells: sweep.cells()?,
-            reaped,
-        })
+        Ok(Executed::Ended(sweep.cells()?))
     }
 }
 

@@ -4,6 +4,7 @@
 //! atomically, so two sweeps of one grid share the work and never run a cell twice; which cells
 //! still need running is [`crate::plan`]'s rule alone.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -46,9 +47,19 @@ pub struct FrozenSweep<'a> {
     pub command: CellCommand,
     /// Whether cells whose last run FAILED run again.
     pub retry_failed: bool,
+    /// Runs of dead processes marked KILLED so far ([`FrozenSweep::reap_dead`]).
+    reaped: RefCell<Vec<i64>>,
 }
 
 impl FrozenSweep<'_> {
+    /// Mark the runs of dead processes KILLED (their cells then need running again); the
+    /// sweep's outcome lists them.
+    pub fn reap_dead(&self) -> Result<()> {
+        let reaped = self.store.reap_dead()?;
+        self.reaped.borrow_mut().extend(reaped);
+        Ok(())
+    }
+
     /// Build the grid's feature cache before any cell starts (they would race to build it).
     pub fn prepare_cache(&self, progress: &dyn CacheProgress, stop: &AtomicBool) -> Result<()> {
         prepare_cache(self.grid, &self.env.data_root, progress, stop)
@@ -73,12 +84,8 @@ impl FrozenSweep<'_> {
 /// What an executor did with a sweep.
 #[derive(Debug)]
 pub enum Executed {
-    /// Every cell ended here (local workers); `reaped`: runs of dead processes marked KILLED
-    /// meanwhile.
-    Ended {
-        cells: Vec<SweepCell>,
-        reaped: Vec<i64>,
-    },
+    /// Every cell ended here (local workers): where each stands.
+    Ended(Vec<SweepCell>),
     /// The cells still to run went to a scheduler as one job.
     Submitted(SubmittedJob),
     /// Nothing to submit: every cell is FINISHED, running, queued, or FAILED (and failed
@@ -166,15 +173,13 @@ pub fn sweep(
         configs,
         command: CellCommand::new(env, &grid.path, retry_failed),
         retry_failed,
+        reaped: RefCell::default(),
     };
-    let mut reaped = store.reap_dead()?;
-    let mut executed = executor.execute(&frozen, progress, interrupt)?;
-    if let Executed::Ended { reaped: more, .. } = &mut executed {
-        reaped.append(more);
-    }
+    frozen.reap_dead()?;
+    let executed = executor.execute(&frozen, progress, interrupt)?;
     Ok(SweepOutcome {
         sweep: frozen.record,
-        reaped,
+        reaped: frozen.reaped.into_inner(),
         executed,
     })
 }
