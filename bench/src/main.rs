@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use datasets::cache::FeatureConfig;
 use datasets::synth::{self, SynthConfig};
 
+mod gradients;
 mod recipe;
 
 #[derive(Parser)]
@@ -34,6 +35,33 @@ struct Widths {
     /// Output tags (0: the synthetic corpus's, as the main job trains).
     #[arg(long, default_value_t = 50)]
     tags: usize,
+}
+
+impl Widths {
+    /// The model these widths describe (the paper's dropout).
+    fn config(&self, architecture: models::Architecture) -> models::ModelConfig {
+        let tags = match self.tags {
+            0 => synth::schema().len(),
+            n => n,
+        };
+        models::ModelConfig {
+            nf: self.nf,
+            backend_width: self.backend_width,
+            dense_units: self.dense_units,
+            n_mels: self.n_mels,
+            ..models::ModelConfig::paper(architecture, tags)
+        }
+    }
+}
+
+/// Input rows of a patch of `seconds`: log-mel frames or samples (16 kHz, hop 256).
+fn patch_len(architecture: models::Architecture, seconds: f64) -> usize {
+    match architecture {
+        models::Architecture::Spectrogram => {
+            audio_features::patch::frames_per_patch(seconds, 16_000, 256)
+        }
+        models::Architecture::Waveform => audio_features::patch::samples_per_patch(seconds, 16_000),
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,6 +102,23 @@ enum Bench {
         /// Threads of the step (0: the machine's).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+    },
+    /// One batch's loss gradients, with the weights, input and targets, written as .npy files
+    /// to OUT for `reference/gradients_torch.py` to recompute in float64 (dropout off).
+    Gradients {
+        /// spectrogram or waveform
+        #[arg(long)]
+        model: models::Architecture,
+        #[arg(long, default_value_t = 3.2)]
+        patch_seconds: f64,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[command(flatten)]
+        widths: Widths,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// This machine's practical peak: GFLOP/s of a large f32 matmul (1024 x 1024) on flex.
     Peak {
@@ -197,6 +242,20 @@ fn main() -> Result<()> {
             train_step(model, &widths, patch_seconds, batch, backend, steps)
         }),
         Bench::Peak { threads } => on_threads(threads, peak),
+        Bench::Gradients {
+            model,
+            patch_seconds,
+            batch,
+            widths,
+            seed,
+            out,
+        } => gradients::run(
+            &widths.config(model),
+            patch_len(model, patch_seconds),
+            batch,
+            seed,
+            &out,
+        ),
     }
 }
 
@@ -239,27 +298,11 @@ fn train_step(
 ) -> Result<()> {
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::prelude::*;
-    let tags = match widths.tags {
-        0 => synth::schema().len(),
-        n => n,
-    };
-    let config = models::ModelConfig {
-        nf: widths.nf,
-        backend_width: widths.backend_width,
-        dense_units: widths.dense_units,
-        n_mels: widths.n_mels,
-        ..models::ModelConfig::paper(architecture, tags)
-    };
+    let config = widths.config(architecture);
+    let tags = config.n_tags;
     let device = backend.device()?.autodiff();
     device.seed(1);
-    let len = match architecture {
-        models::Architecture::Spectrogram => {
-            audio_features::patch::frames_per_patch(patch_seconds, 16_000, 256)
-        }
-        models::Architecture::Waveform => {
-            audio_features::patch::samples_per_patch(patch_seconds, 16_000)
-        }
-    };
+    let len = patch_len(architecture, patch_seconds);
     let width = models::input_width(&config);
     let mut model = models::TaggingModel::new(&config, &device)?;
     let mut optim = AdamConfig::new().init();
