@@ -17,7 +17,7 @@ pub fn run(config: &ModelConfig, len: usize, batch: usize, seed: u64, out: &Path
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let config = ModelConfig {
         dropout: 0.0,
-        ..config.clone()
+        ..*config
     };
     let device = Device::flex().autodiff();
     let _rng = models::seed_exclusively(&device, seed);
