@@ -337,6 +337,8 @@ def bench_recipe(rust_bin, model="spectrogram", train_size=200, seeds=tuple(rang
 
     def mean_sd(runs, key):
         values = [r[key] for r in runs if r[key] is not None]
+        if not values:
+            return float("nan"), float("nan"), 0
         mean = sum(values) / len(values)
         sd = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5
         return mean, sd, len(values)
