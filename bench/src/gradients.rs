@@ -53,18 +53,20 @@ pub fn run(config: &ModelConfig, len: usize, batch: usize, seed: u64, out: &Path
     };
     model.visit(&mut visitor);
     let mut names = Vec::new();
-    for (i, tensor) in visitor.tensors.iter().enumerate() {
+    for (i, tensor) in visitor.tensors.into_iter().enumerate() {
+        let name = tensor.name;
+        let value = tensor.value.with_context(|| format!("{name}'s values"))?;
         let grad = tensor
             .grad
-            .as_ref()
-            .with_context(|| format!("{} has no gradient", tensor.name))?;
+            .with_context(|| format!("{name} has no gradient"))?
+            .with_context(|| format!("{name}'s gradient"))?;
         npy::write_f32(
             &out.join(format!("param-{i:03}.npy")),
             &tensor.shape,
-            &tensor.value,
+            &value,
         )?;
-        npy::write_f32(&out.join(format!("grad-{i:03}.npy")), &tensor.shape, grad)?;
-        names.push(tensor.name.clone());
+        npy::write_f32(&out.join(format!("grad-{i:03}.npy")), &tensor.shape, &grad)?;
+        names.push(name);
     }
     let meta = serde_json::json!({
         "model": config.architecture.as_str(),
@@ -97,12 +99,13 @@ fn values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| anyhow::anyhow!("reading a tensor: {e:?}"))
 }
 
-/// One trainable tensor: its path in the model, shape, values and gradient.
+/// One trainable tensor: its path in the model, shape, values and gradient (each read
+/// from the device, which can fail).
 struct TrainableTensor {
     name: String,
     shape: Vec<usize>,
-    value: Vec<f32>,
-    grad: Option<Vec<f32>>,
+    value: Result<Vec<f32>>,
+    grad: Option<Result<Vec<f32>>>,
 }
 
 /// Collects the trainable tensors (the batch-norm running statistics are buffers).
@@ -132,8 +135,8 @@ impl ModuleVisitor for Trainable<'_> {
         self.tensors.push(TrainableTensor {
             name: self.path.join("."),
             shape: value.dims().to_vec(),
-            value: values(value).unwrap_or_default(),
-            grad: param.grad(self.grads).and_then(|g| values(g).ok()),
+            value: values(value),
+            grad: param.grad(self.grads).map(values),
         });
     }
 }
