@@ -1,7 +1,6 @@
 //! `tagscale model …`: what the models look like.
 
 use anyhow::Result;
-use audio_features::patch;
 use clap::Subcommand;
 use models::summary::{format_table, summary};
 use models::{Architecture, ModelConfig};
@@ -50,11 +49,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
         dense_units,
         ..ModelConfig::paper(architecture, tags)
     };
-    let sr = audio_features::SAMPLE_RATE;
-    let len = match architecture {
-        Architecture::Spectrogram => patch::frames_per_patch(patch_seconds, sr, 256),
-        Architecture::Waveform => patch::samples_per_patch(patch_seconds, sr),
-    };
+    let len = architecture.patch_len(patch_seconds, &audio_features::MelConfig::default());
     let table = format_table(&summary(&config, len)?);
     println!(
         "{} model, {tags} tags, {patch_seconds} s patch",

@@ -125,10 +125,11 @@ impl ModuleVisitor for Trainable<'_> {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if matches!(
-            self.path.last().map(String::as_str),
-            Some("running_mean" | "running_var")
-        ) {
+        if self
+            .path
+            .last()
+            .is_some_and(|name| models::model::is_running_statistic(name))
+        {
             return;
         }
         let value = param.val();

@@ -54,14 +54,9 @@ impl Widths {
     }
 }
 
-/// Input rows of a patch of `seconds`: log-mel frames or samples (16 kHz, hop 256).
+/// Input rows of a patch of `seconds` at the default log-mel settings (16 kHz, hop 256).
 fn patch_len(architecture: models::Architecture, seconds: f64) -> usize {
-    match architecture {
-        models::Architecture::Spectrogram => {
-            audio_features::patch::frames_per_patch(seconds, 16_000, 256)
-        }
-        models::Architecture::Waveform => audio_features::patch::samples_per_patch(seconds, 16_000),
-    }
+    architecture.patch_len(seconds, &MelConfig::default())
 }
 
 #[derive(Subcommand)]

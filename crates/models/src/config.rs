@@ -172,6 +172,15 @@ impl ModelConfig {
 pub const MIN_BACKEND_STEPS: usize = 8;
 
 impl Architecture {
+    /// Input rows in a patch of `seconds`: log-mel frames at `mel`'s hop, or samples.
+    pub fn patch_len(self, seconds: f64, mel: &audio_features::MelConfig) -> usize {
+        use audio_features::patch::{frames_per_patch, samples_per_patch};
+        match self {
+            Architecture::Spectrogram => frames_per_patch(seconds, mel.sample_rate, mel.hop_length),
+            Architecture::Waveform => samples_per_patch(seconds, mel.sample_rate),
+        }
+    }
+
     /// What one input row is: a log-mel frame or a sample.
     pub fn input_unit(self) -> &'static str {
         match self {

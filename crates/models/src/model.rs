@@ -367,6 +367,12 @@ impl std::str::FromStr for EmbeddingLayer {
     }
 }
 
+/// Whether a parameter (by its name in its module) is a batch-norm running statistic: a
+/// buffer updated by training, not a weight the optimiser trains.
+pub fn is_running_statistic(name: &str) -> bool {
+    matches!(name, "running_mean" | "running_var")
+}
+
 /// Counts parameter elements, skipping the batch-norm running statistics (buffers).
 #[derive(Default)]
 struct TrainableCounter {
@@ -384,11 +390,11 @@ impl burn::module::ModuleVisitor for TrainableCounter {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        let buffer = matches!(
-            self.path.last().map(String::as_str),
-            Some("running_mean" | "running_var")
-        );
-        if !buffer {
+        if !self
+            .path
+            .last()
+            .is_some_and(|name| is_running_statistic(name))
+        {
             self.count += param.lazy_shape().num_elements();
         }
     }

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use audio_features::patch::{frames_per_patch, random_start, samples_per_patch, take_rows};
+use audio_features::patch::{random_start, take_rows};
 use audio_features::{BandStats, BandStatsBuilder};
 use baseline_gbt::{GbtConfig, GbtModel};
 use burn::optim::{AdamConfig, GradientsParams};
@@ -498,12 +498,10 @@ impl Geometry {
         mel: &audio_features::MelConfig,
     ) -> Self {
         let sr = f64::from(mel.sample_rate);
-        let (patch_len, rows_per_second) = match architecture {
-            Architecture::Spectrogram => (
-                frames_per_patch(patch_seconds, mel.sample_rate, mel.hop_length),
-                sr / mel.hop_length as f64,
-            ),
-            Architecture::Waveform => (samples_per_patch(patch_seconds, mel.sample_rate), sr),
+        let patch_len = architecture.patch_len(patch_seconds, mel);
+        let rows_per_second = match architecture {
+            Architecture::Spectrogram => sr / mel.hop_length as f64,
+            Architecture::Waveform => sr,
         };
         let hop_len = hop_seconds.map_or((patch_len / 2).max(1), |h| {
             ((h * rows_per_second).round() as usize).max(1)
