@@ -6,8 +6,9 @@
 //! output; pooling went through Burn's general 3-D pool with indices. At those widths that
 //! bookkeeping cost more than the arithmetic. Here the convolution accumulates the K taps'
 //! products straight into one output buffer (`gemm` on shifted rows, zero padding by clipping
-//! the rows), the backward does the same for the input and weight gradients, and pooling is one
-//! pass each way.
+//! the rows), the backward does the same for the input and weight gradients. Pooling is one
+//! pass that, when a gradient will be needed, also records each window's winning step, so its
+//! backward is a scatter rather than a second search.
 //!
 //! Results do not depend on the thread count: work is split by batch entry, and the weight
 //! gradient's per-group partial sums are added in a fixed order.
@@ -53,10 +54,19 @@ pub trait ConvTimeOps: Backend {
     /// `x` `[batch, time, channels]`: `[batch, time / size, channels]`.
     fn max_pool_time(x: FloatTensor<Self>, size: usize) -> FloatTensor<Self>;
 
-    /// The input's gradient: each window's output gradient goes to its first maximum.
-    fn max_pool_time_backward(
+    /// `max_pool_time`, and for each output the step of its window that won, as a float
+    /// (`0..size`): what the backward needs, found while the window is read anyway.
+    fn max_pool_time_argmax(
         x: FloatTensor<Self>,
         size: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The input's gradient `[batch, time, channels]`: each window's output gradient goes to
+    /// the step `argmax` names (its first maximum), every other step gets zero.
+    fn max_pool_time_backward(
+        argmax: FloatTensor<Self>,
+        size: usize,
+        time: usize,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 }
@@ -400,8 +410,7 @@ impl ConvTimeOps for Flex {
                         row.copy_from_slice(&window[..channels]);
                         for step in window.chunks_exact(channels).skip(1) {
                             for (m, &v) in row.iter_mut().zip(step) {
-                                // `v > m` keeps the first maximum (and lets a NaN through);
-                                // a select, not a branch, so the loop vectorises.
+                                // A select, not a branch, so the loop vectorises.
                                 *m = if takes_over(v, *m) { v } else { *m };
                             }
                         }
@@ -411,45 +420,70 @@ impl ConvTimeOps for Flex {
         flex_tensor(out, [x.batch, steps, channels])
     }
 
-    fn max_pool_time_backward(
+    fn max_pool_time_argmax(
         x: FloatTensor<Self>,
         size: usize,
-        output_grad: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let x = Series::new(x);
-        let grad = Series::new(output_grad);
-        let channels = x.channels;
-        let mut grad_x = vec![0.0f32; x.batch * x.entry_len()];
-        if grad.time > 0 && channels > 0 {
-            grad_x
-                .par_chunks_mut(x.entry_len())
+        let (steps, channels) = (x.time / size, x.channels);
+        let mut out = vec![0.0f32; x.batch * steps * channels];
+        let mut argmax = vec![0.0f32; out.len()];
+        if steps > 0 && channels > 0 {
+            out.par_chunks_mut(steps * channels)
+                .zip(argmax.par_chunks_mut(steps * channels))
                 .zip(x.values().par_chunks(x.entry_len()))
-                .zip(grad.values().par_chunks(grad.entry_len()))
-                .for_each(|((gx, input), g)| {
-                    // Per channel, the window's maximum so far and its step: the forward's
-                    // rule, run across the channels of a step at once (vectorised).
-                    let (mut best, mut at) = (vec![0.0f32; channels], vec![0u32; channels]);
-                    let windows = gx
-                        .chunks_exact_mut(size * channels)
-                        .zip(input.chunks_exact(size * channels))
-                        .zip(g.chunks_exact(channels));
-                    for ((gx, window), g) in windows {
-                        best.copy_from_slice(&window[..channels]);
-                        at.fill(0);
+                .for_each(|((out, argmax), input)| {
+                    let windows = out
+                        .chunks_exact_mut(channels)
+                        .zip(argmax.chunks_exact_mut(channels))
+                        .zip(input.chunks_exact(size * channels));
+                    for ((row, at), window) in windows {
+                        row.copy_from_slice(&window[..channels]);
                         for (i, step) in window.chunks_exact(channels).enumerate().skip(1) {
-                            for ((m, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(step) {
+                            // The step as f32, like the values: one select width, vectorised.
+                            let i = i as f32;
+                            for ((m, a), &v) in row.iter_mut().zip(at.iter_mut()).zip(step) {
                                 let take = takes_over(v, *m);
                                 *m = if take { v } else { *m };
-                                *a = if take { i as u32 } else { *a };
+                                *a = if take { i } else { *a };
                             }
                         }
+                    }
+                });
+        }
+        let shape = [x.batch, steps, channels];
+        (flex_tensor(out, shape), flex_tensor(argmax, shape))
+    }
+
+    fn max_pool_time_backward(
+        argmax: FloatTensor<Self>,
+        size: usize,
+        time: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let argmax = Series::new(argmax);
+        let grad = Series::new(output_grad);
+        let channels = grad.channels;
+        let entry_len = time * channels;
+        let mut grad_x = vec![0.0f32; grad.batch * entry_len];
+        if grad.time > 0 && channels > 0 {
+            grad_x
+                .par_chunks_mut(entry_len)
+                .zip(argmax.values().par_chunks(argmax.entry_len()))
+                .zip(grad.values().par_chunks(grad.entry_len()))
+                .for_each(|((gx, at), g)| {
+                    let windows = gx
+                        .chunks_exact_mut(size * channels)
+                        .zip(at.chunks_exact(channels))
+                        .zip(g.chunks_exact(channels));
+                    for ((gx, at), g) in windows {
                         for (c, (&step, &g)) in at.iter().zip(g).enumerate() {
                             gx[step as usize * channels + c] = g;
                         }
                     }
                 });
         }
-        flex_tensor(grad_x, [x.batch, x.time, channels])
+        flex_tensor(grad_x, [grad.batch, time, channels])
     }
 }
 
@@ -533,8 +567,9 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
         struct MaxPoolTimeBackward;
 
         impl<B: Backend + ConvTimeOps> Backward<B, 1> for MaxPoolTimeBackward {
-            /// The input and the window.
-            type State = (FloatTensor<B>, usize);
+            /// Each output's winning step, the window and the input's length: not the input,
+            /// so the backward scatters instead of searching every window again.
+            type State = (FloatTensor<B>, usize, usize);
 
             fn backward(
                 self,
@@ -544,35 +579,52 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
             ) {
                 let [node_x] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, size) = ops.state;
+                let (argmax, size, time) = ops.state;
                 if let Some(node) = node_x {
-                    grads.register::<B>(node.id, B::max_pool_time_backward(x, size, grad));
+                    grads.register::<B>(
+                        node.id,
+                        B::max_pool_time_backward(argmax, size, time, grad),
+                    );
                 }
             }
         }
 
         let nodes = [x.node()];
         let x = x.into_primitive();
-        let output = B::max_pool_time(x.clone(), size);
         match MaxPoolTimeBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish((x, size), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
+            OpsKind::Tracked(prep) => {
+                let time = x.shape()[1];
+                let (output, argmax) = B::max_pool_time_argmax(x, size);
+                prep.finish((argmax, size, time), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool_time(x, size)),
         }
+    }
+
+    /// Untracked: the inner backend's pooling and its winners, as constants.
+    fn max_pool_time_argmax(
+        x: FloatTensor<Self>,
+        size: usize,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, argmax) = B::max_pool_time_argmax(x.into_primitive(), size);
+        (Self::from_inner(output), Self::from_inner(argmax))
     }
 
     /// Untracked: the gradient of the inner backend, as a constant.
     fn max_pool_time_backward(
-        x: FloatTensor<Self>,
+        argmax: FloatTensor<Self>,
         size: usize,
+        time: usize,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         Self::from_inner(B::max_pool_time_backward(
-            x.into_primitive(),
+            argmax.into_primitive(),
             size,
+            time,
             output_grad.into_primitive(),
         ))
     }

@@ -284,63 +284,51 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
     (a.iter().sum(), b.iter().sum())
 }
 
-/// `out[i] = g(x[i], y[i], k)` over all elements, in parallel over rows, where `k` holds the
-/// element's channel's entry of each of the three `coefficients` (`y` from `other`, or 0).
-fn map_channels<G>(
-    planes: &Planes,
-    other: Option<&[f32]>,
-    coefficients: [&[f32]; 3],
-    g: G,
-) -> Vec<f32>
+/// `out[i] = g(x[i], out[i], k)` over all elements, in parallel over rows, where `k` holds
+/// the element's channel's entry of each of the three `coefficients`: `out` is both the
+/// second operand and the result, so a gradient can be turned into the input's gradient in
+/// its own buffer.
+fn map_channels_into<G>(planes: &Planes, out: &mut [f32], coefficients: [&[f32]; 3], g: G)
 where
     G: Fn(f32, f32, [f32; 3]) -> f32 + Sync,
 {
     let (inner, row_len) = (planes.inner, planes.row_len());
     let [k0, k1, k2] = coefficients;
     let values = planes.values();
-    let mut out = vec![0.0f32; values.len()];
     let chunk = rows_per_task(row_len) * row_len;
     out.par_chunks_mut(chunk)
         .zip(values.par_chunks(chunk))
-        .enumerate()
-        .for_each(|(task, (out_rows, rows))| {
-            let others = other.map(|o| &o[task * chunk..][..rows.len()]);
+        .for_each(|(out_rows, rows)| {
             let pairs = out_rows
                 .chunks_exact_mut(row_len)
-                .zip(rows.chunks_exact(row_len))
-                .enumerate();
-            if inner == 1 {
-                // Channels-last rows: zipped slices (no indexing), so the loop vectorises.
-                for (r, (out_row, row)) in pairs {
-                    let ys = others.map_or(row, |o| &o[r * row_len..][..row_len]);
-                    let lanes = out_row.iter_mut().zip(row).zip(ys).zip(k0).zip(k1).zip(k2);
-                    for (((((o, &x), &y), &a), &b), &c) in lanes {
-                        *o = g(x, y, [a, b, c]);
+                .zip(rows.chunks_exact(row_len));
+            for (out_row, row) in pairs {
+                if inner == 1 {
+                    // Channels-last rows: zipped slices (no indexing), so the loop vectorises.
+                    let lanes = out_row.iter_mut().zip(row).zip(k0).zip(k1).zip(k2);
+                    for ((((o, &x), &a), &b), &c) in lanes {
+                        *o = g(x, *o, [a, b, c]);
                     }
+                    continue;
                 }
-                return;
-            }
-            for (r, (out_row, row)) in pairs {
                 let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
                 for (c, (o, xs)) in segments.enumerate() {
                     let k = [k0[c], k1[c], k2[c]];
-                    match others {
-                        Some(ys) => {
-                            let ys = &ys[r * row_len + c * inner..][..inner];
-                            for ((o, &x), &y) in o.iter_mut().zip(xs).zip(ys) {
-                                *o = g(x, y, k);
-                            }
-                        }
-                        None => {
-                            for (o, &x) in o.iter_mut().zip(xs) {
-                                *o = g(x, 0.0, k);
-                            }
-                        }
+                    for (o, &x) in o.iter_mut().zip(xs) {
+                        *o = g(x, *o, k);
                     }
                 }
             }
         });
-    out
+}
+
+/// `tensor` contiguous over its whole buffer, so that `storage_mut` can overwrite it: in place
+/// when no one else holds the buffer (a gradient the backward consumes), copied otherwise.
+fn writable(tensor: FlexTensor) -> FlexTensor {
+    let whole = tensor
+        .as_slice::<f32>()
+        .is_some_and(|view| view.len() == tensor.storage::<f32>().len());
+    if whole { tensor } else { tensor.to_contiguous() }
 }
 
 impl ReluBatchNormOps for Flex {
@@ -429,9 +417,10 @@ impl ReluBatchNormOps for Flex {
         // (relu(x) − mean)·scale + β, the mean subtracted first: folded into one shift
         // (β − mean·scale), a channel whose mean is large against its spread lost digits.
         let mean_f32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        let out = map_channels(
+        let mut out = vec![0.0f32; planes.values().len()];
+        map_channels_into(
             &planes,
-            None,
+            &mut out,
             [&mean_f32, &scale, &beta],
             |x, _, [m, a, b]| (x.max(0.0) - m) * a + b,
         );
@@ -453,8 +442,8 @@ impl ReluBatchNormOps for Flex {
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let planes = Planes::new(x);
-        let grad = output_grad.to_contiguous();
-        let grad = grad.storage::<f32>();
+        let mut grad_x = writable(output_grad);
+        let grad = grad_x.storage::<f32>();
         let count = planes.count();
         let (gamma, mean, variance) = (vector(gamma), vector(mean), vector(variance));
         // Σ g and Σ g·(relu(x) − mean) per channel (the mean subtracted before the product,
@@ -483,16 +472,17 @@ impl ReluBatchNormOps for Flex {
             k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
             k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
         }
-        let grad_x = map_channels(
+        // The output's gradient becomes the input's, element by element, in its own buffer.
+        map_channels_into(
             &planes,
-            Some(grad),
+            grad_x.storage_mut::<f32>(),
             [&k_g, &k_r, &k_0],
             |x, g, [a, b, c]| {
                 if x > 0.0 { a * g + b * x + c } else { 0.0 }
             },
         );
         (
-            flex_tensor(grad_x, planes.shape.clone()),
+            grad_x,
             flex_tensor(grad_gamma, [channels]),
             flex_tensor(grad_beta, [channels]),
         )
