@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use reports::Analysis;
-use reports::data::METRICS;
+use reports::data::{CellAxes, METRICS};
 use serde_json::Value;
 use tracking::keys::{artifact, metric, split};
 use tracking::{
@@ -326,17 +326,20 @@ fn cells_markup(store: &Store, id: i64) -> Result<(Markup, usize), PageError> {
     let latest = store.latest_epochs(&ids)?;
     let tests = store.macro_metrics(&ids, split::TEST)?;
     let active = still_active(&cells);
+    let axes = cells
+        .iter()
+        .map(|(cell, _)| CellAxes::of(cell))
+        .collect::<Result<Vec<_>, _>>()?;
     let rows = html! {
-        @for (i, (cell, run)) in cells.iter().enumerate() {
-            @let config: Value = serde_json::from_str(&cell.config_json).unwrap_or(Value::Null);
+        @for (i, ((cell, run), axes)) in cells.iter().zip(&axes).enumerate() {
             @let epoch = run.as_ref().and_then(|r| latest.get(&r.id));
             @let test = run.as_ref().and_then(|r| tests.get(&r.id));
             tr data-active=[(i == 0).then_some(active)] {
                 td.num { (cell.index) }
-                td { (text(&config["model"])) }
-                td.num { (text(&config["train_size"])) }
-                td { (text(&config["backend"])) }
-                td.num { (text(&config["seed"])) }
+                td { (axes.model) }
+                td.num { (axes.train_size) }
+                td { (axes.backend()) }
+                td.num { (axes.seed) }
                 @match run {
                     Some(r) => {
                         td.num { a href={ "/runs/" (r.id) } { (r.id) } }
@@ -347,7 +350,7 @@ fn cells_markup(store: &Store, id: i64) -> Result<(Markup, usize), PageError> {
                 td.num { (epoch_value(epoch, split::TRAIN, metric::STEP).map_or_else(|| "—".into(), |s| format!("{s:.0}"))) }
                 td.num { (figure(epoch_value(epoch, split::VALID, metric::LOSS))) }
                 td.num { (figure(epoch_value(epoch, split::VALID, metric::ROC_AUC))) }
-                td { (eta(run.as_ref(), epoch, &config)) }
+                td { (eta(run.as_ref(), epoch, axes.max_steps())) }
                 @for m in METRICS {
                     td.num { (figure(test.and_then(|t| macro_of(t, m.key())))) }
                 }
@@ -393,14 +396,14 @@ fn macro_of(metrics: &[FinalMetric], key: &str) -> Option<f64> {
 
 /// A running run's time to its step budget at its pace so far (early stopping may end it
 /// sooner, hence "≤").
-fn eta(run: Option<&RunRecord>, epoch: Option<&Vec<EpochMetric>>, config: &Value) -> String {
+fn eta(run: Option<&RunRecord>, epoch: Option<&Vec<EpochMetric>>, budget: Option<u64>) -> String {
     let Some(run) = run.filter(|r| r.status == Status::Running) else {
         return String::new();
     };
     let (Some(started), Some(step), Some(budget)) = (
         run.started_at,
         epoch_value(epoch, split::TRAIN, metric::STEP),
-        config["train"]["max_steps"].as_f64(),
+        budget.map(|b| b as f64),
     ) else {
         return String::new();
     };

@@ -328,7 +328,11 @@ fn writable(tensor: FlexTensor) -> FlexTensor {
     let whole = tensor
         .as_slice::<f32>()
         .is_some_and(|view| view.len() == tensor.storage::<f32>().len());
-    if whole { tensor } else { tensor.to_contiguous() }
+    if whole {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
 }
 
 impl ReluBatchNormOps for Flex {

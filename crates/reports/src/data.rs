@@ -1,11 +1,11 @@
 //! What a report shows, read from the store: every cell of a sweep with the run that stands
 //! for it, its test figures and its epochs.
 
-use serde_json::Value;
+use serde::Deserialize;
 use tracking::keys::{metric, model, split, training};
-use tracking::{EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
+use tracking::{CellSpec, EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
 
-use crate::error::Result;
+use crate::error::{ReportError, Result};
 
 /// The three figures of the study.
 pub const METRICS: [Metric; 3] = [Metric::RocAuc, Metric::PrAuc, Metric::Rmse];
@@ -38,6 +38,56 @@ impl Metric {
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
         !matches!(self, Metric::Rmse)
+    }
+}
+
+/// What reports and the dashboard read of a cell's stored config (the runner's `RunConfig`,
+/// which this crate sits below): its place on the grid, its bootstrap replicates and its step
+/// budget. Lenient about everything else, so sweeps stored by older layouts still show; a
+/// config without these is an error naming the cell, not a row of placeholders.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CellAxes {
+    pub model: String,
+    pub train_size: i64,
+    /// `null` for GBT cells.
+    backend: Option<String>,
+    pub seed: i64,
+    #[serde(default)]
+    eval: CellEval,
+    /// `null` for GBT cells.
+    #[serde(default)]
+    train: Option<CellTrain>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct CellEval {
+    bootstrap: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CellTrain {
+    max_steps: Option<u64>,
+}
+
+impl CellAxes {
+    pub fn of(spec: &CellSpec) -> Result<Self> {
+        serde_json::from_str(&spec.config_json)
+            .map_err(|e| ReportError::Query(format!("cell {}: its stored config: {e}", spec.index)))
+    }
+
+    /// The Burn backend's name, `-` for GBT (as the store's run axes show it).
+    pub fn backend(&self) -> &str {
+        self.backend.as_deref().unwrap_or("-")
+    }
+
+    /// Bootstrap replicates per interval (`[eval] bootstrap`).
+    pub fn bootstrap(&self) -> Option<usize> {
+        self.eval.bootstrap
+    }
+
+    /// A deep cell's step budget (`[train] max_steps`).
+    pub fn max_steps(&self) -> Option<u64> {
+        self.train.as_ref().and_then(|t| t.max_steps)
     }
 }
 
@@ -145,20 +195,18 @@ impl SweepData {
         let sweep = store.sweep(sweep)?;
         let mut cells = Vec::new();
         for (spec, run) in store.cell_runs(&sweep)? {
-            let config: Value = serde_json::from_str(&spec.config_json).unwrap_or(Value::Null);
+            let axes = CellAxes::of(&spec)?;
             let (final_metrics, epochs) = match &run {
                 Some(r) if figures => (store.run_metrics(r.id)?, store.epoch_metrics(r.id)?),
                 _ => (Vec::new(), Vec::new()),
             };
             cells.push(CellResult {
                 cell: spec.index,
-                model: config["model"].as_str().unwrap_or("?").to_string(),
-                train_size: config["train_size"].as_i64().unwrap_or(0),
-                backend: config["backend"].as_str().unwrap_or("-").to_string(),
-                seed: config["seed"].as_i64().unwrap_or(0),
-                bootstrap: config["eval"]["bootstrap"]
-                    .as_u64()
-                    .and_then(|b| usize::try_from(b).ok()),
+                backend: axes.backend().to_string(),
+                bootstrap: axes.bootstrap(),
+                model: axes.model,
+                train_size: axes.train_size,
+                seed: axes.seed,
                 run,
                 final_metrics,
                 epochs,
