@@ -273,19 +273,13 @@ impl ConvTimeOps for Flex {
         let steps = geometry.steps;
         let bias = bias.to_contiguous();
         let bias = bias.storage::<f32>();
-        let mut out = vec![0.0f32; x.batch * steps * cout];
-        if x.entry_len() == 0 {
-            // An empty series padded to at least a kernel: every output row is the bias.
-            for row in out.chunks_exact_mut(cout.max(1)) {
-                row.copy_from_slice(&bias[..row.len()]);
-            }
-        } else if steps > 0 && cout > 0 {
+        // Every output row starts as the bias (written once, not zeroed first: at the main
+        // job's sizes a zeroing pass costs as much as the copy), then the taps add in.
+        let mut out = bias[..cout].repeat(x.batch * steps);
+        if x.entry_len() > 0 && steps > 0 && cout > 0 {
             out.par_chunks_mut(steps * cout)
                 .zip(x.values().par_chunks(x.entry_len()))
                 .for_each(|(out, input)| {
-                    for row in out.chunks_exact_mut(cout) {
-                        row.copy_from_slice(bias);
-                    }
                     for j in 0..kernel {
                         let Some((s0, s1, r0)) = geometry.rows(j) else {
                             continue;
