@@ -300,3 +300,43 @@ pub struct System {
     pub model: String,
     pub backend: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(config_json: &str) -> CellSpec {
+        CellSpec {
+            index: 7,
+            config_json: config_json.into(),
+            config_hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn cell_axes_read_deep_and_gbt_configs_and_name_a_broken_cell() {
+        let deep = r#"{"model":"waveform","train_size":400,"backend":"flex","seed":2,
+            "eval":{"bootstrap":1000,"hop_seconds":null},"train":{"max_steps":4000},"widths":{}}"#;
+        let axes = CellAxes::of(&spec(deep)).unwrap();
+        assert_eq!(
+            (axes.model.as_str(), axes.train_size, axes.seed),
+            ("waveform", 400, 2)
+        );
+        assert_eq!(
+            (axes.backend(), axes.bootstrap(), axes.max_steps()),
+            ("flex", Some(1000), Some(4000))
+        );
+        // GBT: no backend and no training plan; an older layout without `eval`.
+        let gbt = r#"{"model":"gbt","train_size":100,"backend":null,"seed":1,"train":null}"#;
+        let axes = CellAxes::of(&spec(gbt)).unwrap();
+        assert_eq!(
+            (axes.backend(), axes.bootstrap(), axes.max_steps()),
+            ("-", None, None)
+        );
+        let err = CellAxes::of(&spec(r#"{"model":"gbt","seed":1}"#)).unwrap_err();
+        assert!(
+            err.to_string().contains("cell 7") && err.to_string().contains("train_size"),
+            "{err}"
+        );
+    }
+}
