@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 use tracking::keys::{metric, model, split, training};
-use tracking::{CellSpec, EpochMetric, FinalMetric, RunRecord, Status, Store, SweepRecord};
+use tracking::{
+    CellSpec, EpochMetric, FinalMetric, RunAxes, RunRecord, Status, Store, SweepRecord,
+};
 
 use crate::error::{ReportError, Result};
 
@@ -75,9 +77,9 @@ impl CellAxes {
             .map_err(|e| ReportError::Query(format!("cell {}: its stored config: {e}", spec.index)))
     }
 
-    /// The Burn backend's name, `-` for GBT (as the store's run axes show it).
+    /// The Burn backend's name, `RunAxes::NO_BACKEND` for GBT (as the store's run axes show it).
     pub fn backend(&self) -> &str {
-        self.backend.as_deref().unwrap_or("-")
+        self.backend.as_deref().unwrap_or(RunAxes::NO_BACKEND)
     }
 
     /// Bootstrap replicates per interval (`[eval] bootstrap`).

@@ -100,7 +100,7 @@ mod tests {
             axes: RunAxes {
                 model: "gbt".into(),
                 train_size: 100,
-                backend: "-".into(),
+                backend: RunAxes::NO_BACKEND.into(),
                 seed: id,
             },
             status,

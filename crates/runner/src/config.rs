@@ -222,10 +222,12 @@ impl RunConfig {
         self.deep().map(|d| d.backend)
     }
 
-    /// The backend name the store shows (`-` for GBT).
+    /// The backend name the store shows ([`tracking::RunAxes::NO_BACKEND`] for GBT).
     pub fn backend_name(&self) -> String {
-        self.backend()
-            .map_or_else(|| "-".to_string(), |b| b.as_str().to_string())
+        self.backend().map_or_else(
+            || tracking::RunAxes::NO_BACKEND.into(),
+            |b| b.as_str().into(),
+        )
     }
 
     /// The axes of the grid this run sits on, as the store indexes them.

@@ -91,9 +91,14 @@ impl CodeVersion {
 pub struct RunAxes {
     pub model: String,
     pub train_size: i64,
-    /// `-` for runs without a Burn backend (GBT).
+    /// [`RunAxes::NO_BACKEND`] for runs without a Burn backend (GBT).
     pub backend: String,
     pub seed: i64,
+}
+
+impl RunAxes {
+    /// The backend axis of a run without a Burn backend (GBT).
+    pub const NO_BACKEND: &'static str = "-";
 }
 
 /// A run about to be claimed or recorded.
@@ -330,7 +335,7 @@ mod tests {
             axes: RunAxes {
                 model: "gbt".into(),
                 train_size: 1,
-                backend: "-".into(),
+                backend: RunAxes::NO_BACKEND.into(),
                 seed: 1,
             },
             status,
