@@ -102,6 +102,90 @@ fn takes_over(v: f32, max: f32) -> bool {
     (v > max) | v.is_nan()
 }
 
+/// Channels of a window scanned at once, their maxima (and winning steps) held in registers.
+const POOL_LANES: usize = 8;
+
+/// Max-pools `x` over time into `out` (`[batch, time / size, channels]`); with `TRACK`, also
+/// writes each output's winning step (as f32) into `winner`, which is otherwise empty.
+fn pool_series<const TRACK: bool>(x: &Series, size: usize, out: &mut [f32], winner: &mut [f32]) {
+    let (steps, channels) = (x.time / size, x.channels);
+    if steps == 0 || channels == 0 {
+        return;
+    }
+    let entry_out = steps * channels;
+    let pool = |out: &mut [f32], input: &[f32], winner: &mut [f32]| {
+        for (w, window) in input.chunks_exact(size * channels).take(steps).enumerate() {
+            let row = w * channels..(w + 1) * channels;
+            let winner = winners::<TRACK>(winner, row.clone());
+            pool_window::<TRACK>(window, channels, &mut out[row], winner);
+        }
+    };
+    let entries = out
+        .par_chunks_mut(entry_out)
+        .zip(x.values().par_chunks(x.entry_len()));
+    if TRACK {
+        entries
+            .zip(winner.par_chunks_mut(entry_out))
+            .for_each(|((out, input), winner)| pool(out, input, winner));
+    } else {
+        entries.for_each(|(out, input)| pool(out, input, &mut []));
+    }
+}
+
+/// One window `[size, channels]` → its per-channel maximum, `POOL_LANES` channels at a time
+/// and the rest one by one.
+fn pool_window<const TRACK: bool>(
+    window: &[f32],
+    channels: usize,
+    out: &mut [f32],
+    winner: &mut [f32],
+) {
+    let blocked = channels - channels % POOL_LANES;
+    for c in (0..blocked).step_by(POOL_LANES) {
+        let lanes = c..c + POOL_LANES;
+        let at = winners::<TRACK>(winner, lanes.clone());
+        pool_lanes::<TRACK, POOL_LANES>(&window[c..], channels, &mut out[lanes], at);
+    }
+    for c in blocked..channels {
+        let at = winners::<TRACK>(winner, c..c + 1);
+        pool_lanes::<TRACK, 1>(&window[c..], channels, &mut out[c..=c], at);
+    }
+}
+
+/// The winners' slice for `range` when tracking them; empty otherwise.
+fn winners<const TRACK: bool>(winner: &mut [f32], range: std::ops::Range<usize>) -> &mut [f32] {
+    if TRACK { &mut winner[range] } else { &mut [] }
+}
+
+/// `L` adjacent channels of a window (`window` starts at the first of them). The running
+/// maxima live in a local array, not in `out`: written through `out`, the compiler turns the
+/// select into one conditional store per lane, whose branches mispredict on real activations.
+#[inline(always)]
+fn pool_lanes<const TRACK: bool, const L: usize>(
+    window: &[f32],
+    channels: usize,
+    out: &mut [f32],
+    winner: &mut [f32],
+) {
+    let mut best = [0.0f32; L];
+    best.copy_from_slice(&window[..L]);
+    let mut step_of = [0.0f32; L];
+    for (step, values) in window.chunks(channels).enumerate().skip(1) {
+        let (values, i) = (&values[..L], step as f32);
+        for l in 0..L {
+            let (v, take) = (values[l], takes_over(values[l], best[l]));
+            best[l] = if take { v } else { best[l] };
+            if TRACK {
+                step_of[l] = if take { i } else { step_of[l] };
+            }
+        }
+    }
+    out.copy_from_slice(&best);
+    if TRACK {
+        winner.copy_from_slice(&step_of);
+    }
+}
+
 /// Batch entries whose weight-gradient partial sums are accumulated together: fixed, so the
 /// order of the additions (and the result) does not depend on the number of threads.
 const WEIGHT_GRAD_GROUP: usize = 4;
@@ -391,27 +475,10 @@ impl ConvTimeOps for Flex {
 
     fn max_pool_time(x: FloatTensor<Self>, size: usize) -> FloatTensor<Self> {
         let x = Series::new(x);
-        let (steps, channels) = (x.time / size, x.channels);
-        let mut out = vec![0.0f32; x.batch * steps * channels];
-        if steps > 0 && channels > 0 {
-            out.par_chunks_mut(steps * channels)
-                .zip(x.values().par_chunks(x.entry_len()))
-                .for_each(|(out, input)| {
-                    for (row, window) in out
-                        .chunks_exact_mut(channels)
-                        .zip(input.chunks_exact(size * channels))
-                    {
-                        row.copy_from_slice(&window[..channels]);
-                        for step in window.chunks_exact(channels).skip(1) {
-                            for (m, &v) in row.iter_mut().zip(step) {
-                                // A select, not a branch, so the loop vectorises.
-                                *m = if takes_over(v, *m) { v } else { *m };
-                            }
-                        }
-                    }
-                });
-        }
-        flex_tensor(out, [x.batch, steps, channels])
+        let shape = [x.batch, x.time / size, x.channels];
+        let mut out = vec![0.0f32; shape.iter().product()];
+        pool_series::<false>(&x, size, &mut out, &mut []);
+        flex_tensor(out, shape)
     }
 
     fn max_pool_time_argmax(
@@ -419,33 +486,10 @@ impl ConvTimeOps for Flex {
         size: usize,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let x = Series::new(x);
-        let (steps, channels) = (x.time / size, x.channels);
-        let mut out = vec![0.0f32; x.batch * steps * channels];
+        let shape = [x.batch, x.time / size, x.channels];
+        let mut out = vec![0.0f32; shape.iter().product()];
         let mut argmax = vec![0.0f32; out.len()];
-        if steps > 0 && channels > 0 {
-            out.par_chunks_mut(steps * channels)
-                .zip(argmax.par_chunks_mut(steps * channels))
-                .zip(x.values().par_chunks(x.entry_len()))
-                .for_each(|((out, argmax), input)| {
-                    let windows = out
-                        .chunks_exact_mut(channels)
-                        .zip(argmax.chunks_exact_mut(channels))
-                        .zip(input.chunks_exact(size * channels));
-                    for ((row, at), window) in windows {
-                        row.copy_from_slice(&window[..channels]);
-                        for (i, step) in window.chunks_exact(channels).enumerate().skip(1) {
-                            // The step as f32, like the values: one select width, vectorised.
-                            let i = i as f32;
-                            for ((m, a), &v) in row.iter_mut().zip(at.iter_mut()).zip(step) {
-                                let take = takes_over(v, *m);
-                                *m = if take { v } else { *m };
-                                *a = if take { i } else { *a };
-                            }
-                        }
-                    }
-                });
-        }
-        let shape = [x.batch, steps, channels];
+        pool_series::<true>(&x, size, &mut out, &mut argmax);
         (flex_tensor(out, shape), flex_tensor(argmax, shape))
     }
 
@@ -741,10 +785,12 @@ mod tests {
     fn max_pool_time_matches_burns_max_pool1d_in_values_and_gradients() {
         let device = Device::flex().autodiff();
         let _rng = crate::seed_exclusively(&device, 8);
-        // 17 steps: a trailing partial window is dropped, as Burn's pool does.
-        for (size, time) in [(3, 17), (2, 10)] {
-            let x = Tensor::<3>::random([2, time, 4], Distribution::Normal(0.0, 1.0), &device)
-                .require_grad();
+        // 17 steps: a trailing partial window is dropped, as Burn's pool does. 4 channels run
+        // one at a time, 19 as two register blocks of 8 and 3 single ones.
+        for (size, time, channels) in [(3, 17, 4), (2, 10, 4), (3, 17, 19)] {
+            let shape = [2, time, channels];
+            let x =
+                Tensor::<3>::random(shape, Distribution::Normal(0.0, 1.0), &device).require_grad();
             let ours = max_pool_time(x.clone(), size);
             let theirs = MaxPool1dConfig::new(size)
                 .with_stride(size)
@@ -765,6 +811,14 @@ mod tests {
     /// other channels of the step hold.
     #[test]
     fn max_pool_time_keeps_the_first_maximum_and_lets_nan_through() {
+        // Once as 3 channels (one at a time), once repeated 3 times: 9 channels, a register
+        // block of 8 and a single one.
+        for copies in [1, 3] {
+            first_maximum_and_nan_with(copies);
+        }
+    }
+
+    fn first_maximum_and_nan_with(copies: usize) {
         let device = Device::flex().autodiff();
         // One entry, windows of 3 steps, 3 channels: [step][channel].
         let steps = [
@@ -775,34 +829,43 @@ mod tests {
             [2.0, f32::NAN, 3.0],
             [9.0, 2.0, 1.0],
         ];
-        let values: Vec<f32> = steps.iter().flatten().copied().collect();
-        let x = Tensor::<3>::from_data(TensorData::new(values, [1, 6, 3]), &device).require_grad();
+        let repeat = |row: &[f32]| row.repeat(copies);
+        let values: Vec<f32> = steps.iter().flat_map(|s| repeat(s)).collect();
+        let channels = 3 * copies;
+        let x = Tensor::<3>::from_data(TensorData::new(values, [1, 6, channels]), &device)
+            .require_grad();
         let pooled = max_pool_time(x.clone(), 3);
         let out: Vec<f32> = pooled.clone().into_data().try_to_vec().unwrap();
-        assert_eq!(out[0].to_bits(), 1.0f32.to_bits());
-        assert!(out[1].is_nan());
-        assert_eq!(out[2].to_bits(), (-0.0f32).to_bits());
-        assert_eq!(
-            &out[3..].iter().map(|v| v.is_nan()).collect::<Vec<_>>(),
-            &[false, true, false]
-        );
-        assert_eq!((out[3], out[5]), (9.0, 3.0));
-        let weights = Tensor::<3>::from_data(
-            TensorData::new(vec![10.0f32, 20.0, 30.0, 40.0, 50.0, 60.0], [1, 2, 3]),
-            &device,
-        );
+        for (window, expected) in out
+            .chunks(channels)
+            .zip([[1.0f32, f32::NAN, -0.0], [9.0, f32::NAN, 3.0]])
+        {
+            for (got, want) in window.iter().zip(repeat(&expected)) {
+                // Bits: NaN is NaN, and -0.0 (the first of a -0.0 / 0.0 tie) stays -0.0.
+                assert_eq!(got.is_nan(), want.is_nan(), "{copies} copies: {window:?}");
+                if !want.is_nan() {
+                    assert_eq!(got.to_bits(), want.to_bits(), "{copies} copies: {window:?}");
+                }
+            }
+        }
+        let weights: Vec<f32> = [[10.0f32, 20.0, 30.0], [40.0, 50.0, 60.0]]
+            .iter()
+            .flat_map(|w| repeat(w))
+            .collect();
+        let weights = Tensor::<3>::from_data(TensorData::new(weights, [1, 2, channels]), &device);
         let grads = (pooled * weights).sum().backward();
         let dx: Vec<f32> = x.grad(&grads).unwrap().into_data().try_to_vec().unwrap();
         #[rustfmt::skip]
         let expected = [
-            10.0, 20.0, 30.0,
-            0.0, 0.0, 0.0,
-            0.0, 0.0, 0.0,
-            0.0, 0.0, 60.0,
-            0.0, 50.0, 0.0,
-            40.0, 0.0, 0.0,
+            [10.0, 20.0, 30.0],
+            [0.0, 0.0, 0.0],
+            [0.0, 0.0, 0.0],
+            [0.0, 0.0, 60.0],
+            [0.0, 50.0, 0.0],
+            [40.0, 0.0, 0.0],
         ];
-        assert_eq!(dx, expected);
+        let expected: Vec<f32> = expected.iter().flat_map(|s| repeat(s)).collect();
+        assert_eq!(dx, expected, "{copies} copies");
     }
 
     #[test]
