@@ -69,6 +69,26 @@ pub trait ConvTimeOps: Backend {
         time: usize,
         output_grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
+
+    /// Each window of `kernel` consecutive steps of `x` `[batch, time, width]`, zero-padded by
+    /// `pad_before` / `pad_after`, as one row: `[batch, frames, kernel · width]` with
+    /// `frames = time + pad_before + pad_after − kernel + 1`, row `t` holding the padded
+    /// steps `t..t + kernel` one after another (im2col over time).
+    fn unfold_time(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self>;
+
+    /// The input's gradient `[batch, time, width]`: each row's gradient added back onto the
+    /// steps it copied.
+    fn unfold_time_backward(
+        output_grad: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        time: usize,
+    ) -> FloatTensor<Self>;
 }
 
 /// `conv_time` on any device: the fused operation (see the module docs).
@@ -94,6 +114,29 @@ pub fn max_pool_time(x: Tensor<3>, size: usize) -> Tensor<3> {
         size,
     ))
 }
+
+/// `unfold_time` on any device: see [`ConvTimeOps::unfold_time`]; `pad` is (before, after).
+pub fn unfold_time(x: Tensor<3>, kernel: usize, pad: (usize, usize)) -> Tensor<3> {
+    if kernel == 1 && pad == (0, 0) {
+        return x; // Each row is its own window.
+    }
+    Tensor::from_dispatch(<burn::backend::Dispatch as ConvTimeOps>::unfold_time(
+        x.into_dispatch(),
+        kernel,
+        pad.0,
+        pad.1,
+    ))
+}
+
+/// The input steps output row `row` of an unfold copies, `lo..hi` (possibly empty), and the
+/// window step the first of them lands on.
+fn unfolded_span(row: usize, kernel: usize, pad_before: usize, time: usize) -> (usize, Range) {
+    let lo = row.saturating_sub(pad_before).min(time);
+    let hi = (row + kernel).saturating_sub(pad_before).min(time).max(lo);
+    (pad_before.saturating_sub(row), lo..hi)
+}
+
+type Range = std::ops::Range<usize>;
 
 /// Whether `v` replaces `max` as a window's maximum: it is larger (so the first maximum
 /// stays), or NaN (which propagates). `|`, not `||`: no branch in the pooling loops.
@@ -523,6 +566,61 @@ impl ConvTimeOps for Flex {
         }
         flex_tensor(grad_x, [grad.batch, time, channels])
     }
+
+    fn unfold_time(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self> {
+        let x = Series::new(x);
+        let (width, entry_len) = (x.channels, x.entry_len());
+        let frames = (x.time + pad_before + pad_after + 1).saturating_sub(kernel);
+        let row_len = kernel * width;
+        // Zeros are the padding; every in-range step is one contiguous copy per row.
+        let mut out = vec![0.0f32; x.batch * frames * row_len];
+        if frames > 0 && row_len > 0 {
+            let values = x.values();
+            out.par_chunks_mut(frames * row_len)
+                .enumerate()
+                .for_each(|(b, out)| {
+                    let input = &values[b * entry_len..(b + 1) * entry_len];
+                    for (t, row) in out.chunks_exact_mut(row_len).enumerate() {
+                        let (first, steps) = unfolded_span(t, kernel, pad_before, x.time);
+                        let source = &input[steps.start * width..steps.end * width];
+                        row[first * width..][..source.len()].copy_from_slice(source);
+                    }
+                });
+        }
+        flex_tensor(out, [x.batch, frames, row_len])
+    }
+
+    fn unfold_time_backward(
+        output_grad: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        time: usize,
+    ) -> FloatTensor<Self> {
+        let grad = Series::new(output_grad);
+        let width = grad.channels / kernel.max(1);
+        let entry_len = time * width;
+        let mut grad_x = vec![0.0f32; grad.batch * entry_len];
+        if entry_len > 0 {
+            grad_x
+                .par_chunks_mut(entry_len)
+                .zip(grad.values().par_chunks(grad.entry_len().max(1)))
+                .for_each(|(gx, g)| {
+                    for (t, row) in g.chunks_exact(grad.channels).enumerate() {
+                        let (first, steps) = unfolded_span(t, kernel, pad_before, time);
+                        let targets = &mut gx[steps.start * width..steps.end * width];
+                        for (x, &g) in targets.iter_mut().zip(&row[first * width..]) {
+                            *x += g;
+                        }
+                    }
+                });
+        }
+        flex_tensor(grad_x, [grad.batch, time, width])
+    }
 }
 
 impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B, C> {
@@ -664,6 +762,69 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
             size,
             time,
             output_grad.into_primitive(),
+        ))
+    }
+
+    fn unfold_time(
+        x: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        pad_after: usize,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct UnfoldTimeBackward;
+
+        impl<B: Backend + ConvTimeOps> Backward<B, 1> for UnfoldTimeBackward {
+            /// The kernel, the padding before and the input's length: the backward is linear
+            /// and needs no values.
+            type State = (usize, usize, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (kernel, pad_before, time) = ops.state;
+                if let Some(node) = node_x {
+                    let grad_x = B::unfold_time_backward(grad, kernel, pad_before, time);
+                    grads.register::<B>(node.id, grad_x);
+                }
+            }
+        }
+
+        let nodes = [x.node()];
+        let x = x.into_primitive();
+        match UnfoldTimeBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let time = x.shape()[1];
+                let output = B::unfold_time(x, kernel, pad_before, pad_after);
+                prep.finish((kernel, pad_before, time), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::unfold_time(x, kernel, pad_before, pad_after))
+            }
+        }
+    }
+
+    /// Untracked: the gradient of the inner backend, as a constant.
+    fn unfold_time_backward(
+        output_grad: FloatTensor<Self>,
+        kernel: usize,
+        pad_before: usize,
+        time: usize,
+    ) -> FloatTensor<Self> {
+        Self::from_inner(B::unfold_time_backward(
+            output_grad.into_primitive(),
+            kernel,
+            pad_before,
+            time,
         ))
     }
 }
@@ -866,6 +1027,59 @@ mod tests {
         ];
         let expected: Vec<f32> = expected.iter().flat_map(|s| repeat(s)).collect();
         assert_eq!(dx, expected, "{copies} copies");
+    }
+
+    /// Burn's ops: pad, then the `kernel` shifted copies side by side.
+    fn unfold_with_burn(x: Tensor<3>, kernel: usize, (before, after): (usize, usize)) -> Tensor<3> {
+        let padded = x.pad(
+            [(before, after), (0, 0)],
+            burn::tensor::ops::PadMode::Constant(0.0),
+        );
+        let frames = padded.dims()[1] + 1 - kernel;
+        let shifted = (0..kernel)
+            .map(|j| padded.clone().narrow(1, j, frames))
+            .collect();
+        Tensor::cat(shifted, 2)
+    }
+
+    #[test]
+    fn unfold_time_matches_burns_pad_and_shifted_copies_in_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 5);
+        // (time, width, kernel, padding): the timbral branches' "same" padding, uneven and no
+        // padding, a series shorter than the kernel, one step per window.
+        let cases = [
+            (20, 6, 7, (3, 3)),
+            (20, 6, 3, (0, 2)),
+            (9, 3, 4, (0, 0)),
+            (3, 2, 7, (3, 3)),
+            (5, 4, 1, (0, 0)),
+            (5, 4, 1, (1, 2)),
+        ];
+        for (time, width, kernel, pad) in cases {
+            let x = Tensor::<3>::random([2, time, width], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let ours = unfold_time(x.clone(), kernel, pad);
+            let theirs = unfold_with_burn(x.clone(), kernel, pad);
+            assert_eq!(
+                ours.dims(),
+                theirs.dims(),
+                "{time} {width} {kernel} {pad:?}"
+            );
+            assert_eq!(
+                values(ours.clone()),
+                values(theirs.clone()),
+                "{kernel} {pad:?}"
+            );
+            let weighting = Tensor::<3>::random(ours.dims(), Distribution::Default, &device);
+            let g1 = (ours * weighting.clone()).sum().backward();
+            let g2 = (theirs * weighting).sum().backward();
+            let dx = max_abs_diff(x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            assert!(
+                dx < 1e-6,
+                "kernel {kernel} {pad:?}: input gradients differ by {dx}"
+            );
+        }
     }
 
     #[test]

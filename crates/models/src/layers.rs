@@ -207,9 +207,9 @@ impl TimbralBranch {
         let [batch, frames, freq] = x.dims();
         let [filters, _, kernel_time, kernel_freq] = self.conv.weight.dims();
         let freq_out = freq - kernel_freq + 1;
-        let padded = pad_time(x, (self.pad_time, self.pad_time));
-        let windows =
-            unfold_time(padded, kernel_time, frames).reshape([batch * frames, kernel_time * freq]);
+        let pad = (self.pad_time, self.pad_time);
+        let windows = conv_time::unfold_time(x, kernel_time, pad)
+            .reshape([batch * frames, kernel_time * freq]);
         let bands = toeplitz(self.conv.weight.val(), freq);
         let mut y = windows
             .matmul(bands)
@@ -222,19 +222,6 @@ impl TimbralBranch {
         let y = relu_batch_norm(&self.bn, y).max_dim(2);
         y.reshape([batch, frames, filters])
     }
-}
-
-/// `[batch, frames + kernel - 1, freq]` → `[batch, frames, kernel·freq]`: each output row holds
-/// `kernel` consecutive frames. Built from `kernel` slices rather than `Tensor::unfold`, whose
-/// backward loops over every window.
-fn unfold_time(x: Tensor<3>, kernel: usize, frames: usize) -> Tensor<3> {
-    if kernel == 1 {
-        return x;
-    }
-    let shifted = (0..kernel)
-        .map(|j| x.clone().narrow(1, j, frames))
-        .collect();
-    Tensor::cat(shifted, 2)
 }
 
 /// The banded matrix `[kernel_time·freq, filters·freq_out]` whose product with time-unfolded
