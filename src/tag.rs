@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use metrics::table::TableWriter;
 use runner::tagger::{Tagged, Tagger, Track, collect_tracks, default_run};
 use serde_json::{Map, Value, json};
 
@@ -193,36 +194,27 @@ pub fn refuse_duplicate_ids(tracks: &[Track]) -> Result<()> {
 /// not at all.
 struct CsvOut {
     path: PathBuf,
-    writer: csv::Writer<Vec<u8>>,
+    table: TableWriter<Vec<u8>>,
 }
 
 impl CsvOut {
     fn create(path: &std::path::Path, tags: &[String]) -> Result<Self> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["track"];
-        header.extend(tags.iter().map(String::as_str));
-        writer.write_record(&header)?;
         Ok(Self {
             path: path.to_path_buf(),
-            writer,
+            table: TableWriter::new(Vec::new(), tags)?,
         })
     }
 
     fn row(&mut self, track: &Track, tagged: &Tagged, tags: &[String]) -> Result<()> {
-        let mut record = vec![track.id.clone()];
-        for tag in tags {
-            let score = tagged
-                .scores
-                .iter()
-                .find(|(t, _)| t == tag)
-                .map_or(f32::NAN, |(_, s)| *s);
-            record.push(score.to_string());
-        }
-        Ok(self.writer.write_record(&record)?)
+        let score = |tag: &String| {
+            let found = tagged.scores.iter().find(|(t, _)| t == tag);
+            found.map_or(f32::NAN, |(_, s)| *s)
+        };
+        Ok(self.table.row(&track.id, tags.iter().map(score))?)
     }
 
     fn finish(self) -> Result<()> {
-        let bytes = self.writer.into_inner().map_err(|e| e.into_error())?;
+        let bytes = self.table.finish()?;
         datasets::atomic_write(&self.path, &bytes)
             .with_context(|| format!("cannot write {}", self.path.display()))
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, mpsc};
 
 use datasets::split::derive_seed;
+use metrics::table::TableWriter;
 use sha2::{Digest, Sha256};
 use tracking::keys::{artifact, split};
 use tracking::{Artifact, CellSpec, Claim, FinalMetric, Host, NewRun, ProcessId, Status, Store};
@@ -379,20 +380,15 @@ impl RunLog {
 
 /// `track,<tag>...` rows of `values` (`[test tracks, tags]`): the test predictions, or labels.
 fn write_test_table(path: &Path, data: &RunData, values: &[f32]) -> Result<()> {
-    let err = |e: csv::Error| RunnerError::io(path, "cannot write", e);
-    let mut writer = csv::Writer::from_path(path).map_err(err)?;
-    let mut header = vec!["track".to_string()];
-    header.extend(data.tag_names.iter().cloned());
-    writer.write_record(&header).map_err(err)?;
-    let tags = data.n_tags();
-    for (id, row) in data.ids(&data.test).iter().zip(values.chunks_exact(tags)) {
-        let mut record = vec![id.clone()];
-        record.extend(row.iter().map(|v| v.to_string()));
-        writer.write_record(&record).map_err(err)?;
+    let err = |e: std::io::Error| RunnerError::io(path, "cannot write", e);
+    let file = fs::File::create(path).map_err(err)?;
+    let mut table = TableWriter::new(file, &data.tag_names).map_err(err)?;
+    let rows = values.chunks_exact(data.n_tags());
+    for (id, row) in data.ids(&data.test).iter().zip(rows) {
+        table.row(id, row.iter().copied()).map_err(err)?;
     }
-    writer
-        .flush()
-        .map_err(|e| RunnerError::io(path, "cannot write", e))
+    table.finish().map_err(err)?;
+    Ok(())
 }
 
 /// The tag schema (names and kinds, in output order): what `tagscale tag` labels outputs with.
