@@ -247,7 +247,7 @@ def bench_train_steps(rust_bin, tch_bin):
     job's widths on one thread (each of its two workers has one), and at the paper's widths on
     the machine's threads. GFLOP/s from models::summary::forward_flops (equal to PyTorch's
     FlopCounterMode; a step counted as 3x the forward), against the peak measured by a
-    1024^3 f32 matmul on flex with the same threads."""
+    1024^3 f32 matmul on flex with the same threads (the best of five runs)."""
     main = main_job_widths()
     cases = []
     for model in ("spectrogram", "waveform"):
@@ -260,7 +260,10 @@ def bench_train_steps(rust_bin, tch_bin):
     rows = []
     for model, label, seconds, batch, threads, steps, widths, tags, flex_target in cases:
         if threads not in peaks:
-            peaks[threads] = json_line([rust_bin, "peak", "--threads", str(threads)])["gflops"]
+            # The best of five: a peak is what the machine can reach, and on this shared VM a
+            # single run has come out at half of it when another guest took a core.
+            peaks[threads] = max(json_line([rust_bin, "peak", "--threads", str(threads)])["gflops"]
+                                 for _ in range(5))
         ours_args = widths + ["--tags", str(tags), "--threads", str(threads), "--batch", str(batch)]
         backends = [("flex", rust_bin, {}, flex_target)]
         if tch_bin:
