@@ -713,15 +713,9 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let [node_x] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (argmax, size, time) = ops.state;
-                if let Some(node) = node_x {
-                    grads.register::<B>(
-                        node.id,
-                        B::max_pool_time_backward(argmax, size, time, grad),
-                    );
-                }
+                to_input::<B, _>(ops, grads, |(argmax, size, time), grad| {
+                    B::max_pool_time_backward(argmax, size, time, grad)
+                });
             }
         }
 
@@ -785,13 +779,9 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let [node_x] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (kernel, pad_before, time) = ops.state;
-                if let Some(node) = node_x {
-                    let grad_x = B::unfold_time_backward(grad, kernel, pad_before, time);
-                    grads.register::<B>(node.id, grad_x);
-                }
+                to_input::<B, _>(ops, grads, |(kernel, pad_before, time), grad| {
+                    B::unfold_time_backward(grad, kernel, pad_before, time)
+                });
             }
         }
 
@@ -826,6 +816,20 @@ impl<B: Backend + ConvTimeOps, C: CheckpointStrategy> ConvTimeOps for Autodiff<B
             pad_before,
             time,
         ))
+    }
+}
+
+/// A one-input op's backward: the output's gradient, through `input_grad` with the op's
+/// state, becomes the input's, when the input is tracked.
+fn to_input<B: Backend, S>(
+    ops: Ops<S, 1>,
+    grads: &mut Gradients,
+    input_grad: impl FnOnce(S, FloatTensor<B>) -> FloatTensor<B>,
+) {
+    let [node_x] = ops.parents;
+    let grad = grads.consume::<B>(&ops.node);
+    if let Some(node) = node_x {
+        grads.register::<B>(node.id, input_grad(ops.state, grad));
     }
 }
 
