@@ -47,9 +47,13 @@ pub fn take_rows<T: Copy>(data: &[T], width: usize, start: usize, len: usize) ->
         return Vec::new();
     }
     let mut out = Vec::with_capacity(len * width);
-    for r in start..start + len {
-        let row = r % rows;
-        out.extend_from_slice(&data[row * width..(row + 1) * width]);
+    // Runs of consecutive rows, one copy each: a waveform's rows are single samples, so a
+    // copy per row was a call per sample.
+    let (mut row, mut left) = (start % rows, len);
+    while left > 0 {
+        let run = left.min(rows - row);
+        out.extend_from_slice(&data[row * width..(row + run) * width]);
+        (row, left) = (0, left - run);
     }
     out
 }
@@ -98,5 +102,19 @@ mod tests {
         );
         assert_eq!(take_rows(&data, 2, 1, 2), vec![2, 20, 3, 30]);
         assert!(take_rows::<i32>(&[], 2, 0, 3).is_empty());
+        // Against row-by-row tiling, for starts past the end and several wraps.
+        let row_by_row = |width: usize, start: usize, len: usize| -> Vec<i32> {
+            let rows = data.len() / width;
+            (start..start + len)
+                .flat_map(|r| data[r % rows * width..][..width].to_vec())
+                .collect()
+        };
+        for (width, start, len) in [(2, 2, 7), (2, 4, 1), (1, 5, 13), (3, 1, 4), (2, 0, 0)] {
+            assert_eq!(
+                take_rows(&data, width, start, len),
+                row_by_row(width, start, len),
+                "width {width}, start {start}, len {len}"
+            );
+        }
     }
 }
