@@ -10,11 +10,17 @@
 //! pass that, when a gradient will be needed, also records each window's winning step, so its
 //! backward is a scatter rather than a second search.
 //!
+//! `unfold_time` lays each window of `kernel` consecutive steps side by side (im2col over time,
+//! zero padding by clipping), so the spectrogram front-end's timbral convolutions are one GEMM
+//! each; built from Burn's pad, narrows and `cat`, the copies went through a tiled transpose.
+//!
 //! Results do not depend on the thread count: work is split by batch entry, and the weight
 //! gradient's per-group partial sums are added in a fixed order.
 //!
 //! Backend extensions for flex and autodiff over flex; other backends keep Burn's own ops
 //! (see `layers::ConvBnTime`).
+
+use std::ops::Range;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -130,13 +136,16 @@ pub fn unfold_time(x: Tensor<3>, kernel: usize, pad: (usize, usize)) -> Tensor<3
 
 /// The input steps output row `row` of an unfold copies, `lo..hi` (possibly empty), and the
 /// window step the first of them lands on.
-fn unfolded_span(row: usize, kernel: usize, pad_before: usize, time: usize) -> (usize, Range) {
+fn unfolded_span(
+    row: usize,
+    kernel: usize,
+    pad_before: usize,
+    time: usize,
+) -> (usize, Range<usize>) {
     let lo = row.saturating_sub(pad_before).min(time);
     let hi = (row + kernel).saturating_sub(pad_before).min(time).max(lo);
     (pad_before.saturating_sub(row), lo..hi)
 }
-
-type Range = std::ops::Range<usize>;
 
 /// Whether `v` replaces `max` as a window's maximum: it is larger (so the first maximum
 /// stays), or NaN (which propagates). `|`, not `||`: no branch in the pooling loops.
@@ -196,7 +205,7 @@ fn pool_window<const TRACK: bool>(
 }
 
 /// The winners' slice for `range` when tracking them; empty otherwise.
-fn winners<const TRACK: bool>(winner: &mut [f32], range: std::ops::Range<usize>) -> &mut [f32] {
+fn winners<const TRACK: bool>(winner: &mut [f32], range: Range<usize>) -> &mut [f32] {
     if TRACK { &mut winner[range] } else { &mut [] }
 }
 
