@@ -134,19 +134,6 @@ pub fn unfold_time(x: Tensor<3>, kernel: usize, pad: (usize, usize)) -> Tensor<3
     ))
 }
 
-/// The input steps output row `row` of an unfold copies, `lo..hi` (possibly empty), and the
-/// window step the first of them lands on.
-fn unfolded_span(
-    row: usize,
-    kernel: usize,
-    pad_before: usize,
-    time: usize,
-) -> (usize, Range<usize>) {
-    let lo = row.saturating_sub(pad_before).min(time);
-    let hi = (row + kernel).saturating_sub(pad_before).min(time).max(lo);
-    (pad_before.saturating_sub(row), lo..hi)
-}
-
 /// Whether `v` replaces `max` as a window's maximum: it is larger (so the first maximum
 /// stays), or NaN (which propagates). `|`, not `||`: no branch in the pooling loops.
 #[inline(always)]
@@ -317,8 +304,8 @@ impl Taps {
     }
 }
 
-/// Which rows a tap reaches: `time` input rows, zero-padded by `pad_before`, giving `steps`
-/// output rows.
+/// Which input rows a stride-1 window reaches (a convolution's taps, an unfold's rows): `time`
+/// input rows, zero-padded by `pad_before`, giving `steps` output rows.
 struct Geometry {
     steps: usize,
     pad_before: usize,
@@ -326,6 +313,27 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// `time` rows zero-padded by `pad_before` / `pad_after`, read by a stride-1 window of
+    /// `kernel` rows: `time + pad_before + pad_after − kernel + 1` output rows (none if fewer).
+    fn padded(time: usize, (pad_before, pad_after): (usize, usize), kernel: usize) -> Self {
+        Self {
+            steps: (time + pad_before + pad_after + 1).saturating_sub(kernel),
+            pad_before,
+            time,
+        }
+    }
+
+    /// For output row `row` of a `kernel`-row window: the input rows it reads (possibly none),
+    /// and the window row the first of them lands on (the ones before are padding).
+    fn window(&self, row: usize, kernel: usize) -> (usize, Range<usize>) {
+        let lo = row.saturating_sub(self.pad_before).min(self.time);
+        let hi = (row + kernel)
+            .saturating_sub(self.pad_before)
+            .min(self.time)
+            .max(lo);
+        (self.pad_before.saturating_sub(row), lo..hi)
+    }
+
     /// For tap `j`: the output rows `s0..s1` whose input row `s + j − pad_before` lies inside
     /// `0..time`, and that input row for `s0`; `None` when the tap only sees padding.
     fn rows(&self, j: usize) -> Option<(usize, usize, usize)> {
@@ -401,11 +409,7 @@ impl ConvTimeOps for Flex {
         let x = Series::new(x);
         let taps = Taps::of(weight);
         let (kernel, cin, cout) = (taps.kernel, taps.channels_in, taps.channels_out);
-        let geometry = Geometry {
-            steps: (x.time + pad_before + pad_after + 1).saturating_sub(kernel),
-            pad_before,
-            time: x.time,
-        };
+        let geometry = Geometry::padded(x.time, (pad_before, pad_after), kernel);
         let steps = geometry.steps;
         let bias = bias.to_contiguous();
         let bias = bias.storage::<f32>();
@@ -584,8 +588,8 @@ impl ConvTimeOps for Flex {
     ) -> FloatTensor<Self> {
         let x = Series::new(x);
         let (width, entry_len) = (x.channels, x.entry_len());
-        let frames = (x.time + pad_before + pad_after + 1).saturating_sub(kernel);
-        let row_len = kernel * width;
+        let geometry = Geometry::padded(x.time, (pad_before, pad_after), kernel);
+        let (frames, row_len) = (geometry.steps, kernel * width);
         // Zeros are the padding; every in-range step is one contiguous copy per row.
         let mut out = vec![0.0f32; x.batch * frames * row_len];
         if frames > 0 && row_len > 0 {
@@ -595,7 +599,7 @@ impl ConvTimeOps for Flex {
                 .for_each(|(b, out)| {
                     let input = &values[b * entry_len..(b + 1) * entry_len];
                     for (t, row) in out.chunks_exact_mut(row_len).enumerate() {
-                        let (first, steps) = unfolded_span(t, kernel, pad_before, x.time);
+                        let (first, steps) = geometry.window(t, kernel);
                         let source = &input[steps.start * width..steps.end * width];
                         row[first * width..][..source.len()].copy_from_slice(source);
                     }
@@ -613,6 +617,11 @@ impl ConvTimeOps for Flex {
         let grad = Series::new(output_grad);
         let width = grad.channels / kernel.max(1);
         let entry_len = time * width;
+        let geometry = Geometry {
+            steps: grad.time,
+            pad_before,
+            time,
+        };
         let mut grad_x = vec![0.0f32; grad.batch * entry_len];
         if entry_len > 0 {
             grad_x
@@ -620,7 +629,7 @@ impl ConvTimeOps for Flex {
                 .zip(grad.values().par_chunks(grad.entry_len().max(1)))
                 .for_each(|(gx, g)| {
                     for (t, row) in g.chunks_exact(grad.channels).enumerate() {
-                        let (first, steps) = unfolded_span(t, kernel, pad_before, time);
+                        let (first, steps) = geometry.window(t, kernel);
                         let targets = &mut gx[steps.start * width..steps.end * width];
                         for (x, &g) in targets.iter_mut().zip(&row[first * width..]) {
                             *x += g;
