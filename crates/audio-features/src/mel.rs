@@ -549,7 +549,7 @@ mod tests {
         // 1 + len / 256 frames: 1, 2, 3 (fewer than a block), then every remainder mod 4.
         for len in [100, 300, 700, 20_000, 20_300, 20_500, 20_800] {
             let y: Vec<f32> = (0..len)
-                .map(|i| ((i as f32 * 0.021).sin() * 0.4 + (i as f32 * 0.0009).cos() * 0.2))
+                .map(|i| (i as f32 * 0.021).sin() * 0.4 + (i as f32 * 0.0009).cos() * 0.2)
                 .collect();
             let blocked = extractor.log_mel(&y);
             let mut one_by_one = vec![0.0f32; blocked.data.len()];
