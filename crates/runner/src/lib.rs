@@ -5,6 +5,7 @@
 //! - [`config`]: the fully resolved config of one run (what the store records and hashes);
 //! - [`dataset`]: the run's manifest, feature cache, training subset, validation and test sets;
 //! - [`train`]: the training loop (deep models with early stopping; GBT per tag);
+//! - [`loader`]: inputs read and cropped one step ahead on a loader thread;
 //! - [`evaluate`]: per-tag and macro figures with bootstrap intervals;
 //! - [`execute`]: claim a cell, train it with a heartbeat, record results or the failure;
 //! - [`progress`]: the traits through which training, caches and sweeps report progress
@@ -29,6 +30,7 @@ pub mod evaluate;
 pub mod execute;
 pub mod export;
 pub mod grid;
+pub mod loader;
 pub mod local;
 pub mod plan;
 pub mod progress;

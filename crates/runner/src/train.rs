@@ -30,6 +30,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
+use crate::loader;
 use tracking::keys::{artifact, metric, split, training as summary_key};
 
 /// What a run reports while it trains, and how it learns that it must stop.
@@ -173,6 +174,18 @@ pub fn model_inputs<'a>(config: &RunConfig, data: &'a RunData) -> Result<ModelIn
 }
 
 impl ModelInputs<'_> {
+    /// A random patch of each track of `batch`, row-major `[batch, patch_len, width]`.
+    fn patches(&self, batch: &[usize], crops: &mut impl rand::Rng) -> Result<Vec<f32>> {
+        let patch_len = self.geometry.patch_len;
+        let mut x = Vec::with_capacity(batch.len() * patch_len * self.width);
+        for &track in batch {
+            let rows = self.input(track)?;
+            let start = random_start(rows.len() / self.width, patch_len, crops);
+            x.extend(take_rows(&rows, self.width, start, patch_len));
+        }
+        Ok(x)
+    }
+
     /// A track's model input, row-major `[rows, width]`.
     pub fn input(&self, track: usize) -> Result<Vec<f32>> {
         let missing = || RunnerError::Data(format!("track {track} is missing from the cache"));
@@ -230,10 +243,6 @@ impl<'a> DeepRun<'a> {
         })
     }
 
-    fn input(&self, track: usize) -> Result<Vec<f32>> {
-        self.inputs.input(track)
-    }
-
     fn train(&self, observer: &mut dyn Observer) -> Result<Trained> {
         let seed = self.config.seed;
         let plan = self.train;
@@ -249,19 +258,17 @@ impl<'a> DeepRun<'a> {
         let mut evaluation = 0usize;
         let mut loss_sum = (0.0f64, 0usize);
         let mut step = 0usize;
-        let mut epoch = 0u64;
-        let stop = 'training: loop {
-            let mut order = self.data.train.clone();
-            order.shuffle(&mut rng_for(seed, "batch-order", epoch));
-            let mut crops = rng_for(seed, "crops", epoch);
-            epoch += 1;
-            for batch in order.chunks(plan.batch_size) {
+        let stop = loader::ahead(self.training_batches(), |batches| {
+            loop {
                 if observer.interrupted() {
                     return Err(RunnerError::Interrupted);
                 }
-                let x = self.batch_input(batch, &mut crops, &device)?;
-                let y = self.targets(batch, &device);
-                let loss = self.loss(model.forward(x), y, batch.len(), &device);
+                let Batch { tracks, patches } = batches.next().ok_or_else(|| {
+                    RunnerError::Data("the training batches ended (no training tracks)".into())
+                })??;
+                let x = self.batch_tensor(patches, tracks.len(), &device)?;
+                let y = self.targets(&tracks, &device);
+                let loss = self.loss(model.forward(x), y, tracks.len(), &device);
                 let value = loss.clone().into_scalar::<f32>();
                 if !value.is_finite() {
                     return Err(RunnerError::Diverged {
@@ -312,13 +319,13 @@ impl<'a> DeepRun<'a> {
                     };
                     eval_model.save(&self.model_config, &checkpoint)?;
                 } else if evaluation - best.evaluation >= plan.patience {
-                    break 'training StopReason::EarlyStop { evaluation, step };
+                    return Ok(StopReason::EarlyStop { evaluation, step });
                 }
                 if step >= plan.max_steps {
-                    break 'training StopReason::Budget { step };
+                    return Ok(StopReason::Budget { step });
                 }
             }
-        };
+        })?;
         let (best_model, _) = TaggingModel::load(&checkpoint, &self.backend.device()?)?;
         let test_predictions = self.predict(&best_model, &self.data.test, observer)?;
         let mut files = vec![
@@ -374,42 +381,52 @@ impl<'a> DeepRun<'a> {
     ) -> Result<()> {
         let tracks = &self.data.train[..self.data.train.len().min(self.train.bn_patches)];
         let mut crops = rng_for(self.config.seed, "bn-crops", evaluation as u64);
-        let mut failure = None;
-        let inputs = tracks.chunks(self.train.batch_size).map_while(|batch| {
-            self.batch_input(batch, &mut crops, device)
-                .map_err(|e| failure = Some(e))
-                .ok()
-        });
-        model.estimate_batch_norm_statistics(inputs)?;
-        failure.map_or(Ok(()), Err)
+        let inputs = &self.inputs;
+        let batches = tracks
+            .chunks(self.train.batch_size)
+            .map(move |batch| Ok((batch.len(), inputs.patches(batch, &mut crops)?)));
+        loader::ahead(batches, |loaded| {
+            let mut failure = None;
+            let tensors = loaded.map_while(|batch: Result<(usize, Vec<f32>)>| {
+                batch
+                    .and_then(|(tracks, patches)| self.batch_tensor(patches, tracks, device))
+                    .map_err(|e| failure = Some(e))
+                    .ok()
+            });
+            model.estimate_batch_norm_statistics(tensors)?;
+            failure.map_or(Ok(()), Err)
+        })
     }
 
-    /// One training batch: a random patch of each track.
-    fn batch_input(
-        &self,
-        batch: &[usize],
-        crops: &mut impl rand::Rng,
-        device: &Device,
-    ) -> Result<Tensor<3>> {
-        let width = input_width(&self.model_config);
-        let mut x = Vec::with_capacity(batch.len() * self.inputs.geometry.patch_len * width);
-        for &track in batch {
-            let rows = self.input(track)?;
-            let start = random_start(rows.len() / width, self.inputs.geometry.patch_len, crops);
-            x.extend(take_rows(
-                &rows,
-                width,
-                start,
-                self.inputs.geometry.patch_len,
-            ));
-        }
+    /// The model input of `patches` of `tracks` tracks.
+    fn batch_tensor(&self, patches: Vec<f32>, tracks: usize, device: &Device) -> Result<Tensor<3>> {
         Ok(input_tensor(
             &self.model_config,
-            x,
-            batch.len(),
+            patches,
+            tracks,
             self.inputs.geometry.patch_len,
             device,
         )?)
+    }
+
+    /// Every epoch's training batches in order, each with its tracks' patches: epoch `e`
+    /// shuffles the training tracks and crops them with its own seeded generators. Endless
+    /// (training stops taking), unless there is nothing to train on.
+    fn training_batches(&self) -> impl Iterator<Item = Result<Batch>> + Send + '_ {
+        let (inputs, train) = (&self.inputs, &self.data.train);
+        let (seed, batch_size) = (self.config.seed, self.train.batch_size);
+        let epochs = if train.is_empty() { 0 } else { u64::MAX };
+        (0..epochs).flat_map(move |epoch| {
+            let mut order = train.clone();
+            order.shuffle(&mut rng_for(seed, "batch-order", epoch));
+            let mut crops = rng_for(seed, "crops", epoch);
+            let batches: Vec<Vec<usize>> =
+                order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+            batches.into_iter().map(move |tracks| {
+                let patches = inputs.patches(&tracks, &mut crops)?;
+                Ok(Batch { tracks, patches })
+            })
+        })
     }
 
     fn targets(&self, batch: &[usize], device: &Device) -> Tensor<2> {
@@ -458,27 +475,33 @@ impl<'a> DeepRun<'a> {
         const GROUP: usize = 64;
         let device = self.backend.device()?;
         let geometry = self.inputs.geometry;
-        let mut out = Vec::with_capacity(tracks.len() * self.data.n_tags());
-        for group in tracks.chunks(GROUP) {
-            if observer.interrupted() {
-                return Err(RunnerError::Interrupted);
-            }
-            let inputs = group
+        let inputs = &self.inputs;
+        let groups = tracks.chunks(GROUP).map(move |group| {
+            group
                 .iter()
-                .map(|&t| self.input(t))
-                .collect::<Result<Vec<_>>>()?;
-            let views: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-            let songs = model.predict_songs(
-                &self.model_config,
-                &views,
-                geometry.patch_len,
-                geometry.hop_len,
-                self.train.batch_size,
-                &device,
-            )?;
-            out.extend(songs.into_iter().flatten());
-        }
-        Ok(out)
+                .map(|&t| inputs.input(t))
+                .collect::<Result<Vec<_>>>()
+        });
+        loader::ahead(groups, |loaded| {
+            let mut out = Vec::with_capacity(tracks.len() * self.data.n_tags());
+            for group in loaded {
+                if observer.interrupted() {
+                    return Err(RunnerError::Interrupted);
+                }
+                let group = group?;
+                let views: Vec<&[f32]> = group.iter().map(Vec::as_slice).collect();
+                let songs = model.predict_songs(
+                    &self.model_config,
+                    &views,
+                    geometry.patch_len,
+                    geometry.hop_len,
+                    self.train.batch_size,
+                    &device,
+                )?;
+                out.extend(songs.into_iter().flatten());
+            }
+            Ok(out)
+        })
     }
 }
 
@@ -521,6 +544,12 @@ impl Geometry {
             Architecture::Waveform => len as f64 / sr,
         }
     }
+}
+
+/// One training step's tracks and their patches, row-major `[tracks, patch_len, width]`.
+struct Batch {
+    tracks: Vec<usize>,
+    patches: Vec<f32>,
 }
 
 /// The best validation so far.

@@ -208,3 +208,36 @@ fn early_stopping_ends_a_run_after_patience_evaluations_without_improvement() {
     let best = trained.summary_value(summary_key::BEST_EVALUATION).unwrap() as usize;
     assert_eq!(evaluation - best, 2);
 }
+
+#[test]
+fn a_shard_damaged_during_training_fails_the_run_with_its_name() {
+    use std::io::{Seek, SeekFrom, Write};
+    let data_root = tempfile::tempdir().unwrap();
+    let config = smoke_config(ModelKind::Waveform);
+    let data = RunData::prepare(&config, data_root.path()).unwrap();
+    // Damage every waveform shard in place (same length: the cache maps the files), as a
+    // failing disk would once the run has started; the loader thread meets it first.
+    let mut damaged = 0;
+    for dir in std::fs::read_dir(data_root.path().join("cache")).unwrap() {
+        for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "wave") {
+                let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                let middle = f.metadata().unwrap().len() / 2;
+                f.seek(SeekFrom::Start(middle)).unwrap();
+                f.write_all(&[0x5a; 64]).unwrap();
+                damaged += 1;
+            }
+        }
+    }
+    assert!(damaged > 0, "no waveform shard found");
+    let out = tempfile::tempdir().unwrap();
+    let err = train(&config, &data, out.path(), &mut Recorder::new())
+        .err()
+        .expect("a damaged shard must fail the run");
+    let message = err.to_string();
+    assert!(
+        message.contains("checksum") && message.contains(".wave"),
+        "{message}"
+    );
+}
