@@ -14,6 +14,7 @@ use tracking::{Status, Store};
 
 use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
+use crate::loader;
 use crate::train::Geometry;
 
 /// A trained run, loaded for tagging.
@@ -266,9 +267,9 @@ impl Tagger {
 
     /// Tag every track in order, calling `visit` with each result as it is ready. The model
     /// and the decoding share one pool of `threads` threads: while the model scores one batch
-    /// of tracks, the next batch is decoded and turned into input on whatever threads the
-    /// model leaves idle, so memory holds two batches however large the collection, and no
-    /// more than `threads` threads compute at once.
+    /// of tracks, the next ones are decoded and turned into input on whatever threads the
+    /// model leaves idle ([`loader::ahead`]), so memory holds at most three batches however
+    /// large the collection, and no more than `threads` threads compute at once.
     pub fn tag_all(
         &self,
         tracks: &[Track],
@@ -327,37 +328,29 @@ impl Tagger {
             .map_err(|e| RunnerError::Data(format!("cannot start the tagging threads: {e}")))?;
         let pool = &pool;
         let inputs = &self.inputs;
-        let prepare = move |range: std::ops::Range<usize>| -> Vec<Result<Prepared>> {
-            pool.install(|| {
-                tracks[range]
-                    .par_iter()
-                    .map(|t| inputs.prepare(&t.path))
-                    .collect()
-            })
-        };
         let batch = 4 * threads;
-        std::thread::scope(|scope| {
-            let mut next = scope.spawn(move || prepare(0..batch.min(tracks.len())));
-            for start in (0..tracks.len()).step_by(batch) {
-                let ready = next.join().unwrap_or_else(|_| {
-                    let end = (start + batch).min(tracks.len());
-                    (start..end)
-                        .map(|_| Err(RunnerError::Data("a decoding thread panicked".into())))
+        // Each batch of files is decoded in parallel on the pool while the one before it is
+        // scored; both take turns on the same threads.
+        let decoded = tracks
+            .chunks(batch)
+            .map(move |files| -> Vec<Result<Prepared>> {
+                pool.install(|| {
+                    files
+                        .par_iter()
+                        .map(|t| inputs.prepare_guarded(&t.path))
                         .collect()
-                });
-                let after =
-                    (start + batch).min(tracks.len())..(start + 2 * batch).min(tracks.len());
-                next = scope.spawn(move || prepare(after));
+                })
+            });
+        loader::ahead(decoded, |loaded| {
+            for (b, ready) in loaded.enumerate() {
                 // The model's operations run on the pool too (rayon's current pool).
                 pool.install(|| {
                     for (k, prepared) in ready.into_iter().enumerate() {
-                        let i = start + k;
+                        let i = b * batch + k;
                         visit(i, &tracks[i], prepared);
                     }
                 });
             }
-            // The last spawn prepared an empty range.
-            let _ = next.join();
         });
         Ok(())
     }
@@ -383,6 +376,18 @@ impl Tagger {
 }
 
 impl InputMaker {
+    /// [`Self::prepare`], with a decoder's panic on a hostile file turned into that file's
+    /// error, so the other files of a folder are still tagged.
+    fn prepare_guarded(&self, path: &Path) -> Result<Prepared> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(path)))
+            .unwrap_or_else(|_| {
+                Err(RunnerError::Data(format!(
+                    "{}: decoding panicked (a damaged or hostile file?)",
+                    path.display()
+                )))
+            })
+    }
+
     /// Decode `path` and compute the model's input.
     fn prepare(&self, path: &Path) -> Result<Prepared> {
         let rate = self.mel.config().sample_rate;
