@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use metrics::table::TableWriter;
-use runner::tagger::{Tagged, Tagger, Track, collect_tracks, default_run};
+use runner::outputs::{ScoreTable, refuse_duplicate_ids};
+use runner::tagger::{Tagger, Track, collect_tracks, default_run};
 use serde_json::{Map, Value, json};
 
 use crate::store;
@@ -108,7 +108,7 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
     }
     let tagger = args.model.load(db)?;
     let mut csv = match &args.csv {
-        Some(path) => Some(CsvOut::create(path, tagger.tags())?),
+        Some(path) => Some(ScoreTable::new(path, tagger.tags())?),
         None => None,
     };
     let bar = crate::progress::bar(tracks.len() as u64, "tagging", quiet || tracks.len() < 2);
@@ -125,7 +125,7 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
                     warnings.insert(name.clone(), warning.clone().into());
                 }
                 if let Some(out) = csv.as_mut().filter(|_| csv_error.is_none()) {
-                    csv_error = out.row(track, &tagged, tagger.tags()).err();
+                    csv_error = out.row(track, &tagged).err();
                 }
                 let top = tagged.scores.iter().take(args.top);
                 if args.json {
@@ -150,7 +150,7 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
     })?;
     bar.finish_and_clear();
     if let Some(e) = csv_error {
-        return Err(e);
+        return Err(e.into());
     }
     if let Some(out) = csv {
         out.finish()?;
@@ -172,50 +172,4 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Two folders holding the same relative path would give two CSV rows one track id.
-pub fn refuse_duplicate_ids(tracks: &[Track]) -> Result<()> {
-    let mut seen = std::collections::HashMap::new();
-    for track in tracks {
-        if let Some(first) = seen.insert(&track.id, &track.path) {
-            bail!(
-                "{} and {} would both be track {:?} in the CSV: tag one folder at a time",
-                first.display(),
-                track.path.display(),
-                track.id
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `--csv`: rows kept in memory (a few bytes per score) and written in one go, complete or
-/// not at all.
-struct CsvOut {
-    path: PathBuf,
-    table: TableWriter<Vec<u8>>,
-}
-
-impl CsvOut {
-    fn create(path: &std::path::Path, tags: &[String]) -> Result<Self> {
-        Ok(Self {
-            path: path.to_path_buf(),
-            table: TableWriter::new(Vec::new(), tags)?,
-        })
-    }
-
-    fn row(&mut self, track: &Track, tagged: &Tagged, tags: &[String]) -> Result<()> {
-        let score = |tag: &String| {
-            let found = tagged.scores.iter().find(|(t, _)| t == tag);
-            found.map_or(f32::NAN, |(_, s)| *s)
-        };
-        Ok(self.table.row(&track.id, tags.iter().map(score))?)
-    }
-
-    fn finish(self) -> Result<()> {
-        let bytes = self.table.finish()?;
-        datasets::atomic_write(&self.path, &bytes)
-            .with_context(|| format!("cannot write {}", self.path.display()))
-    }
 }

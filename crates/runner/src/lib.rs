@@ -19,6 +19,7 @@
 //! - [`slurm`]: a Slurm job array, one task per cell still to run;
 //! - [`rerun`]: re-execute a logged run from its stored config and verify the result;
 //! - [`tagger`]: song-level tags of audio files and folders with a trained model;
+//! - [`outputs`]: the score table and embedding files `tag` and `embed` write;
 //! - [`export`]: a trained run as a self-contained model directory with a model card.
 
 pub mod command;
@@ -32,6 +33,7 @@ pub mod export;
 pub mod grid;
 pub mod loader;
 pub mod local;
+pub mod outputs;
 pub mod plan;
 pub mod progress;
 pub mod rerun;
