@@ -175,27 +175,41 @@ pub fn model_inputs<'a>(config: &RunConfig, data: &'a RunData) -> Result<ModelIn
 
 impl ModelInputs<'_> {
     /// A random patch of each track of `batch`, row-major `[batch, patch_len, width]`.
+    /// Cropped before normalising: the standardisation is per value, so the patch has the
+    /// same bits as a crop of the normalised track, at a patch's cost instead of a track's.
     fn patches(&self, batch: &[usize], crops: &mut impl rand::Rng) -> Result<Vec<f32>> {
         let patch_len = self.geometry.patch_len;
         let mut x = Vec::with_capacity(batch.len() * patch_len * self.width);
         for &track in batch {
-            let rows = self.input(track)?;
+            let rows = self.raw_input(track)?;
             let start = random_start(rows.len() / self.width, patch_len, crops);
             x.extend(take_rows(&rows, self.width, start, patch_len));
         }
+        self.normalise(&mut x);
         Ok(x)
     }
 
     /// A track's model input, row-major `[rows, width]`.
     pub fn input(&self, track: usize) -> Result<Vec<f32>> {
+        let mut rows = self.raw_input(track)?;
+        self.normalise(&mut rows);
+        Ok(rows)
+    }
+
+    /// A track's cached log-mel or waveform, before normalisation.
+    fn raw_input(&self, track: usize) -> Result<Vec<f32>> {
         let missing = || RunnerError::Data(format!("track {track} is missing from the cache"));
-        match &self.band_stats {
-            Some(stats) => {
-                let mut spec = self.data.cache.log_mel(track)?.ok_or_else(missing)?;
-                stats.apply(&mut spec.data);
-                Ok(spec.data)
-            }
-            None => self.data.cache.waveform(track)?.ok_or_else(missing),
+        Ok(match &self.band_stats {
+            Some(_) => self.data.cache.log_mel(track)?.ok_or_else(missing)?.data,
+            None => self.data.cache.waveform(track)?.ok_or_else(missing)?,
+        })
+    }
+
+    /// Standardise log-mel rows with the training set's band statistics (waveforms go in as
+    /// they are).
+    fn normalise(&self, rows: &mut [f32]) {
+        if let Some(stats) = &self.band_stats {
+            stats.apply(rows);
         }
     }
 }
