@@ -608,11 +608,20 @@ fn logmel(clip: PathBuf, repeats: usize) -> Result<()> {
     let times = time_repeats(repeats, || {
         std::hint::black_box(extractor.log_mel(std::hint::black_box(&y)));
     });
+    // The float64 STFT alone (windowing, FFT, power): the floor the rest stands on.
+    let stft_times = time_repeats(repeats, || {
+        let mut energy = 0.0;
+        extractor
+            .stft()
+            .for_each_power_frame(std::hint::black_box(&y), |_, p| energy += p[1]);
+        std::hint::black_box(energy);
+    });
     print_json(serde_json::json!({
         "bench": "logmel",
         "frames": frames,
         "seconds_of_audio": y.len() as f64 / 16_000.0,
         "median_ms": median(&times),
+        "stft_median_ms": median(&stft_times),
         "min_ms": times.iter().copied().fold(f64::INFINITY, f64::min),
         "repeats": repeats,
     }))
