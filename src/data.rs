@@ -249,7 +249,7 @@ fn info(dir: PathBuf, json: bool) -> Result<()> {
     let manifest = Manifest::load(&dir)?;
     let info = DatasetInfo::of(&manifest);
     if json {
-        println!("{}", serde_json::to_string_pretty(&info)?);
+        crate::print::json(&info)?;
     } else {
         println!("{}", info.to_text());
     }

@@ -46,16 +46,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         truth: &truth.values,
         predictions: &predictions,
     })?;
-    let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&terminal::evaluation_json(&evaluation))?
-        )?;
-    } else {
-        write!(out, "{}", terminal::evaluation_text(&evaluation))?;
+        return crate::print::json(&terminal::evaluation_json(&evaluation));
     }
+    write!(
+        std::io::stdout().lock(),
+        "{}",
+        terminal::evaluation_text(&evaluation)
+    )?;
     Ok(())
 }
 

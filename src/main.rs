@@ -3,6 +3,7 @@
 
 mod args;
 mod data;
+mod db;
 mod embed;
 mod env;
 mod eval;
@@ -71,7 +72,7 @@ enum Command {
     Ui(ui::UiArgs),
     /// Manage the run store.
     #[command(subcommand)]
-    Db(runs::DbCommand),
+    Db(db::DbCommand),
     /// Dump what the pipeline computes for one audio file (debugging, parity checks).
     #[command(subcommand)]
     Features(features::FeaturesCommand),
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep::run(args, &cli.db, cli.quiet),
         Command::Run(args) => run::run(args, &cli.db, cli.quiet),
         Command::Rerun(args) => rerun::run(args, &cli.db, cli.quiet),
-        Command::Report(args) => report::report(args, &cli.db),
+        Command::Report(args) => report::run(args, &cli.db),
         Command::Tag(args) => tag::run(args, &cli.db, cli.quiet),
         Command::Export(args) => export::run(args, &cli.db),
         Command::Embed(args) => embed::run(args, &cli.db, cli.quiet),
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
             env::quiet_on_closed_stdout();
             runs::run(cmd, &cli.db)
         }
-        Command::Db(cmd) => runs::db(cmd, &cli.db),
+        Command::Db(cmd) => db::run(cmd, &cli.db),
         Command::Ui(args) => ui::run(args, &cli.db),
         Command::Features(cmd) => features::run(cmd),
         Command::Data(cmd) => data::run(cmd, cli.quiet),

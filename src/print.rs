@@ -1,12 +1,14 @@
-//! What several commands print: a sweep's cells, a run's test figures, a run's end.
+//! What several commands print: a sweep's cells, a run's end, pretty JSON.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use anyhow::{Result, bail};
 use reports::terminal::{self, CellLine, macro_summary};
 use runner::RunOutcome;
 use runner::slurm::TaskState;
 use runner::sweep::SweepCell;
+use serde::Serialize;
 use tracking::{Status, Store};
 
 /// A sweep's cells with their runs and test figures; with `slurm`, each cell's array task and
@@ -48,4 +50,11 @@ pub fn outcome(store: &Store, outcome: &RunOutcome) -> Result<()> {
             outcome.error.as_deref().unwrap_or("no error recorded")
         ),
     }
+}
+
+/// Pretty JSON on stdout (a closed pipe is an error `main` treats as success, not a panic).
+pub fn json(value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    writeln!(std::io::stdout().lock(), "{text}")?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub struct ReportArgs {
     out: Option<PathBuf>,
 }
 
-pub fn report(args: ReportArgs, db: &str) -> Result<()> {
+pub fn run(args: ReportArgs, db: &str) -> Result<()> {
     let store = store::open_existing(db)?;
     let sweep = match (args.sweep, &args.grid) {
         (Some(id), _) => id,

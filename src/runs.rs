@@ -1,11 +1,10 @@
-//! `tagscale runs list|show|compare` and `tagscale db migrate|backup|check`: reading the
-//! store (the views are `reports::terminal`'s).
+//! `tagscale runs list|show|compare`: reading the store (the views are `reports::terminal`'s).
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use reports::terminal;
-use serde::Serialize;
 
+use crate::print;
 use crate::store;
 
 #[derive(Subcommand)]
@@ -44,30 +43,6 @@ pub enum RunsCommand {
     },
 }
 
-#[derive(Subcommand)]
-pub enum DbCommand {
-    /// Create the store if needed and apply pending migrations (opening does this too).
-    Migrate,
-    /// Write a consistent single-file copy of a SQLite store (safe while sweeps write): the
-    /// file to share, not the live `.db`.
-    Backup {
-        /// The copy to write; must not exist.
-        out: std::path::PathBuf,
-    },
-    /// Check the store: SQLite's integrity and foreign keys, and that every artifact it
-    /// records is present with its recorded size and sha256. Exits non-zero on a problem.
-    Check {
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Pretty JSON on stdout.
-fn print_json(value: &impl Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
     let store = store::open_existing(db)?;
     match cmd {
@@ -78,17 +53,17 @@ pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
         } => {
             let rows = terminal::group_list(&store, sweep, &keys)?;
             if json {
-                return print_json(&rows);
+                return print::json(&rows);
             }
             rows.iter()
                 .for_each(|row| println!("{}", terminal::group_line(row)));
         }
         RunsCommand::List {
             sweep, json: true, ..
-        } => print_json(&terminal::run_list_json(&store, sweep)?)?,
+        } => print::json(&terminal::run_list_json(&store, sweep)?)?,
         RunsCommand::List { sweep, .. } => print!("{}", terminal::run_list(&store, sweep)?),
         RunsCommand::Show { id, json: true } => {
-            print_json(&terminal::run_detail_json(&store, id)?)?
+            print::json(&terminal::run_detail_json(&store, id)?)?
         }
         RunsCommand::Show { id, .. } => print!("{}", terminal::run_detail(&store, id)?),
         RunsCommand::Compare {
@@ -99,46 +74,16 @@ pub fn run(cmd: RunsCommand, db: &str) -> Result<()> {
         } => {
             let comparison = terminal::group_comparison(&store, a, b)?;
             if json {
-                return print_json(&comparison);
+                return print::json(&comparison);
             }
             print!("{}", terminal::group_comparison_text(&comparison));
         }
         RunsCommand::Compare { a, b, json, .. } => {
             let comparison = terminal::RunComparison::read(&store, a, b)?;
             if json {
-                return print_json(&comparison.json());
+                return print::json(&comparison.json());
             }
             print!("{}", comparison.text());
-        }
-    }
-    Ok(())
-}
-
-pub fn db(cmd: DbCommand, db: &str) -> Result<()> {
-    match cmd {
-        DbCommand::Migrate => {
-            let store = store::open(db)?;
-            println!("{}: migrations applied", store.url());
-        }
-        DbCommand::Backup { out } => {
-            let store = store::open_existing(db)?;
-            store
-                .backup(&out)
-                .with_context(|| format!("backing up {} to {}", store.url(), out.display()))?;
-            let runs = store.runs(None)?.len();
-            println!("{}: {runs} runs copied to {}", store.url(), out.display());
-        }
-        DbCommand::Check { json } => {
-            let store = store::open_existing(db)?;
-            let found = tracking::check(&store)?;
-            if json {
-                print_json(&found)?;
-            } else {
-                print!("{}", terminal::store_check(store.url(), &found));
-            }
-            if !found.is_sound() {
-                bail!("the store {} has problems (listed above)", store.url());
-            }
         }
     }
     Ok(())

@@ -162,7 +162,7 @@ pub fn run(args: TagArgs, db: &str, quiet: bool) -> Result<()> {
             .collect();
         // Files under their own key: a file named `errors` cannot collide with the errors.
         let output = json!({ "files": results, "errors": errors, "warnings": warnings });
-        println!("{}", serde_json::to_string_pretty(&output)?);
+        crate::print::json(&output)?;
     }
     if !failed.is_empty() {
         bail!(
