@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 /// Items the loader may finish before the consumer takes them (beyond the one it is making).
 const AHEAD: usize = 1;
 
-/// Run `consume` over `items`, which a loader thread produces in order up to [`AHEAD`] items
+/// Run `consume` over `items`, which a loader thread produces in order up to one item
 /// ahead. When `consume` returns early, the loader stops at its next item; a panic on either
 /// side reaches the caller.
 pub fn ahead<T, R>(
