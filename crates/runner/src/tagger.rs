@@ -14,7 +14,7 @@ use tracking::{Status, Store};
 
 use crate::config::RunConfig;
 use crate::error::{Result, RunnerError};
-use crate::loader;
+use crate::loader::{self, Loading};
 use crate::train::Geometry;
 
 /// A trained run, loaded for tagging.
@@ -341,7 +341,7 @@ impl Tagger {
                         .collect()
                 })
             });
-        loader::ahead(decoded, |loaded| {
+        loader::ahead(Loading::Ahead, decoded, |loaded| {
             for (b, ready) in loaded.enumerate() {
                 // The model's operations run on the pool too (rayon's current pool).
                 pool.install(|| {

@@ -30,7 +30,7 @@ use crate::dataset::RunData;
 use crate::error::{Result, RunnerError};
 use crate::evaluate::{Figures, figures};
 use crate::grid::{BnStats, Loss, TrainPlan};
-use crate::loader;
+use crate::loader::{self, Loading};
 use tracking::keys::{artifact, metric, split, training as summary_key};
 
 /// What a run reports while it trains, and how it learns that it must stop.
@@ -272,7 +272,7 @@ impl<'a> DeepRun<'a> {
         let mut evaluation = 0usize;
         let mut loss_sum = (0.0f64, 0usize);
         let mut step = 0usize;
-        let stop = loader::ahead(self.training_batches(), |batches| {
+        let stop = loader::ahead(self.loading(), self.training_batches(), |batches| {
             loop {
                 if observer.interrupted() {
                     return Err(RunnerError::Interrupted);
@@ -399,7 +399,7 @@ impl<'a> DeepRun<'a> {
         let batches = tracks
             .chunks(self.train.batch_size)
             .map(move |batch| Ok((batch.len(), inputs.patches(batch, &mut crops)?)));
-        loader::ahead(batches, |loaded| {
+        loader::ahead(self.loading(), batches, |loaded| {
             let mut failure = None;
             let tensors = loaded.map_while(|batch: Result<(usize, Vec<f32>)>| {
                 batch
@@ -410,6 +410,12 @@ impl<'a> DeepRun<'a> {
             model.estimate_batch_norm_statistics(tensors)?;
             failure.map_or(Ok(()), Err)
         })
+    }
+
+    /// Inputs are loaded ahead when the run has more than one thread (it runs on a rayon pool
+    /// of its thread count).
+    fn loading(&self) -> Loading {
+        Loading::for_threads(rayon::current_num_threads())
     }
 
     /// The model input of `patches` of `tracks` tracks.
@@ -496,7 +502,7 @@ impl<'a> DeepRun<'a> {
                 .map(|&t| inputs.input(t))
                 .collect::<Result<Vec<_>>>()
         });
-        loader::ahead(groups, |loaded| {
+        loader::ahead(self.loading(), groups, |loaded| {
             let mut out = Vec::with_capacity(tracks.len() * self.data.n_tags());
             for group in loaded {
                 if observer.interrupted() {
