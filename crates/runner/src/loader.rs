@@ -38,7 +38,7 @@ impl Loading {
 /// Run `consume` over `items`, made as `loading` says. With a loader thread, at most one item
 /// waits ahead; when `consume` returns early, the loader stops at its next item; a panic on
 /// either side reaches the caller.
-pub fn ahead<T, R>(
+pub fn load<T, R>(
     loading: Loading,
     items: impl Iterator<Item = T> + Send,
     consume: impl FnOnce(&mut dyn Iterator<Item = T>) -> R,
@@ -72,7 +72,7 @@ where
     })
 }
 
-/// The consumer's end of [`ahead`]: the items, in order.
+/// The consumer's end of [`load`] with a loader thread: the items, in order.
 struct Loaded<T> {
     receiver: Receiver<T>,
 }
@@ -80,7 +80,7 @@ struct Loaded<T> {
 impl<T> Iterator for Loaded<T> {
     type Item = T;
 
-    /// `None` once the loader's iterator has ended (or the loader panicked, which the scope
+    /// `None` once the loader's iterator has ended (or the loader panicked, which [`load`]
     /// then re-raises).
     fn next(&mut self) -> Option<T> {
         self.receiver.recv().ok()
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn items_arrive_in_order_and_all_of_them() {
-        let got: Vec<u32> = ahead(Loading::Ahead, (0..1000u32).map(|i| i * 3), |loaded| {
+        let got: Vec<u32> = load(Loading::Ahead, (0..1000u32).map(|i| i * 3), |loaded| {
             loaded.collect()
         });
         assert_eq!(got, (0..1000u32).map(|i| i * 3).collect::<Vec<_>>());
@@ -106,7 +106,7 @@ mod tests {
         let endless = (0u64..).inspect(|_| {
             made.fetch_add(1, Ordering::SeqCst);
         });
-        let first: Vec<u64> = ahead(Loading::Ahead, endless, |loaded| loaded.take(5).collect());
+        let first: Vec<u64> = load(Loading::Ahead, endless, |loaded| loaded.take(5).collect());
         assert_eq!(first, [0, 1, 2, 3, 4]);
         // Taken 5, at most AHEAD buffered and one more made whose send failed.
         let made = made.load(Ordering::SeqCst);
@@ -119,7 +119,7 @@ mod tests {
         let source = (0..10).inspect(|_| {
             made.fetch_add(1, Ordering::SeqCst);
         });
-        ahead(Loading::Ahead, source, |loaded| {
+        load(Loading::Ahead, source, |loaded| {
             assert_eq!(loaded.next(), Some(0));
             // The loader makes item 1 (and buffers it) while the consumer holds item 0.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -139,7 +139,7 @@ mod tests {
         let source = (0..10).inspect(|_| {
             made.fetch_add(1, Ordering::SeqCst);
         });
-        let got: Vec<i32> = ahead(Loading::for_threads(1), source, |loaded| {
+        let got: Vec<i32> = load(Loading::for_threads(1), source, |loaded| {
             let first = loaded.take(3).collect();
             assert_eq!(made.load(Ordering::SeqCst), 3, "nothing made ahead");
             first
@@ -152,6 +152,6 @@ mod tests {
     #[should_panic(expected = "corrupt item")]
     fn a_loader_panic_reaches_the_caller() {
         let source = (0..3).map(|i| if i == 1 { panic!("corrupt item") } else { i });
-        ahead(Loading::Ahead, source, |loaded| loaded.count());
+        load(Loading::Ahead, source, |loaded| loaded.count());
     }
 }

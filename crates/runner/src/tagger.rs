@@ -268,7 +268,7 @@ impl Tagger {
     /// Tag every track in order, calling `visit` with each result as it is ready. The model
     /// and the decoding share one pool of `threads` threads: while the model scores one batch
     /// of tracks, the next ones are decoded and turned into input on whatever threads the
-    /// model leaves idle ([`loader::ahead`]), so memory holds at most three batches however
+    /// model leaves idle ([`loader::load`]), so memory holds at most three batches however
     /// large the collection, and no more than `threads` threads compute at once.
     pub fn tag_all(
         &self,
@@ -341,7 +341,7 @@ impl Tagger {
                         .collect()
                 })
             });
-        loader::ahead(Loading::Ahead, decoded, |loaded| {
+        loader::load(Loading::Ahead, decoded, |loaded| {
             for (b, ready) in loaded.enumerate() {
                 // The model's operations run on the pool too (rayon's current pool).
                 pool.install(|| {

@@ -272,7 +272,7 @@ impl<'a> DeepRun<'a> {
         let mut evaluation = 0usize;
         let mut loss_sum = (0.0f64, 0usize);
         let mut step = 0usize;
-        let stop = loader::ahead(self.loading(), self.training_batches(), |batches| {
+        let stop = loader::load(self.loading(), self.training_batches(), |batches| {
             loop {
                 if observer.interrupted() {
                     return Err(RunnerError::Interrupted);
@@ -399,7 +399,7 @@ impl<'a> DeepRun<'a> {
         let batches = tracks
             .chunks(self.train.batch_size)
             .map(move |batch| Ok((batch.len(), inputs.patches(batch, &mut crops)?)));
-        loader::ahead(self.loading(), batches, |loaded| {
+        loader::load(self.loading(), batches, |loaded| {
             let mut failure = None;
             let tensors = loaded.map_while(|batch: Result<(usize, Vec<f32>)>| {
                 batch
@@ -502,7 +502,7 @@ impl<'a> DeepRun<'a> {
                 .map(|&t| inputs.input(t))
                 .collect::<Result<Vec<_>>>()
         });
-        loader::ahead(self.loading(), groups, |loaded| {
+        loader::load(self.loading(), groups, |loaded| {
             let mut out = Vec::with_capacity(tracks.len() * self.data.n_tags());
             for group in loaded {
                 if observer.interrupted() {
