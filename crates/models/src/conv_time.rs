@@ -272,10 +272,11 @@ impl Taps {
         let weight = weight.to_contiguous();
         let shape = weight.shape();
         let (channels_out, channels_in, kernel) = (shape[0], shape[1], shape[2]);
+        let weight = weight.storage::<f32>();
         let mut values = vec![0.0f32; kernel * channels_in * channels_out];
-        for (i, &w) in weight.storage::<f32>().iter().enumerate() {
-            values[Self::tap_index(i, [channels_in, kernel, channels_out])] = w;
-        }
+        Self::each_position([channels_out, channels_in, kernel], |i, tap| {
+            values[tap] = weight[i]
+        });
         Self {
             values,
             kernel,
@@ -284,10 +285,23 @@ impl Taps {
         }
     }
 
-    /// Where the weight's element `i` (`[out, in, kernel]` order) sits among the taps.
-    fn tap_index(i: usize, [cin, k, cout]: [usize; 3]) -> usize {
-        let (co, ci, j) = (i / (cin * k), i / k % cin, i % k);
-        (j * cin + ci) * cout + co
+    /// Every weight element's index (`[out, in, kernel]` order) with its index among the
+    /// taps. Loops, not a division per element, over blocks of 16 output channels so that
+    /// the taps side is written a cache line at a time: at the paper's back-end widths
+    /// (millions of weights, rearranged in each step's forward and backward) the divisions
+    /// and scattered writes cost ~7 % of a 3 s spectrogram step.
+    fn each_position([cout, cin, k]: [usize; 3], mut visit: impl FnMut(usize, usize)) {
+        const BLOCK: usize = 16;
+        for first in (0..cout).step_by(BLOCK) {
+            let outs = first..(first + BLOCK).min(cout);
+            for ci in 0..cin {
+                for j in 0..k {
+                    for co in outs.clone() {
+                        visit((co * cin + ci) * k + j, (j * cin + ci) * cout + co);
+                    }
+                }
+            }
+        }
     }
 
     /// Tap `j`'s matrix and everything after it (gemm reads one matrix from its start).
@@ -297,10 +311,12 @@ impl Taps {
 
     /// Values laid out as taps (a weight gradient), back in the weight's layout.
     fn to_weight_layout(&self, taps: &[f32]) -> Vec<f32> {
-        let sizes = [self.channels_in, self.kernel, self.channels_out];
-        (0..taps.len())
-            .map(|i| taps[Self::tap_index(i, sizes)])
-            .collect()
+        let mut weight = vec![0.0f32; taps.len()];
+        Self::each_position(
+            [self.channels_out, self.channels_in, self.kernel],
+            |i, tap| weight[i] = taps[tap],
+        );
+        weight
     }
 }
 
@@ -896,9 +912,11 @@ mod tests {
         let device = Device::flex().autodiff();
         let _rng = crate::seed_exclusively(&device, 21);
         // (batch, time, in, out, kernel, padding): valid, "same", uneven padding, a series
-        // shorter than the kernel, and the main job's widths.
+        // shorter than the kernel, more outputs than one block of the tap layout (16) with a
+        // partial block after it, and the main job's widths.
         let cases = [
             (3, 20, 3, 5, 3, (0, 0)),
+            (2, 12, 5, 21, 4, (1, 2)),
             (2, 9, 2, 3, 7, (3, 3)),
             (1, 20, 1, 3, 8, (3, 4)),
             (2, 4, 3, 2, 7, (3, 3)),
