@@ -779,31 +779,19 @@ def main():
         raise SystemExit(f"usage: run.py [--only {'|'.join(only)}]")
     ensure_venv()
     rust_bin = build_rust()
-    logmel, logmel_note = bench_logmel(rust_bin)
+    # One run writes the whole file: the top table first (it starts the file afresh), then
+    # each section as soon as it is measured, so that an interrupted run keeps what it has.
     rows = bench_corpus_and_cache(rust_bin)
     rows += bench_gbt(rust_bin)
     rows += bench_store(rust_bin)
-    steps, steps_note = bench_train_steps_both(rust_bin)
-    curve_fit, curve_fit_note = bench_curve_fit(rust_bin)
-    recipe, recipe_note = bench_recipe(rust_bin)
-    grads, grads_note = bench_gradients(rust_bin)
-    tagging, tagging_note = bench_tagging(rust_bin)
-    pages, pages_note = bench_dashboard(rust_bin)
     write_results(rows, machine())
-    write_section("Log-mel", logmel, machine(), logmel_note)
-    write_section("Train steps", steps, machine(), steps_note)
-    write_section("Learning-curve fit", curve_fit, machine(), curve_fit_note)
-    write_section("Recipe parity", recipe, machine(), recipe_note)
-    write_section("Gradient accuracy", grads, machine(), grads_note)
-    write_section("Tagging throughput", tagging, machine(), tagging_note)
-    write_section("Dashboard page times", pages, machine(), pages_note)
-    rows += logmel
-    rows += steps
-    rows += curve_fit
-    rows += recipe
-    rows += grads
-    rows += tagging
-    rows += pages
+    for key in ("logmel", "train-steps", "curve-fit", "recipe", "gradients", "tagging",
+                "dashboard", "cold-build", "fresh-clone"):
+        title, bench, _ = only[key]
+        section = bench(rust_bin)
+        section_rows, note = section if isinstance(section, tuple) else (section, None)
+        write_section(title, section_rows, machine(), *([note] if note else []))
+        rows += section_rows
     for r in rows:
         print(f"{r['work']}: {r['ours']} vs {r['theirs']} ({r['ratio']}; target {r['target']})")
     print("wrote bench/RESULTS.md")
