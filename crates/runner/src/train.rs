@@ -396,14 +396,20 @@ impl<'a> DeepRun<'a> {
         let tracks = &self.data.train[..self.data.train.len().min(self.train.bn_patches)];
         let mut crops = rng_for(self.config.seed, "bn-crops", evaluation as u64);
         let inputs = &self.inputs;
-        let batches = tracks
-            .chunks(self.train.batch_size)
-            .map(move |batch| Ok((batch.len(), inputs.patches(batch, &mut crops)?)));
+        let batches = tracks.chunks(self.train.batch_size).map(move |tracks| {
+            let patches = inputs.patches(tracks, &mut crops)?;
+            Ok(Batch {
+                tracks: tracks.to_vec(),
+                patches,
+            })
+        });
         loader::load(self.loading(), batches, |loaded| {
             let mut failure = None;
-            let tensors = loaded.map_while(|batch: Result<(usize, Vec<f32>)>| {
+            let tensors = loaded.map_while(|batch: Result<Batch>| {
                 batch
-                    .and_then(|(tracks, patches)| self.batch_tensor(patches, tracks, device))
+                    .and_then(|Batch { tracks, patches }| {
+                        self.batch_tensor(patches, tracks.len(), device)
+                    })
                     .map_err(|e| failure = Some(e))
                     .ok()
             });
