@@ -269,9 +269,10 @@ struct Taps {
 
 impl Taps {
     /// Output channels moved together, so that the taps side is written (or read) a cache
-    /// line at a time. Rearranging is serial work between parallel GEMMs: at the paper's
-    /// back-end widths (millions of weights, in each step's forward and backward) a division
-    /// per index and scattered writes made it ~7 % of a 3 s spectrogram step on two threads.
+    /// line at a time. Rearranging runs between parallel GEMMs, where serial work idles the
+    /// other threads: at the paper's back-end widths (millions of weights, once forward and
+    /// twice backward) a division per index and scattered writes on one thread took ~7 % of
+    /// a 3 s spectrogram step on two.
     const BLOCK: usize = 16;
 
     fn of(weight: FlexTensor) -> Self {
