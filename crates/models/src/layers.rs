@@ -14,6 +14,7 @@ use crate::config::ModelConfig;
 use crate::conv_time::{self, conv_time};
 use crate::device::is_flex;
 use crate::fused::relu_batch_norm;
+use crate::matmul;
 
 /// He / variance-scaling initialisation on fan-in: N(0, 2 / fan_in).
 fn he() -> Initializer {
@@ -211,9 +212,7 @@ impl TimbralBranch {
         let windows = conv_time::unfold_time(x, kernel_time, pad)
             .reshape([batch * frames, kernel_time * freq]);
         let bands = toeplitz(self.conv.weight.val(), freq);
-        let mut y = windows
-            .matmul(bands)
-            .reshape([batch * frames, filters, freq_out]);
+        let mut y = matmul::matmul_2d(windows, bands).reshape([batch * frames, filters, freq_out]);
         if let Some(bias) = &self.conv.bias {
             y = y + bias.val().reshape([1, filters, 1]);
         }

@@ -22,6 +22,7 @@ pub mod device;
 pub mod error;
 pub mod fused;
 pub mod layers;
+pub mod matmul;
 pub mod model;
 pub mod summary;
 
