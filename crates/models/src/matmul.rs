@@ -4,8 +4,8 @@
 //! a 16-byte-aligned one: two passes over the output on the calling thread, between parallel
 //! GEMMs, ~5 % of a paper-width spectrogram step on two threads (models README, "Where the
 //! time goes"). This op calls gemm exactly as burn-flex does (same operands, strides and
-//! parallelism, in the forward and in both gradients), so the values are the same bits, and
-//! lets gemm write an output nothing zeroed or copied first.
+//! parallelism, in the forward and in both gradients), so the values are the same bits, into
+//! a plain zeroed buffer: one pass fewer, and no copy.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -93,15 +93,14 @@ fn product(lhs: &Operand, rhs: &Operand) -> FlexTensor {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(k, rhs.rows, "matmul_2d: inner dimensions differ");
     let len = m * n;
-    if k == 0 {
-        return flex_tensor(vec![0.0; len], [m, n]);
-    }
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
+    // Zeroed, not left uninitialised for gemm to fill: a zeroed allocation is one pass (or
+    // none, for fresh pages), and gemm's handling of a destination it is told not to read is
+    // not something to rest memory safety on.
+    let mut out = vec![0.0f32; len];
+    if len > 0 && k > 0 {
         let (lhs_values, rhs_values) = (lhs.values(), rhs.values());
-        // SAFETY: `values` checks that every operand index gemm computes is inside its slice; the
-        // output has capacity for m × n values, and gemm, told not to read it (`read_dst`
-        // false), writes every one of them before `set_len` exposes them.
+        // SAFETY: `values` checks that every operand index gemm computes is inside its slice,
+        // and `out` holds the m × n row-major output.
         unsafe {
             gemm::gemm(
                 m,
@@ -124,7 +123,6 @@ fn product(lhs: &Operand, rhs: &Operand) -> FlexTensor {
                 false,
                 parallelism(m, n, k),
             );
-            out.set_len(len);
         }
     }
     flex_tensor(out, [m, n])
