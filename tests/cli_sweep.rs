@@ -1478,3 +1478,38 @@ fn deleting_the_wal_during_a_sweep_fails_it_clearly_and_loses_no_finished_run() 
     ok(&out);
     assert!(text(&out).contains("integrity: ok"), "{}", text(&out));
 }
+
+#[test]
+fn a_second_store_on_the_same_runs_root_is_refused_and_overwrites_nothing() {
+    let ws = Workspace::new();
+    let grid = smoke();
+    let grid = grid.to_str().unwrap();
+    // Cell 0 (GBT, 24 tracks) is run 1 of the workspace's store.
+    ok(&ws.run(&["run", grid, "--cell", "0"]));
+    let first = ws.path().join("runs").join("1");
+    let files = |dir: &Path| {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = files(&first);
+    // Another store's run 1, on the same runs root: refused, recorded as failed there.
+    let other = ws.path().join("other.db");
+    let out = ws
+        .command(&["run", grid, "--cell", "2"])
+        .env("TAGSCALE_DB", &other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("another store shares this runs root"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(files(&first), before, "the first store's artifacts changed");
+}

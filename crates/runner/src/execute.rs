@@ -146,8 +146,10 @@ pub fn execute(
     progress: &dyn RunProgress,
 ) -> Result<RunOutcome> {
     let dir = env.runs_root.join(id.to_string());
+    let uuid = store.run(id)?.uuid;
     let result = fs::create_dir_all(&dir)
         .map_err(|e| RunnerError::io(&dir, "cannot create the run directory", e))
+        .and_then(|()| claim_directory(&dir, &uuid))
         .and_then(|()| RunLog::create(&dir.join(artifact::LOG_FILE)))
         .and_then(|log| {
             let outcome = train_and_record(store, env, id, config, &dir, &log, interrupt, progress);
@@ -168,6 +170,32 @@ pub fn execute(
         status,
         error: Some(error),
     })
+}
+
+/// Make `dir` this run's (`uuid`) or refuse it: run directories are named by run id, so a
+/// store sharing its runs root with another would otherwise overwrite the other's finished
+/// artifacts. A run executed again under its own id (after a kill) finds its own uuid there;
+/// a directory from before owners were recorded is taken over, as it always was.
+fn claim_directory(dir: &Path, uuid: &str) -> Result<()> {
+    let owner = dir.join(artifact::OWNER_FILE);
+    match fs::read_to_string(&owner) {
+        Ok(holder) if holder.trim() == uuid => Ok(()),
+        Ok(holder) => Err(RunnerError::Io {
+            path: dir.to_path_buf(),
+            message: format!(
+                "holds the artifacts of run {}, not of this run ({uuid}): another store shares \
+                 this runs root; give each store its own (TAGSCALE_RUNS)",
+                holder.trim()
+            ),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::write(&owner, uuid)
+            .map_err(|e| RunnerError::io(&owner, "cannot record the run directory's owner", e)),
+        Err(e) => Err(RunnerError::io(
+            &owner,
+            "cannot read the run directory's owner",
+            e,
+        )),
+    }
 }
 
 fn finished(id: i64) -> RunOutcome {

@@ -20,6 +20,9 @@ pub mod artifact {
     /// The log's file name in the run's artifact directory, written from the run's start (so
     /// a running run's log can be followed before it is recorded as an artifact).
     pub const LOG_FILE: &str = "log.txt";
+    /// The uuid of the run a run directory belongs to, written when the run first uses it:
+    /// directories are named by run id, and two stores sharing a runs root both have a run 1.
+    pub const OWNER_FILE: &str = "run-uuid.txt";
 }
 
 /// Splits of the final metrics.
