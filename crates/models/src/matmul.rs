@@ -16,6 +16,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Flex, TensorMetadata, backend_extension};
 use burn::prelude::*;
 
+use crate::device::is_flex;
 use crate::fused::flex_tensor;
 
 #[backend_extension(Flex, Autodiff)]
@@ -24,8 +25,12 @@ pub trait MatmulOps: Backend {
     fn matmul_2d(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// `lhs · rhs` of two matrices on any device: the op above on flex, Burn's matmul elsewhere.
+/// `lhs · rhs` of two matrices on any device: the op above on flex, Burn's matmul elsewhere
+/// (the extension is implemented for flex only; another backend would panic in it).
 pub fn matmul_2d(lhs: Tensor<2>, rhs: Tensor<2>) -> Tensor<2> {
+    if !is_flex(&lhs.device()) {
+        return lhs.matmul(rhs);
+    }
     Tensor::from_dispatch(<burn::backend::Dispatch as MatmulOps>::matmul_2d(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
