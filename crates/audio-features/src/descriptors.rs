@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 
 use crate::error::Result;
 use crate::matrix::Matrix;
-use crate::mel::{MelConfig, MelExtractor, Stft, mfcc_from_mel_power};
+use crate::mel::{MelConfig, MelExtractor, mfcc_from_mel_power};
+use crate::stft::Stft;
 
 /// Number of MFCC coefficients in the descriptor vector.
 pub const N_MFCC: usize = 20;

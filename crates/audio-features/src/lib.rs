@@ -5,6 +5,7 @@
 //! - [`decode`]: wav / mp3 / ogg-vorbis / flac through symphonia, downmixed to mono, with typed
 //!   errors that name the file and the cause;
 //! - [`resample`]: conversion to the pipeline's 16 kHz (rubato);
+//! - [`stft`]: short-time power spectra with librosa's framing, realfft's bits;
 //! - [`mel`]: log-mel spectrograms and MFCC with librosa's conventions
 //!   (`log10(1 + 10000 * mel)`, musicnn's compression);
 //! - [`normalize`]: per-band standardisation fitted on training data;
@@ -30,6 +31,7 @@ pub mod normalize;
 pub mod npy;
 pub mod patch;
 pub mod resample;
+pub mod stft;
 
 pub use decode::{AUDIO_EXTENSIONS, Audio, Decoded, decode_file, has_audio_extension, load_mono};
 pub use descriptors::DescriptorExtractor;
