@@ -214,54 +214,75 @@ pub fn log_compress(mel_power: f64) -> f32 {
 /// (libm's `log10` per band was a third of a log-mel's time). [`LOG_BLOCK`] values per step.
 #[inline(always)]
 pub fn log_compress_frame(mel_power: &[f64], out: &mut [f32]) {
-    let compress = |m: f64| 1.0 + 10_000.0 * m;
-    let to_log10 = |ln: f64| (ln * std::f64::consts::LOG10_E) as f32;
     let mut inputs = mel_power.chunks_exact(LOG_BLOCK);
     let mut outputs = out.chunks_exact_mut(LOG_BLOCK);
     for (o, m) in (&mut outputs).zip(&mut inputs) {
-        let logs: [f64; LOG_BLOCK] = std::array::from_fn(|i| ln_at_least_one(compress(m[i])));
-        for (o, ln) in o.iter_mut().zip(logs) {
-            *o = to_log10(ln);
-        }
+        let m: [f64; LOG_BLOCK] = std::array::from_fn(|i| m[i]);
+        o.copy_from_slice(&log_compress_block(m));
     }
     let rest = outputs.into_remainder().iter_mut().zip(inputs.remainder());
     for (o, &m) in rest {
-        *o = to_log10(ln_at_least_one(compress(m)));
+        [*o] = log_compress_block([m]);
     }
 }
 
-/// Logarithms per step of [`log_compress_frame`]: four AVX2 vectors in flight. One logarithm
-/// is a chain of ~100 cycles of dependent operations; one vector at a time, the loop waited
-/// on it (0.45 ms of a 30 s clip's log-mel).
+/// Logarithms per step of [`log_compress_frame`]. One logarithm is a chain of ~100 cycles of
+/// dependent operations: computed one vector at a time, the loop waited on it (0.45 ms of a
+/// 30 s clip's log-mel); in step over several vectors, their chains overlap.
 const LOG_BLOCK: usize = 16;
+
+#[inline(always)]
+fn log_compress_block<const N: usize>(mel_power: [f64; N]) -> [f32; N] {
+    ln_at_least_one(mel_power.map(|m| 1.0 + 10_000.0 * m))
+        .map(|ln| (ln * std::f64::consts::LOG10_E) as f32)
+}
 
 /// ln(x) for x ≥ 1 (mel power is never negative; NaN and ∞ come out NaN), branch-free:
 /// x = 2^e·f with f in [√½, √2), ln f = 2·atanh(s), s = (f − 1)/(f + 1), |s| ≤ 0.172, by its
-/// odd series to s¹⁹ (truncation < 1e-16 relative).
+/// odd series to s¹⁹ (truncation < 1e-16 relative). Each step runs over all `N` values before
+/// the next, so that `N` values' dependency chains run side by side.
 #[inline(always)]
-fn ln_at_least_one(x: f64) -> f64 {
+fn ln_at_least_one<const N: usize>(x: [f64; N]) -> [f64; N] {
     const MANTISSA: u64 = (1 << 52) - 1;
-    let bits = x.to_bits();
-    let exponent = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let f = f64::from_bits((bits & MANTISSA) | (1023 << 52));
-    let (f, exponent) = if f > std::f64::consts::SQRT_2 {
-        (0.5 * f, exponent + 1)
-    } else {
-        (f, exponent)
-    };
+    let bits = x.map(f64::to_bits);
+    let exponent = bits.map(|b| (((b >> 52) & 0x7ff) as i64 - 1023) as f64);
+    let f = bits.map(|b| f64::from_bits((b & MANTISSA) | (1023 << 52)));
+    let high = f.map(|f| f > std::f64::consts::SQRT_2);
+    let f: [f64; N] = each(|i| if high[i] { 0.5 * f[i] } else { f[i] });
+    let exponent: [f64; N] = each(|i| {
+        if high[i] {
+            exponent[i] + 1.0
+        } else {
+            exponent[i]
+        }
+    });
     // f − 1 is exact (Sterbenz), so x near 1 keeps its relative accuracy.
-    let s = (f - 1.0) / (f + 1.0);
-    let s2 = s * s;
-    let series = 1.0
-        + s2 * (1.0 / 3.0
-            + s2 * (1.0 / 5.0
-                + s2 * (1.0 / 7.0
-                    + s2 * (1.0 / 9.0
-                        + s2 * (1.0 / 11.0
-                            + s2 * (1.0 / 13.0
-                                + s2 * (1.0 / 15.0 + s2 * (1.0 / 17.0 + s2 * (1.0 / 19.0)))))))));
+    let s = f.map(|f| (f - 1.0) / (f + 1.0));
+    let s2 = s.map(|s| s * s);
+    // 1 + s²/3 + s⁴/5 + … + s¹⁸/19 by Horner's scheme, from the 1/19 down.
+    const COEFFICIENTS: [f64; 9] = [
+        1.0 / 17.0,
+        1.0 / 15.0,
+        1.0 / 13.0,
+        1.0 / 11.0,
+        1.0 / 9.0,
+        1.0 / 7.0,
+        1.0 / 5.0,
+        1.0 / 3.0,
+        1.0,
+    ];
+    let mut series = [1.0 / 19.0; N];
+    for c in COEFFICIENTS {
+        series = each(|i| c + s2[i] * series[i]);
+    }
     // `0·x` is 0, or NaN for a NaN or infinite x, which the bit tricks would hide.
-    exponent as f64 * std::f64::consts::LN_2 + 2.0 * s * series + 0.0 * x
+    each(|i| exponent[i] * std::f64::consts::LN_2 + 2.0 * s[i] * series[i] + 0.0 * x[i])
+}
+
+/// `[f(0), …, f(N − 1)]`: one step of [`ln_at_least_one`] over its values.
+#[inline(always)]
+fn each<const N: usize>(f: impl FnMut(usize) -> f64) -> [f64; N] {
+    std::array::from_fn(f)
 }
 
 /// Computes mel power, log-mel and MFCC for one configuration; build once, reuse per file.
@@ -430,15 +451,15 @@ mod tests {
         ];
         xs.extend((0..4000).map(|i| 1.0 + 1.01f64.powi(i) * 1e-12));
         for x in xs {
-            let (ours, libm) = (ln_at_least_one(x), x.ln());
+            let ([ours], libm) = (ln_at_least_one([x]), x.ln());
             let err = (ours - libm).abs() / libm.abs().max(1e-300);
             assert!(
                 err < 1e-14 || (ours - libm).abs() < 1e-30,
                 "ln({x}): {ours} vs {libm}"
             );
         }
-        assert!(ln_at_least_one(f64::NAN).is_nan());
-        assert!(ln_at_least_one(f64::INFINITY).is_nan());
+        assert!(ln_at_least_one([f64::NAN])[0].is_nan());
+        assert!(ln_at_least_one([f64::INFINITY])[0].is_nan());
     }
 
     #[test]
