@@ -38,7 +38,13 @@ pub(crate) enum Unpack {
 }
 
 impl Stft {
+    /// `n_fft` must be a power of two of at least 16, as [`crate::MelConfig::validate`]
+    /// checks: the unpacking pairs bins around `n_fft / 4`.
     pub fn new(n_fft: usize, hop: usize) -> Self {
+        assert!(
+            n_fft >= 16 && n_fft.is_power_of_two() && hop > 0,
+            "Stft::new({n_fft}, {hop}): n_fft must be a power of two >= 16 and hop > 0"
+        );
         let window = (0..n_fft)
             .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n_fft as f64).cos())
             .collect();
@@ -62,7 +68,7 @@ impl Stft {
     }
 
     /// Number of frames of `samples` input samples (center=True).
-    pub fn frames_for(&self, samples: usize) -> usize {
+    fn frames_for(&self, samples: usize) -> usize {
         1 + samples / self.hop
     }
 
@@ -348,8 +354,9 @@ mod tests {
         }
     }
 
-    /// Both unpackings of four frames against the frame-at-a-time power, bit for bit: sizes
-    /// with an odd (16, 64) and an even (32) number of twiddled bins.
+    /// Both unpackings of four frames against the frame-at-a-time power, bit for bit. A power
+    /// of two always leaves an odd number of twiddled bins (`n_fft / 4 − 1`): the AVX2 loop's
+    /// pairs and its last bin both run.
     #[test]
     fn lane_unpacking_gives_the_frame_at_a_time_bits() {
         for n_fft in [16, 32, 64, 512] {
