@@ -1,4 +1,5 @@
-//! STFT, Slaney mel filterbank, log-mel and MFCC with librosa's conventions.
+//! Slaney mel filterbank, log-mel and MFCC with librosa's conventions, on [`crate::stft`]'s
+//! power spectra.
 //!
 //! Matches `librosa.feature.melspectrogram(y, sr, n_fft, hop_length, n_mels,
 //! pad_mode='constant')` (Hann window, center=True with zero padding, power 2, `htk=False`,
@@ -9,8 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AudioError, Result};
 use crate::matrix::Matrix;
-pub use crate::stft::Stft;
-use crate::stft::{FRAME_LANES, Unpack};
+use crate::stft::{FRAME_LANES, Stft, Unpack};
 
 /// Log-mel settings. The defaults are the pipeline's (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -211,7 +211,7 @@ pub fn log_compress(mel_power: f64) -> f32 {
 
 /// [`log_compress`] of a frame's bands at once: the same values to within 1e-13 relative
 /// error before the rounding to f32 (tested), with a logarithm the compiler vectorises
-/// (libm's `log10` per band was a third of a log-mel's time). [`LOG_BLOCK`] values per step.
+/// (libm's `log10` per band was a third of a log-mel's time), sixteen values per step.
 #[inline(always)]
 pub fn log_compress_frame(mel_power: &[f64], out: &mut [f32]) {
     let mut inputs = mel_power.chunks_exact(LOG_BLOCK);

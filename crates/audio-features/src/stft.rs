@@ -3,7 +3,7 @@
 //!
 //! A real FFT of `n_fft` samples is a complex FFT of `n_fft / 2` (even samples as real parts,
 //! odd as imaginary) followed by an unpacking pass; this is realfft's `RealToComplexEven` with
-//! the unpacking fused into the power computation and run across [`FRAME_LANES`] frames at
+//! the unpacking fused into the power computation and run across four frames at
 //! once in vector lanes, for the log-mel loop (realfft's own pass is scalar, and with the
 //! transposition into lanes it took as long as the complex FFT). The same FFT plan and the
 //! same operations in the same order: realfft's bits (tested).
