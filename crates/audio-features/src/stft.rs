@@ -33,6 +33,7 @@ pub struct Stft {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Unpack {
     Portable,
+    /// Only where the CPU is known to have AVX2: [`Stft::unpack_power`] relies on it.
     #[cfg(target_arch = "x86_64")]
     Avx2,
 }
