@@ -612,9 +612,9 @@ fn logmel(clip: PathBuf, repeats: usize) -> Result<()> {
     });
     // The half-length complex FFTs alone (rustfft's plan, as the STFT runs them, one per
     // frame): the part whose bits the parity and every cached feature stand on.
-    let config = MelConfig::default();
-    let fft = FftPlanner::<f64>::new().plan_fft_forward(config.n_fft / 2);
-    let input = vec![Complex::new(0.25, -0.5); config.n_fft / 2];
+    let half = extractor.config().n_fft / 2;
+    let fft = FftPlanner::<f64>::new().plan_fft_forward(half);
+    let input = vec![Complex::new(0.25, -0.5); half];
     let mut output = input.clone();
     let mut scratch = vec![Complex::default(); fft.get_immutable_scratch_len()];
     let fft_times = time_repeats(repeats, || {
