@@ -33,6 +33,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use crate::fused::flex_tensor;
+use crate::matmul::{View, gemm_into};
 
 /// The operations, per backend.
 #[backend_extension(Flex, Autodiff)]
@@ -376,7 +377,7 @@ impl Geometry {
 /// column and row strides; single-threaded (callers split the work).
 #[allow(clippy::too_many_arguments)]
 fn gemm_add(
-    [m, n, k]: [usize; 3],
+    shape: [usize; 3],
     dst: &mut [f32],
     dst_rs: usize,
     lhs: &[f32],
@@ -384,45 +385,20 @@ fn gemm_add(
     rhs: &[f32],
     [rhs_cs, rhs_rs]: [usize; 2],
 ) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    // The last element each operand reaches must be inside its slice: gemm reads raw pointers.
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
-    assert!(last(m, n, dst_rs, 1) < dst.len(), "gemm_add: dst too short");
-    assert!(
-        last(m, k, lhs_rs, lhs_cs) < lhs.len(),
-        "gemm_add: lhs too short"
+    let view = |values, col_stride, row_stride| View {
+        values,
+        row_stride,
+        col_stride,
+    };
+    gemm_into(
+        shape,
+        dst,
+        dst_rs,
+        true,
+        view(lhs, lhs_cs, lhs_rs),
+        view(rhs, rhs_cs, rhs_rs),
+        gemm::Parallelism::None,
     );
-    assert!(
-        last(k, n, rhs_rs, rhs_cs) < rhs.len(),
-        "gemm_add: rhs too short"
-    );
-    // SAFETY: the assertions above keep every index gemm computes inside the slices, and `dst`
-    // is borrowed mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            true,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 impl ConvTimeOps for Flex {

@@ -15,6 +15,7 @@ use crate::conv_time::{self, conv_time};
 use crate::device::is_flex;
 use crate::fused::relu_batch_norm;
 use crate::matmul;
+use crate::temporal;
 
 /// He / variance-scaling initialisation on fan-in: N(0, 2 / fan_in).
 fn he() -> Initializer {
@@ -100,11 +101,28 @@ impl ConvBnTime {
         // one-wide matmuls; Burn's direct small-channel convolution suits those.
         let [_, channels_in, kernel] = self.conv.weight.dims();
         let one_matmul = self.conv.stride == kernel;
-        if is_flex(&x.device()) && (channels_in > 1 || one_matmul) {
+        if !is_flex(&x.device()) {
+            self.forward_burn(x)
+        } else if channels_in > 1 || one_matmul {
             self.forward_matmul(x)
+        } else if self.conv.stride == 1 {
+            self.forward_one_channel(x)
         } else {
             self.forward_burn(x)
         }
+    }
+
+    /// Flex, one input channel, stride 1: Burn's conv1d with its weight gradient summed in
+    /// the same blocks on every host ([`temporal`]).
+    fn forward_one_channel(&self, x: Tensor<3>) -> Tensor<3> {
+        let [channels_out, _, _] = self.conv.weight.dims();
+        let x = pad_time(x, (self.pad_before, self.pad_after)).swap_dims(1, 2);
+        let bias = match &self.conv.bias {
+            Some(bias) => bias.val(),
+            None => Tensor::zeros([channels_out], &x.device()),
+        };
+        let y = temporal::temporal_conv(x, self.conv.weight.val(), bias);
+        relu_batch_norm(&self.bn, y).swap_dims(1, 2)
     }
 
     /// Burn's conv1d, channels-first: faster where convolutions are native (libtorch).
@@ -132,7 +150,8 @@ impl ConvBnTime {
             let taps = weight
                 .permute([2, 1, 0])
                 .reshape([kernel * channels_in, channels_out]);
-            (rows.matmul(taps) + bias.unsqueeze_dim(0)).reshape([batch, steps, channels_out])
+            let y = matmul::matmul_2d(rows, taps) + bias.unsqueeze_dim(0);
+            y.reshape([batch, steps, channels_out])
         } else {
             conv_time(x, weight, bias, (self.pad_before, self.pad_after))
         };
@@ -358,6 +377,20 @@ impl WaveformFrontEnd {
     }
 }
 
+/// `layer` applied to `[batch, in]` rows. On flex its product is `matmul::matmul_2d`, the
+/// same gemm calls as Burn's linear but summed in the same depth blocks on every host (the
+/// paper's dense layer sums 1 024 inputs); elsewhere Burn's own layer.
+fn dense(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    if !is_flex(&x.device()) {
+        return layer.forward(x);
+    }
+    let y = matmul::matmul_2d(x, layer.weight.val());
+    match &layer.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim(0),
+        None => y,
+    }
+}
+
 /// The shared back-end: three 7-wide convolutions with residuals and a ×2 time pooling,
 /// global max ‖ mean over time, then dropout → dense → ReLU → BN → dropout → dense → sigmoid.
 #[derive(Module, Debug)]
@@ -435,7 +468,7 @@ impl BackEnd {
     /// Channels-last `[batch, time, channels]` → tag probabilities `[batch, n_tags]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let hidden = self.dense_features(self.pooled_features(x));
-        sigmoid(self.output.forward(self.dropout.forward(hidden)))
+        sigmoid(dense(&self.output, self.dropout.forward(hidden)))
     }
 
     /// The global max ‖ mean over time of the last convolution: `[batch, 2 · width]`.
@@ -457,7 +490,7 @@ impl BackEnd {
     pub fn dense_features(&self, pooled: Tensor<2>) -> Tensor<2> {
         relu_batch_norm(
             &self.dense_bn,
-            self.dense.forward(self.dropout.forward(pooled)),
+            dense(&self.dense, self.dropout.forward(pooled)),
         )
     }
 }
@@ -498,6 +531,52 @@ mod tests {
             assert!(
                 diff < 1e-3,
                 "{kernel_time}x{kernel_freq}: weight gradients differ by {diff}"
+            );
+        }
+    }
+
+    #[test]
+    fn dense_is_burns_linear_bit_for_bit_in_values_and_gradients() {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 17);
+        let bits = |t: Tensor<2>| -> Vec<u32> {
+            let values = t.into_data().try_to_vec::<f32>().expect("f32 tensor");
+            values.iter().map(|v| v.to_bits()).collect()
+        };
+        // The main job's dense and output layers (64 → 32 → 8), and the paper's output layer
+        // (500 → 50) with more rows than a batch (song-level windows). Depths ≤ 512: gemm sums
+        // those in one block on any host, so Burn's layer is the reference.
+        for (rows, inputs, outputs) in [(16, 64, 32), (16, 32, 8), (300, 500, 50)] {
+            let layer = LinearConfig::new(inputs, outputs).init(&device);
+            let x = Tensor::<2>::random([rows, inputs], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let (ours, theirs) = (dense(&layer, x.clone()), layer.forward(x.clone()));
+            assert_eq!(
+                bits(ours.clone()),
+                bits(theirs.clone()),
+                "{inputs}→{outputs}: values"
+            );
+            let weights = Tensor::<2>::random([rows, outputs], Distribution::Default, &device);
+            let g_ours = (ours * weights.clone()).sum().backward();
+            let g_theirs = (theirs * weights).sum().backward();
+            let grad = |g, param: &Param<Tensor<2>>| bits(param.grad(g).expect("gradient"));
+            assert_eq!(
+                grad(&g_ours, &layer.weight),
+                grad(&g_theirs, &layer.weight),
+                "{inputs}→{outputs}: weight gradient"
+            );
+            let bias = layer.bias.as_ref().expect("bias");
+            let bias_grad = |g| bits(bias.grad(g).expect("bias gradient").unsqueeze_dim(0));
+            assert_eq!(
+                bias_grad(&g_ours),
+                bias_grad(&g_theirs),
+                "{inputs}→{outputs}: bias gradient"
+            );
+            let x_grad = |g| bits(x.grad(g).expect("input gradient"));
+            assert_eq!(
+                x_grad(&g_ours),
+                x_grad(&g_theirs),
+                "{inputs}→{outputs}: input gradient"
             );
         }
     }

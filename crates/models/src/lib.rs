@@ -25,6 +25,7 @@ pub mod layers;
 pub mod matmul;
 pub mod model;
 pub mod summary;
+pub mod temporal;
 
 pub use config::{Architecture, MIN_BACKEND_STEPS, ModelConfig};
 pub use device::{Backend, RngTurn, keep_freed_memory, seed_exclusively};

@@ -1,11 +1,21 @@
-//! A 2-D matrix product whose output is written straight into a buffer of its own.
+//! The models' matrix products on flex: the same bits on every host, and outputs written
+//! straight into buffers of their own.
 //!
 //! burn-flex's matmul allocates each output by zeroing a byte vector and then copying it into
 //! a 16-byte-aligned one: two passes over the output on the calling thread, between parallel
 //! GEMMs, ~5 % of a paper-width spectrogram step on two threads (models README, "Where the
-//! time goes"). This op calls gemm exactly as burn-flex does (same operands, strides and
-//! parallelism, in the forward and in both gradients), so the values are the same bits, into
-//! a plain zeroed buffer: one pass fewer, and no copy.
+//! time goes"). `matmul_2d` calls gemm as burn-flex does (same operands, strides and
+//! parallelism, in the forward and in both gradients) into a plain zeroed buffer: one pass
+//! fewer, and no copy.
+//!
+//! gemm sizes the blocks it sums a long inner dimension in from the CPU's L1 cache, so one
+//! product gave different bits on an AMD EPYC and an Intel Xeon. [`gemm_into`], which every
+//! gemm call of the models goes through (`matmul_2d`, the fused convolutions of `conv_time`),
+//! cuts the inner dimension itself into the blocks gemm uses on the EPYC, so results depend on
+//! the SIMD features and the thread count only, not on the cache. Where gemm does not cut,
+//! the values are burn-flex's matmul's to the bit.
+
+use std::ops::Range;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -43,8 +53,8 @@ struct Operand {
     rows: usize,
     cols: usize,
     start: usize,
-    row_stride: isize,
-    col_stride: isize,
+    row_stride: usize,
+    col_stride: usize,
 }
 
 impl Operand {
@@ -61,30 +71,24 @@ impl Operand {
             rows: shape[0],
             cols: shape[1],
             start: tensor.layout().start_offset(),
-            row_stride: strides[0],
-            col_stride: strides[1],
+            row_stride: strides[0] as usize,
+            col_stride: strides[1] as usize,
             tensor,
         }
     }
 
-    /// The operand's values from its first element on; every element gemm reads is in it.
-    fn values(&self) -> &[f32] {
-        let values = &self.tensor.storage::<f32>()[self.start..];
-        if self.rows > 0 && self.cols > 0 {
-            let last = (self.rows - 1) * self.row_stride as usize
-                + (self.cols - 1) * self.col_stride as usize;
-            assert!(
-                last < values.len(),
-                "matmul_2d: operand outside its storage"
-            );
+    fn view(&self) -> View<'_> {
+        View {
+            values: &self.tensor.storage::<f32>()[self.start..],
+            row_stride: self.row_stride,
+            col_stride: self.col_stride,
         }
-        values
     }
 }
 
 /// burn-flex's own rule for when a product is worth gemm's threads (its `get_parallelism`):
 /// the same rule, so that each product runs as burn-flex would run it.
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+pub(crate) fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
     if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
         gemm::Parallelism::Rayon(0)
@@ -97,40 +101,126 @@ fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
 fn product(lhs: &Operand, rhs: &Operand) -> FlexTensor {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(k, rhs.rows, "matmul_2d: inner dimensions differ");
-    let len = m * n;
     // Zeroed, not left uninitialised for gemm to fill: a zeroed allocation is one pass (or
     // none, for fresh pages), and gemm's handling of a destination it is told not to read is
     // not something to rest memory safety on.
-    let mut out = vec![0.0f32; len];
-    if len > 0 && k > 0 {
-        let (lhs_values, rhs_values) = (lhs.values(), rhs.values());
-        // SAFETY: `values` checks that every operand index gemm computes is inside its slice,
-        // and `out` holds the m × n row-major output.
+    let mut out = vec![0.0f32; m * n];
+    gemm_into(
+        [m, n, k],
+        &mut out,
+        n,
+        false,
+        lhs.view(),
+        rhs.view(),
+        parallelism(m, n, k),
+    );
+    flex_tensor(out, [m, n])
+}
+
+/// A strided f32 matrix as gemm reads it: the values from its first element on, and the
+/// distance between rows and between columns.
+#[derive(Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub values: &'a [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl View<'_> {
+    /// Panics unless every element of a `rows × cols` matrix lies inside `values`: gemm reads
+    /// raw pointers.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+        assert!(last < self.values.len(), "gemm: {what} outside its storage");
+    }
+}
+
+/// The depth (inner dimension) of one gemm call that gemm never splits on any host.
+///
+/// gemm sums a product's k terms in blocks, and for products with m or n above 64 it sizes
+/// the blocks from the L1 data cache it detects (`kernel_params`): with f32 and its FMA
+/// kernels, at most 512 terms on a 32 KiB 8-way L1 (AMD EPYC), 1 024 on a 48 KiB 12-way one
+/// (Intel Xeon). Each block's sum is rounded into the output before the next is added, so the
+/// same product gave different bits on the two. Never below 512 on any host, so a call of at
+/// most this depth is one block everywhere.
+const DEPTH_BLOCK: usize = 512;
+
+/// The depth blocks `gemm_into` sums `k` in: exactly those gemm itself picks on a 32 KiB
+/// 8-way L1 (`ceil(k / ceil(k / 512))` terms each, the last the rest) where gemm sizes them
+/// from the cache, and the whole of `k` where it does not. gemm (0.19) routes a product past
+/// `kernel_params` when k ≤ 2, when m or n is 1 (matrix-vector kernels), when m and n are both
+/// at most 64 (blocks of 512, the last the rest), and when m·n ≤ 256 with `lhs` read along
+/// rows and `rhs` along columns (its "horizontal" kernels, blocks of 1 024); none of those
+/// depends on the host.
+fn depth_blocks(
+    [m, n, k]: [usize; 3],
+    lhs: &View,
+    rhs: &View,
+) -> impl Iterator<Item = Range<usize>> {
+    let horizontal = m * n <= 256 && lhs.col_stride == 1 && rhs.row_stride == 1;
+    let sized_by_cache = k > DEPTH_BLOCK && m > 1 && n > 1 && (m > 64 || n > 64) && !horizontal;
+    let block = if sized_by_cache {
+        k.div_ceil(k.div_ceil(DEPTH_BLOCK))
+    } else {
+        k.max(1)
+    };
+    (0..k)
+        .step_by(block)
+        .map(move |start| start..(start + block).min(k))
+}
+
+/// `dst (m × n, rows `dst_row_stride` apart) = lhs (m × k) · rhs (k × n)`, or `+=` when
+/// `accumulate`, summing over k in [`depth_blocks`]: the same bits on every host. Every gemm
+/// call of the models goes through here. With `k = 0`, `dst` is left as it is.
+pub(crate) fn gemm_into(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    parallelism: gemm::Parallelism,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let last_dst = (m - 1) * dst_row_stride + (n - 1);
+    assert!(last_dst < dst.len(), "gemm: dst outside its storage");
+    lhs.check(m, k, "lhs");
+    rhs.check(k, n, "rhs");
+    for (i, depth) in depth_blocks([m, n, k], &lhs, &rhs).enumerate() {
+        // Each block after the first adds onto the output, as gemm does between its own
+        // blocks (alpha 1, beta 1: one rounding per block).
+        let read_dst = accumulate || i > 0;
+        let lhs_block = &lhs.values[depth.start * lhs.col_stride..];
+        let rhs_block = &rhs.values[depth.start * rhs.row_stride..];
+        // SAFETY: the checks above keep every index of the m × k, k × n and m × n matrices
+        // inside their slices (a block's are a subset), and `dst` is borrowed mutably, so it
+        // aliases neither input.
         unsafe {
             gemm::gemm(
                 m,
                 n,
-                k,
-                out.as_mut_ptr(),
+                depth.len(),
+                dst.as_mut_ptr(),
                 1,
-                n as isize,
-                false,
-                lhs_values.as_ptr(),
-                lhs.col_stride,
-                lhs.row_stride,
-                rhs_values.as_ptr(),
-                rhs.col_stride,
-                rhs.row_stride,
-                0.0f32,
+                dst_row_stride as isize,
+                read_dst,
+                lhs_block.as_ptr(),
+                lhs.col_stride as isize,
+                lhs.row_stride as isize,
+                rhs_block.as_ptr(),
+                rhs.col_stride as isize,
+                rhs.row_stride as isize,
+                if read_dst { 1.0 } else { 0.0 },
                 1.0f32,
                 false,
                 false,
                 false,
-                parallelism(m, n, k),
+                parallelism,
             );
         }
     }
-    flex_tensor(out, [m, n])
 }
 
 impl MatmulOps for Flex {
@@ -192,6 +282,120 @@ mod tests {
     fn bits(t: Tensor<2>) -> Vec<u32> {
         let values = t.into_data().try_to_vec::<f32>().expect("f32 tensor");
         values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// `dst (+)= lhs · rhs` (row-major `lhs` m × k given by `lhs_at(i, t)`, row-major `rhs`
+    /// k × n) as gemm's kernels compute it with depth blocks of `block`: per output, each
+    /// block's terms fused-multiply-added in order starting from zero, then added to the
+    /// output (one rounding per block).
+    fn blocked_reference(
+        [m, n, k]: [usize; 3],
+        lhs_at: impl Fn(usize, usize) -> f32,
+        rhs: &[f32],
+        mut dst: Vec<f32>,
+        accumulate: bool,
+        block: usize,
+    ) -> Vec<f32> {
+        for i in 0..m {
+            for j in 0..n {
+                let out = &mut dst[i * n + j];
+                for start in (0..k).step_by(block) {
+                    let mut acc = 0.0f32;
+                    for t in start..(start + block).min(k) {
+                        acc = lhs_at(i, t).mul_add(rhs[t * n + j], acc);
+                    }
+                    *out = if accumulate || start > 0 {
+                        *out + acc
+                    } else {
+                        acc
+                    };
+                }
+            }
+        }
+        dst
+    }
+
+    fn random_values(len: usize, seed: u64) -> Vec<f32> {
+        // A small LCG: any values do, as long as sums depend on their grouping.
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn to_bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn products_sum_in_the_same_depth_blocks_on_every_host() {
+        // (m, k, n, lhs given transposed, accumulate, EPYC's blocks, a larger L1's blocks).
+        // 70 × 1100 × 80: gemm would sum in blocks of 367 on a 32 KiB 8-way L1 and of 550 on a
+        // 48 KiB 12-way one. 96 × 3200 × 80 with a transposed lhs, accumulating: the shape of
+        // the timbral weight gradient (458 against 800). 20 × 1100 × 20: m and n ≤ 64, blocks
+        // of 512 (the last the rest) on any host, which gemm_into leaves to gemm.
+        let cases = [
+            (70, 1100, 80, false, false, 367, Some(550)),
+            (96, 3200, 80, true, true, 458, Some(800)),
+            (20, 1100, 20, false, false, 512, None),
+        ];
+        for (m, k, n, transposed, accumulate, block, other_block) in cases {
+            let lhs = random_values(m * k, 1);
+            let rhs = random_values(k * n, 2);
+            let start = random_values(m * n, 3);
+            // A transposed lhs is stored k × m and read with its strides swapped.
+            let (lhs_view, lhs_at): (View, Box<dyn Fn(usize, usize) -> f32>) = if transposed {
+                let view = View {
+                    values: &lhs,
+                    row_stride: 1,
+                    col_stride: m,
+                };
+                (view, Box::new(|i, t| lhs[t * m + i]))
+            } else {
+                let view = View {
+                    values: &lhs,
+                    row_stride: k,
+                    col_stride: 1,
+                };
+                (view, Box::new(|i, t| lhs[i * k + t]))
+            };
+            let rhs_view = View {
+                values: &rhs,
+                row_stride: n,
+                col_stride: 1,
+            };
+            let mut out = if accumulate {
+                start.clone()
+            } else {
+                vec![0.0; m * n]
+            };
+            gemm_into(
+                [m, n, k],
+                &mut out,
+                n,
+                accumulate,
+                lhs_view,
+                rhs_view,
+                parallelism(m, n, k),
+            );
+            let reference = |block| {
+                blocked_reference([m, n, k], &lhs_at, &rhs, start.clone(), accumulate, block)
+            };
+            assert_eq!(
+                to_bits(&out),
+                to_bits(&reference(block)),
+                "{m}x{k}x{n}: blocks of {block}"
+            );
+            if let Some(other) = other_block {
+                // The case tells the hosts apart: other blocks give other bits.
+                assert_ne!(to_bits(&reference(block)), to_bits(&reference(other)));
+            }
+        }
     }
 
     #[test]
