@@ -63,7 +63,8 @@ fn pad_time(x: Tensor<3>, (before, after): (usize, usize)) -> Tensor<3> {
 /// runs on narrow GEMM kernels. Kept channels-last, the convolution is one fused op
 /// ([`conv_time()`]) that accumulates each tap's product of shifted rows into one output, with
 /// a handwritten backward. A stride equal to the kernel (the waveform stem) is one matmul of
-/// reshaped rows. The weights stay in Burn's `Conv1d` layout.
+/// reshaped rows. One input channel at stride 1 (the temporal branches) keeps Burn's conv1d,
+/// with the weight gradient of [`temporal`]. The weights stay in Burn's `Conv1d` layout.
 #[derive(Module, Debug)]
 pub struct ConvBnTime {
     conv: Conv1d,

@@ -19,6 +19,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, TensorMetadata, backend_extension};
 use burn::prelude::*;
 
+use crate::device::is_flex;
 use crate::fused::flex_tensor;
 use crate::matmul::{View, gemm_into, parallelism};
 
@@ -42,8 +43,12 @@ pub trait TemporalConvOps: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// `temporal_conv` on any device: see [`TemporalConvOps::temporal_conv`].
+/// `temporal_conv` on any device: see [`TemporalConvOps::temporal_conv`]; Burn's conv1d off
+/// flex (the extension is implemented for flex only).
 pub fn temporal_conv(x: Tensor<3>, weight: Tensor<3>, bias: Tensor<1>) -> Tensor<3> {
+    if !is_flex(&x.device()) {
+        return burn::tensor::module::conv1d(x, weight, Some(bias), valid());
+    }
     Tensor::from_dispatch(<burn::backend::Dispatch as TemporalConvOps>::temporal_conv(
         x.into_dispatch(),
         weight.into_dispatch(),
