@@ -116,20 +116,36 @@ impl ConvBnTime {
     /// Flex, one input channel, stride 1: Burn's conv1d with its weight gradient summed in
     /// the same blocks on every host ([`temporal`]).
     fn forward_one_channel(&self, x: Tensor<3>) -> Tensor<3> {
-        let [channels_out, _, _] = self.conv.weight.dims();
-        let x = pad_time(x, (self.pad_before, self.pad_after)).swap_dims(1, 2);
-        let bias = match &self.conv.bias {
-            Some(bias) => bias.val(),
-            None => Tensor::zeros([channels_out], &x.device()),
-        };
-        let y = temporal::temporal_conv(x, self.conv.weight.val(), bias);
-        relu_batch_norm(&self.bn, y).swap_dims(1, 2)
+        self.forward_channels_first(x, |x| {
+            temporal::temporal_conv(x, self.conv.weight.val(), self.bias())
+        })
     }
 
     /// Burn's conv1d, channels-first: faster where convolutions are native (libtorch).
     fn forward_burn(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_channels_first(x, |x| self.conv.forward(x))
+    }
+
+    /// Pad, go channels-first for `conv` (`[batch, in, time]` → `[batch, out, steps]`), ReLU
+    /// → BN, and back to channels-last.
+    fn forward_channels_first(
+        &self,
+        x: Tensor<3>,
+        conv: impl FnOnce(Tensor<3>) -> Tensor<3>,
+    ) -> Tensor<3> {
         let x = pad_time(x, (self.pad_before, self.pad_after)).swap_dims(1, 2);
-        relu_batch_norm(&self.bn, self.conv.forward(x)).swap_dims(1, 2)
+        relu_batch_norm(&self.bn, conv(x)).swap_dims(1, 2)
+    }
+
+    /// The convolution's bias, zeros if it has none.
+    fn bias(&self) -> Tensor<1> {
+        match &self.conv.bias {
+            Some(bias) => bias.val(),
+            None => {
+                let weight = self.conv.weight.val();
+                Tensor::zeros([weight.dims()[0]], &weight.device())
+            }
+        }
     }
 
     /// Flex: the strided stem as one matmul over non-overlapping windows; every other
@@ -137,10 +153,7 @@ impl ConvBnTime {
     fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
         let [channels_out, channels_in, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
-        let bias = match &self.conv.bias {
-            Some(bias) => bias.val(),
-            None => Tensor::zeros([channels_out], &x.device()),
-        };
+        let bias = self.bias();
         let y = if self.conv.stride == kernel && kernel > 1 {
             let [batch, time, _] = x.dims();
             let steps = (time + self.pad_before + self.pad_after) / kernel;

@@ -127,12 +127,27 @@ pub(crate) struct View<'a> {
 }
 
 impl View<'_> {
-    /// Panics unless every element of a `rows × cols` matrix lies inside `values`: gemm reads
-    /// raw pointers.
+    /// Panics unless every element of a `rows × cols` matrix lies inside `values`.
     fn check(&self, rows: usize, cols: usize, what: &str) {
-        let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
-        assert!(last < self.values.len(), "gemm: {what} outside its storage");
+        check_fits(
+            self.values.len(),
+            [rows, cols],
+            [self.row_stride, self.col_stride],
+            what,
+        );
     }
+}
+
+/// Panics unless a `rows × cols` matrix (at least one element each way) with these strides
+/// fits in `len` values: gemm reads and writes through raw pointers.
+fn check_fits(
+    len: usize,
+    [rows, cols]: [usize; 2],
+    [row_stride, col_stride]: [usize; 2],
+    what: &str,
+) {
+    let last = (rows - 1) * row_stride + (cols - 1) * col_stride;
+    assert!(last < len, "gemm: {what} outside its storage");
 }
 
 /// The depth (inner dimension) of one gemm call that gemm never splits on any host.
@@ -184,8 +199,7 @@ pub(crate) fn gemm_into(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    let last_dst = (m - 1) * dst_row_stride + (n - 1);
-    assert!(last_dst < dst.len(), "gemm: dst outside its storage");
+    check_fits(dst.len(), [m, n], [dst_row_stride, 1], "dst");
     lhs.check(m, k, "lhs");
     rhs.check(k, n, "rhs");
     for (i, depth) in depth_blocks([m, n, k], &lhs, &rhs).enumerate() {
