@@ -11,9 +11,14 @@
 //! gemm sizes the blocks it sums a long inner dimension in from the CPU's L1 cache, so one
 //! product gave different bits on an AMD EPYC and an Intel Xeon. [`gemm_into`], which every
 //! gemm call of the models goes through (`matmul_2d`, the fused convolutions of `conv_time`),
-//! cuts the inner dimension itself into the blocks gemm uses on the EPYC, so results depend on
-//! the SIMD features and the thread count only, not on the cache. Where gemm does not cut,
-//! the values are burn-flex's matmul's to the bit.
+//! cuts the inner dimension itself into the blocks gemm uses on the EPYC, so results do not
+//! depend on the cache. Where gemm does not cut, the values are burn-flex's matmul's to the
+//! bit.
+//!
+//! gemm's AVX-512 kernels (its `x86-v4` feature) sum each output term by term in k order, as
+//! its AVX2 kernels do, except on the two routes that sum in SIMD lanes (its horizontal and
+//! row-major matrix-vector kernels: 16 lanes instead of 8). [`gemm_into`] computes those
+//! products itself in the AVX2 kernels' order, so an AVX-512 host gives an AVX2 host's bits.
 
 use std::ops::Range;
 
@@ -163,17 +168,11 @@ const DEPTH_BLOCK: usize = 512;
 /// The depth blocks `gemm_into` sums `k` in: exactly those gemm itself picks on a 32 KiB
 /// 8-way L1 (`ceil(k / ceil(k / 512))` terms each, the last the rest) where gemm sizes them
 /// from the cache, and the whole of `k` where it does not. gemm (0.19) routes a product past
-/// `kernel_params` when k ≤ 2, when m or n is 1 (matrix-vector kernels), when m and n are both
-/// at most 64 (blocks of 512, the last the rest), and when m·n ≤ 256 with `lhs` read along
-/// rows and `rhs` along columns (its "horizontal" kernels, blocks of 1 024); none of those
-/// depends on the host.
-fn depth_blocks(
-    [m, n, k]: [usize; 3],
-    lhs: &View,
-    rhs: &View,
-) -> impl Iterator<Item = Range<usize>> {
-    let horizontal = m * n <= 256 && lhs.col_stride == 1 && rhs.row_stride == 1;
-    let sized_by_cache = k > DEPTH_BLOCK && m > 1 && n > 1 && (m > 64 || n > 64) && !horizontal;
+/// `kernel_params` when k ≤ 2, when m or n is 1 (matrix-vector kernels), and when m and n are
+/// both at most 64 (blocks of 512, the last the rest); none of those depends on the host. (Its
+/// horizontal kernels, the fourth route, never get here: [`summed_in_lanes`].)
+fn depth_blocks([m, n, k]: [usize; 3]) -> impl Iterator<Item = Range<usize>> {
+    let sized_by_cache = k > DEPTH_BLOCK && m > 1 && n > 1 && (m > 64 || n > 64);
     let block = if sized_by_cache {
         k.div_ceil(k.div_ceil(DEPTH_BLOCK))
     } else {
@@ -202,7 +201,11 @@ pub(crate) fn gemm_into(
     check_fits(dst.len(), [m, n], [dst_row_stride, 1], "dst");
     lhs.check(m, k, "lhs");
     rhs.check(k, n, "rhs");
-    for (i, depth) in depth_blocks([m, n, k], &lhs, &rhs).enumerate() {
+    if summed_in_lanes([m, n, k], &lhs, &rhs) {
+        lane_sums_into([m, n, k], dst, dst_row_stride, accumulate, &lhs, &rhs);
+        return;
+    }
+    for (i, depth) in depth_blocks([m, n, k]).enumerate() {
         // Each block after the first adds onto the output, as gemm does between its own
         // blocks (alpha 1, beta 1: one rounding per block).
         let read_dst = accumulate || i > 0;
@@ -235,6 +238,108 @@ pub(crate) fn gemm_into(
             );
         }
     }
+}
+
+/// Whether gemm would sum each output in SIMD lanes, whose count is the host's vector width
+/// (8 f32 with AVX2, 16 with AVX-512): both operands contiguous along k, and either m·n ≤ 256
+/// (its "horizontal" kernels) or, beyond two terms, a matrix-vector product (its row-major
+/// gemv). Everywhere else gemm sums each output term by term in k order, on any vector width.
+fn summed_in_lanes([m, n, k]: [usize; 3], lhs: &View, rhs: &View) -> bool {
+    let along_k = lhs.col_stride == 1 && rhs.row_stride == 1;
+    along_k && (m * n <= 256 || (k > 2 && (m <= 1 || n <= 1)))
+}
+
+/// The lanes of gemm's horizontal kernels with AVX2 (8 f32), whichever vector width the host
+/// has, and the depth it sums in per block.
+const LANES: usize = 8;
+const LANE_DEPTH_BLOCK: usize = 1024;
+
+/// The products of [`summed_in_lanes`], computed as gemm 0.19's horizontal kernels compute
+/// them with AVX2 (tested against recorded bits): each output's terms in 8 lanes (term `t` in
+/// lane `t mod 8`, fused multiply-adds), blocks of 1 024 terms each reduced as its
+/// `reduce_sum` does and added onto the output. So AVX-512 hosts give the AVX2 hosts' bits.
+fn lane_sums_into(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: &View,
+    rhs: &View,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has FMA, checked just above.
+        unsafe { lane_sums_fma([m, n, k], dst, dst_row_stride, accumulate, lhs, rhs) };
+        return;
+    }
+    lane_sums([m, n, k], dst, dst_row_stride, accumulate, lhs, rhs);
+}
+
+/// [`lane_sums`] with `mul_add` as one instruction (without FMA it is a libm call: the same
+/// value, slower).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+fn lane_sums_fma(
+    shape: [usize; 3],
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: &View,
+    rhs: &View,
+) {
+    lane_sums(shape, dst, dst_row_stride, accumulate, lhs, rhs);
+}
+
+#[inline(always)]
+fn lane_sums(
+    [m, n, k]: [usize; 3],
+    dst: &mut [f32],
+    dst_row_stride: usize,
+    accumulate: bool,
+    lhs: &View,
+    rhs: &View,
+) {
+    for i in 0..m {
+        let row = &lhs.values[i * lhs.row_stride..][..k];
+        for j in 0..n {
+            let column = &rhs.values[j * rhs.col_stride..][..k];
+            let out = &mut dst[i * dst_row_stride + j];
+            for (block, start) in (0..k).step_by(LANE_DEPTH_BLOCK).enumerate() {
+                let end = (start + LANE_DEPTH_BLOCK).min(k);
+                let sum = lane_dot(&row[start..end], &column[start..end]);
+                // gemm: `beta·sum` (beta 1) into a destination it does not read, else
+                // `fma(beta, sum, dst)`, which is `sum + dst` with one rounding.
+                *out = if accumulate || block > 0 {
+                    sum + *out
+                } else {
+                    sum
+                };
+            }
+        }
+    }
+}
+
+/// One block's dot product in gemm's AVX2 order: 8 lane sums from +0, the last partial step
+/// with zeros in the missing lanes (as its masked load), then `reduce_sum`: the halves lane by
+/// lane, then `(x0 + x2) + (x1 + x3)`.
+#[inline(always)]
+fn lane_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let (mut a_steps, mut b_steps) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (a, b) in (&mut a_steps).zip(&mut b_steps) {
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            *lane = a[l].mul_add(b[l], *lane);
+        }
+    }
+    let (a_rest, b_rest) = (a_steps.remainder(), b_steps.remainder());
+    if !a_rest.is_empty() {
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let (x, y) = (a_rest.get(l), b_rest.get(l));
+            *lane = x.map_or(0.0, |&x| x).mul_add(y.map_or(0.0, |&y| y), *lane);
+        }
+    }
+    let x: [f32; 4] = std::array::from_fn(|i| lanes[i] + lanes[i + 4]);
+    (x[0] + x[2]) + (x[1] + x[3])
 }
 
 impl MatmulOps for Flex {
@@ -409,6 +514,74 @@ mod tests {
                 // The case tells the hosts apart: other blocks give other bits.
                 assert_ne!(to_bits(&reference(block)), to_bits(&reference(other)));
             }
+        }
+    }
+
+    /// Lane-summed shapes, as `(m, k, n, accumulate)`: conv_time's back-end products of the main
+    /// job (32 channels, a few steps, accumulating), the output layer's input gradient (27
+    /// tags), a depth of two horizontal blocks with a partial last step, a 16 × 16 tile, and a
+    /// matrix-vector product beyond 256 outputs.
+    const LANE_CASES: [(usize, usize, usize, bool); 5] = [
+        (32, 32, 5, true),
+        (32, 27, 4, false),
+        (3, 2053, 7, true),
+        (16, 13, 16, false),
+        (300, 40, 1, false),
+    ];
+
+    /// `gemm_into` of a lane-summed case: `lhs` m × k row-major, `rhs` k × n stored as n × k
+    /// (both contiguous along k), `dst` row-major.
+    fn lane_case(m: usize, k: usize, n: usize, accumulate: bool) -> Vec<f32> {
+        let (lhs, rhs) = (random_values(m * k, 4), random_values(n * k, 5));
+        let lhs = View {
+            values: &lhs,
+            row_stride: k,
+            col_stride: 1,
+        };
+        let rhs = View {
+            values: &rhs,
+            row_stride: 1,
+            col_stride: k,
+        };
+        assert!(summed_in_lanes([m, n, k], &lhs, &rhs));
+        let mut out = random_values(m * n, 6);
+        gemm_into(
+            [m, n, k],
+            &mut out,
+            n,
+            accumulate,
+            lhs,
+            rhs,
+            gemm::Parallelism::None,
+        );
+        out
+    }
+
+    /// FNV-1a of the bits of `values`.
+    fn bits_hash(values: &[f32]) -> u64 {
+        to_bits(values)
+            .iter()
+            .fold(0xcbf29ce484222325, |hash, &bits| {
+                (hash ^ u64::from(bits)).wrapping_mul(0x100000001b3)
+            })
+    }
+
+    /// The horizontal cases' bits are gemm 0.19's own with its AVX2 kernels, recorded on an
+    /// Intel Xeon (gemm built without AVX-512 kernels, so the same kernels an AVX2-only host
+    /// runs); the matrix-vector case's are this order's (gemm's AVX2 gemv sums otherwise),
+    /// recorded so that it cannot drift. A host that would sum in 16 lanes gives these bits too.
+    #[test]
+    fn lane_summed_products_have_gemms_avx2_bits_on_every_host() {
+        let recorded = [
+            0xa56979cc58942dc1,
+            0xe16d0e8833ec8e36,
+            0x35355421c22e658c,
+            0x7b3f1034ce73798e,
+            0x65bed8624f419f7a,
+        ];
+        for ((m, k, n, accumulate), recorded) in LANE_CASES.into_iter().zip(recorded) {
+            let hash = bits_hash(&lane_case(m, k, n, accumulate));
+            assert_eq!(hash, recorded, "{m}x{k}x{n}: {hash:#018x}");
         }
     }
 
