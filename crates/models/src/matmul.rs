@@ -184,8 +184,9 @@ fn depth_blocks([m, n, k]: [usize; 3]) -> impl Iterator<Item = Range<usize>> {
 }
 
 /// `dst (m × n, rows `dst_row_stride` apart) = lhs (m × k) · rhs (k × n)`, or `+=` when
-/// `accumulate`, summing over k in [`depth_blocks`]: the same bits on every host. Every gemm
-/// call of the models goes through here. With `k = 0`, `dst` is left as it is.
+/// `accumulate`, summing over k in [`depth_blocks`], or in AVX2's lanes where gemm would sum
+/// in lanes ([`summed_in_lanes`]): the same bits on every host. Every gemm call of the models
+/// goes through here. With `k = 0`, `dst` is left as it is.
 pub(crate) fn gemm_into(
     [m, n, k]: [usize; 3],
     dst: &mut [f32],
