@@ -269,39 +269,7 @@ fn lane_sums_into(
     lhs: &View,
     rhs: &View,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has FMA, checked just above.
-        unsafe { lane_sums_fma([m, n, k], dst, dst_row_stride, accumulate, lhs, rhs) };
-        return;
-    }
-    lane_sums([m, n, k], dst, dst_row_stride, accumulate, lhs, rhs);
-}
-
-/// [`lane_sums`] with `mul_add` as one instruction (without FMA it is a libm call: the same
-/// value, slower).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "fma")]
-fn lane_sums_fma(
-    shape: [usize; 3],
-    dst: &mut [f32],
-    dst_row_stride: usize,
-    accumulate: bool,
-    lhs: &View,
-    rhs: &View,
-) {
-    lane_sums(shape, dst, dst_row_stride, accumulate, lhs, rhs);
-}
-
-#[inline(always)]
-fn lane_sums(
-    [m, n, k]: [usize; 3],
-    dst: &mut [f32],
-    dst_row_stride: usize,
-    accumulate: bool,
-    lhs: &View,
-    rhs: &View,
-) {
+    let dot = lane_dot_for_this_cpu();
     for i in 0..m {
         let row = &lhs.values[i * lhs.row_stride..][..k];
         for j in 0..n {
@@ -309,7 +277,7 @@ fn lane_sums(
             let out = &mut dst[i * dst_row_stride + j];
             for (block, start) in (0..k).step_by(LANE_DEPTH_BLOCK).enumerate() {
                 let end = (start + LANE_DEPTH_BLOCK).min(k);
-                let sum = lane_dot(&row[start..end], &column[start..end]);
+                let sum = dot(&row[start..end], &column[start..end]);
                 // gemm: `beta·sum` (beta 1) into a destination it does not read, else
                 // `fma(beta, sum, dst)`, which is `sum + dst` with one rounding.
                 *out = if accumulate || block > 0 {
@@ -320,6 +288,21 @@ fn lane_sums(
             }
         }
     }
+}
+
+/// [`lane_dot`] with `mul_add` as one instruction where the CPU has FMA (elsewhere it is a
+/// libm call: the same value, slower).
+fn lane_dot_for_this_cpu() -> fn(&[f32], &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        #[target_feature(enable = "fma")]
+        fn lane_dot_fma(a: &[f32], b: &[f32]) -> f32 {
+            lane_dot(a, b)
+        }
+        // SAFETY: the CPU has FMA, checked just above.
+        return |a, b| unsafe { lane_dot_fma(a, b) };
+    }
+    lane_dot
 }
 
 /// One block's dot product in gemm's AVX2 order: 8 lane sums from +0, the last partial step
