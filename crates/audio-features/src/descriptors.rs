@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use crate::error::Result;
 use crate::matrix::Matrix;
 use crate::mel::{MelConfig, MelExtractor, mfcc_from_mel_power};
-use crate::stft::Stft;
+use crate::stft::{Stft, centred_frames};
 
 /// Number of MFCC coefficients in the descriptor vector.
 pub const N_MFCC: usize = 20;
@@ -347,7 +347,7 @@ fn band_contrast(magnitude: &[f64]) -> f64 {
 
 /// Zero-crossing rate and RMS over centred frames of `frame` samples every `hop`.
 fn frame_zcr_rms(y: &[f32], frame: usize, hop: usize) -> (Vec<f64>, Vec<f64>) {
-    let frames = 1 + y.len() / hop;
+    let frames = centred_frames(y.len(), hop);
     let half = frame / 2;
     (0..frames)
         .map(|t| {

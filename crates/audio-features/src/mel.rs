@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AudioError, Result};
 use crate::matrix::Matrix;
-use crate::stft::{FRAME_LANES, Stft, Unpack};
+use crate::stft::{FRAME_LANES, Stft, Unpack, centred_frames};
 
 /// Log-mel settings. The defaults are the pipeline's (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -80,7 +80,7 @@ impl MelConfig {
 
     /// Number of STFT frames for `samples` input samples (center=True).
     pub fn frames_for(&self, samples: usize) -> usize {
-        1 + samples / self.hop_length
+        centred_frames(samples, self.hop_length)
     }
 }
 

@@ -68,9 +68,9 @@ impl Stft {
         self.n_fft / 2 + 1
     }
 
-    /// Number of frames of `samples` input samples (center=True).
+    /// Number of frames of `samples` input samples.
     fn frames_for(&self, samples: usize) -> usize {
-        1 + samples / self.hop
+        centred_frames(samples, self.hop)
     }
 
     /// Call `visit(frame_index, power_bins)` for every frame of `y`.
@@ -286,6 +286,12 @@ impl Stft {
             }
         }
     }
+}
+
+/// Frames of `samples` samples every `hop` with librosa's `center=True`: one per hop
+/// position from the first sample on, the ends zero-padded.
+pub fn centred_frames(samples: usize, hop: usize) -> usize {
+    1 + samples / hop
 }
 
 /// Complex values as their interleaved real and imaginary parts.
