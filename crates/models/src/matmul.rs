@@ -17,8 +17,9 @@
 //!
 //! gemm's AVX-512 kernels (its `x86-v4` feature) sum each output term by term in k order, as
 //! its AVX2 kernels do, except on the two routes that sum in SIMD lanes (its horizontal and
-//! row-major matrix-vector kernels: 16 lanes instead of 8). [`gemm_into`] computes those
-//! products itself in the AVX2 kernels' order, so an AVX-512 host gives an AVX2 host's bits.
+//! row-major matrix-vector kernels: 16 lanes instead of 8; its column-major matrix-vector
+//! kernel was not examined, see `summed_in_lanes`). [`gemm_into`] computes those products
+//! itself in the AVX2 kernels' order, so an AVX-512 host gives an AVX2 host's bits.
 
 use std::ops::Range;
 
