@@ -9,7 +9,7 @@
 //! fewer, and no copy.
 //!
 //! gemm sizes the blocks it sums a long inner dimension in from the CPU's L1 cache, so one
-//! product gave different bits on an AMD EPYC and an Intel Xeon. [`gemm_into`], which every
+//! product gave different bits on an AMD EPYC and an Intel Xeon. `gemm_into`, which every
 //! gemm call of the models goes through (`matmul_2d`, the fused convolutions of `conv_time`),
 //! cuts the inner dimension itself into the blocks gemm uses on the EPYC, so results do not
 //! depend on the cache. Where gemm does not cut, the values are burn-flex's matmul's to the
@@ -18,7 +18,7 @@
 //! gemm's AVX-512 kernels (its `x86-v4` feature) sum each output term by term in k order, as
 //! its AVX2 kernels do, except on the two routes that sum in SIMD lanes (its horizontal and
 //! row-major matrix-vector kernels: 16 lanes instead of 8; its column-major matrix-vector
-//! kernel was not examined, see `summed_in_lanes`). [`gemm_into`] computes those products
+//! kernel was not examined, see `summed_in_lanes`). `gemm_into` computes those products
 //! itself in the AVX2 kernels' order, so an AVX-512 host gives an AVX2 host's bits.
 
 use std::ops::Range;

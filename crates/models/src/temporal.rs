@@ -8,7 +8,7 @@
 //! product in blocks sized from the CPU's L1 cache (see [`crate::matmul`]), so the gradient,
 //! and every figure trained from it, differed between an AMD EPYC and an Intel Xeon. Here the
 //! forward, the input gradient and the bias gradient are Burn's own; the weight gradient is
-//! the same GEMM, with the same operands in the same order, through [`gemm_into`].
+//! the same GEMM, with the same operands in the same order, through `matmul::gemm_into`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
