@@ -136,6 +136,21 @@ pub fn is_flex(device: &Device) -> bool {
     )
 }
 
+/// Whether `device` is libtorch's (with or without autodiff), where the models run batch norm
+/// on libtorch's native op.
+pub fn is_libtorch(device: &Device) -> bool {
+    #[cfg(feature = "tch")]
+    return matches!(
+        device.clone().inner().as_dispatch(),
+        burn::backend::DispatchDevice::LibTorch(_)
+    );
+    #[cfg(not(feature = "tch"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
 /// A turn on Burn's random generator, held from seeding to the last draw.
 pub type RngTurn = MutexGuard<'static, ()>;
 

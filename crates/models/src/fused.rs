@@ -8,8 +8,11 @@
 //! each way (statistics, then output; gradient sums, then input gradient), with the exact
 //! training-mode gradient through the batch statistics.
 //!
-//! It is a Burn backend extension implemented for flex and for autodiff over flex; other
-//! backends keep Burn's own ops (see [`relu_batch_norm`]).
+//! It is a Burn backend extension implemented for flex, for libtorch (behind `tch`: its native
+//! batch norm, where Burn's generic one is ~10 passes and two layout copies) and for autodiff
+//! over either; other backends keep Burn's own ops (see [`relu_batch_norm`]).
+// burn marks its LibTorch backend deprecated; implementing for it is deliberate.
+#![cfg_attr(feature = "tch", allow(deprecated))]
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -24,7 +27,7 @@ use burn::tensor::activation::relu;
 use rayon::prelude::*;
 
 /// The fused operation, per backend.
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait ReluBatchNormOps: Backend {
     /// `batch_norm_train(relu(x))` over `[batch, channels, ...]`: the output, and the batch
     /// mean and biased variance of `relu(x)` per channel (what the running statistics take).
@@ -76,7 +79,8 @@ pub trait ReluBatchNormOps: Backend {
 
 /// `bn(relu(x))`, fused on flex: in training with autodiff (batch statistics, one pass each
 /// way), and at inference without autodiff (one pass instead of Burn's five, the same bits);
-/// Burn's ops everywhere else (libtorch), which give the same values.
+/// in training on libtorch, its native batch norm; Burn's ops everywhere else, which give the
+/// same values.
 pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     let flex = crate::device::is_flex(&device);
@@ -95,7 +99,7 @@ pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D
             ),
         );
     }
-    if !(flex && bn.training.is_enabled()) {
+    if !((flex || crate::device::is_libtorch(&device)) && bn.training.is_enabled()) {
         return bn.forward(relu(x));
     }
     let (output, mean, variance) =
@@ -558,6 +562,76 @@ impl<B: Backend + ReluBatchNormOps, C: CheckpointStrategy> ReluBatchNormOps for 
     }
 }
 
+/// LibTorch: the statistics and the normalisation are libtorch's native batch norm (one op
+/// instead of the ~10 passes and two layout copies Burn's generic `batch_norm_train` runs
+/// there), the backward a handful of whole-tensor ops instead of ~16.
+#[cfg(feature = "tch")]
+impl ReluBatchNormOps for burn::backend::LibTorch {
+    fn relu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::libtorch::TchTensor;
+        let activated = x.tensor.relu();
+        let (output, mean, inv_std) = activated.native_batch_norm(
+            Some(&gamma.tensor),
+            Some(&beta.tensor),
+            None::<&tch::Tensor>,
+            None::<&tch::Tensor>,
+            true,
+            0.0,
+            epsilon,
+        );
+        // The biased variance back from 1/√(var + ε): only ever used as var + ε again.
+        let variance = inv_std.square().reciprocal() - epsilon;
+        (
+            TchTensor::new(output),
+            TchTensor::new(mean),
+            TchTensor::new(variance),
+        )
+    }
+
+    fn relu_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::libtorch::TchTensor;
+        let (x, g) = (&x.tensor, &output_grad.tensor);
+        let rank = x.dim();
+        let channels = x.size()[1];
+        // Per-channel values broadcast over `[batch, channels, ...]`.
+        let mut per_channel = vec![1i64; rank];
+        per_channel[1] = channels;
+        let broadcast = |v: &tch::Tensor| v.reshape(per_channel.as_slice());
+        // Every axis but the channels'.
+        let axes: Vec<i64> = (0..rank as i64).filter(|&d| d != 1).collect();
+        let count = (x.numel() / channels.max(1) as usize) as f64;
+        let inv_std = (&variance.tensor + epsilon).rsqrt();
+        let normalized = (x.relu() - broadcast(&mean.tensor)) * broadcast(&inv_std);
+        let sum_g = g.sum_dim_intlist(axes.as_slice(), false, None::<tch::Kind>);
+        let sum_g_normalized =
+            (g * &normalized).sum_dim_intlist(axes.as_slice(), false, None::<tch::Kind>);
+        let scale = &gamma.tensor * &inv_std;
+        let grad = (g
+            - broadcast(&(&sum_g / count))
+            - normalized * broadcast(&(&sum_g_normalized / count)))
+            * broadcast(&scale);
+        // Zero where the ReLU was: the gradient passes only where x > 0.
+        let grad_x = x.threshold_backward(&grad, 0.0);
+        (
+            TchTensor::new(grad_x),
+            TchTensor::new(sum_g_normalized),
+            TchTensor::new(sum_g),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,8 +647,8 @@ mod tests {
         (a - b).abs().max().into_scalar::<f32>()
     }
 
-    fn check<const D: usize>(shape: [usize; D]) {
-        let device = Device::flex().autodiff();
+    fn check<const D: usize>(device: &Device, shape: [usize; D]) {
+        let device = device.clone().autodiff();
         let _rng = crate::seed_exclusively(&device, 11);
         let channels = shape[1];
         let mut bn = BatchNormConfig::new(channels)
@@ -765,9 +839,20 @@ mod tests {
 
     #[test]
     fn fused_relu_batch_norm_matches_burns_ops_in_values_gradients_and_running_stats() {
-        check([16, 5]);
-        check([4, 3, 37]);
-        check([3, 2, 4, 5]);
-        check([40, 7, 1]);
+        check_shapes(&Device::flex());
+    }
+
+    /// libtorch's native batch norm and the backward built on it (`just test-tch`).
+    #[cfg(feature = "tch")]
+    #[test]
+    fn on_libtorch_it_matches_burns_ops_in_values_gradients_and_running_stats() {
+        check_shapes(&Device::libtorch());
+    }
+
+    fn check_shapes(device: &Device) {
+        check(device, [16, 5]);
+        check(device, [4, 3, 37]);
+        check(device, [3, 2, 4, 5]);
+        check(device, [40, 7, 1]);
     }
 }
