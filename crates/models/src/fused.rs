@@ -79,12 +79,12 @@ pub trait ReluBatchNormOps: Backend {
 
 /// `bn(relu(x))`, fused on flex: in training with autodiff (batch statistics, one pass each
 /// way), and at inference without autodiff (one pass instead of Burn's five, the same bits);
-/// in training on libtorch, its native batch norm; Burn's ops everywhere else, which give the
-/// same values.
+/// on libtorch, its native batch norm, in training and at inference; Burn's ops everywhere
+/// else, which give the same values.
 pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
-    let flex = crate::device::is_flex(&device);
-    if flex && !device.is_autodiff() {
+    let fused = crate::device::is_flex(&device) || crate::device::is_libtorch(&device);
+    if fused && !device.is_autodiff() {
         let statistics = |state: &burn::module::RunningState<Tensor<1>>| {
             state.value().to_device(&device).into_dispatch()
         };
@@ -99,7 +99,7 @@ pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D
             ),
         );
     }
-    if !((flex || crate::device::is_libtorch(&device)) && bn.training.is_enabled()) {
+    if !(fused && bn.training.is_enabled()) {
         return bn.forward(relu(x));
     }
     let (output, mean, variance) =
@@ -567,6 +567,27 @@ impl<B: Backend + ReluBatchNormOps, C: CheckpointStrategy> ReluBatchNormOps for 
 /// there), the backward a handful of whole-tensor ops instead of ~16.
 #[cfg(feature = "tch")]
 impl ReluBatchNormOps for burn::backend::LibTorch {
+    fn relu_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let output = x.tensor.relu().batch_norm(
+            Some(&gamma.tensor),
+            Some(&beta.tensor),
+            Some(&mean.tensor),
+            Some(&variance.tensor),
+            false,
+            0.0,
+            epsilon,
+            false,
+        );
+        burn::backend::libtorch::TchTensor::new(output)
+    }
+
     fn relu_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -703,37 +724,66 @@ mod tests {
         );
     }
 
-    /// At inference on flex the fused op gives Burn's bits exactly, NaN included, in both
-    /// layouts the models use (channels-last rows, and `[batch, channels, ...]`).
+    /// A batch norm with random parameters and running statistics, and an input of `shape`
+    /// with a NaN and a −0 in it, on `device`.
+    fn inference_case(device: &Device, shape: [usize; 3]) -> (BatchNorm, Tensor<3>) {
+        let channels = shape[1];
+        let mut bn = BatchNormConfig::new(channels)
+            .with_epsilon(1e-5)
+            .init(device);
+        let random =
+            |mean, std| Tensor::random([channels], Distribution::Normal(mean, std), device);
+        bn.gamma = Param::from_tensor(random(0.0, 1.0));
+        bn.beta = Param::from_tensor(random(0.0, 1.0));
+        bn.running_mean.update(random(0.5, 0.3));
+        bn.running_var.update(random(0.0, 1.0).abs() + 0.01);
+        let mut input = values(Tensor::<3>::random(
+            shape,
+            Distribution::Normal(0.2, 1.0),
+            device,
+        ));
+        input[7] = f32::NAN;
+        input[8] = -0.0;
+        (bn, Tensor::from_data(TensorData::new(input, shape), device))
+    }
+
+    /// Shapes of both layouts the models use: `[rows, channels, 1]` is the channels-last
+    /// rows' path (one value per channel), the others `[batch, channels, ...]`.
+    const INFERENCE_SHAPES: [[usize; 3]; 3] = [[64, 24, 1], [4, 3, 37], [3, 5, 1000]];
+
+    /// At inference on flex the fused op gives Burn's bits exactly, NaN included.
     #[test]
     fn fused_relu_batch_norm_at_inference_is_bit_identical_to_burns_ops() {
         let device = Device::flex();
         let _rng = crate::seed_exclusively(&device, 5);
-        for shape in [[64usize, 24, 1], [4, 3, 37], [3, 5, 1000]] {
-            let channels = shape[1];
-            let mut bn = BatchNormConfig::new(channels)
-                .with_epsilon(1e-5)
-                .init(&device);
-            let random =
-                |mean, std| Tensor::random([channels], Distribution::Normal(mean, std), &device);
-            bn.gamma = Param::from_tensor(random(0.0, 1.0));
-            bn.beta = Param::from_tensor(random(0.0, 1.0));
-            bn.running_mean.update(random(0.5, 0.3));
-            bn.running_var.update(random(0.0, 1.0).abs() + 0.01);
-            let mut input = values(Tensor::<3>::random(
-                shape,
-                Distribution::Normal(0.2, 1.0),
-                &device,
-            ));
-            input[7] = f32::NAN;
-            input[8] = -0.0;
-            // `[rows, channels, 1]` is the channels-last rows' path (one value per channel).
-            let x = Tensor::<3>::from_data(TensorData::new(input, shape), &device);
+        for shape in INFERENCE_SHAPES {
+            let (bn, x) = inference_case(&device, shape);
             let bits =
                 |t: Tensor<3>| -> Vec<u32> { values(t).iter().map(|v| v.to_bits()).collect() };
             let fused = bits(relu_batch_norm(&bn, x.clone()));
             let reference = bits(bn.forward(relu(x)));
             assert_eq!(fused, reference, "{shape:?}");
+        }
+    }
+
+    /// At inference on libtorch the fused op is libtorch's native batch norm: Burn's values
+    /// to float rounding, NaN where Burn's is NaN (`just test-tch`).
+    #[cfg(feature = "tch")]
+    #[test]
+    fn on_libtorch_at_inference_it_matches_burns_ops() {
+        let device = Device::libtorch();
+        let _rng = crate::seed_exclusively(&device, 5);
+        for shape in INFERENCE_SHAPES {
+            let (bn, x) = inference_case(&device, shape);
+            let fused = values(relu_batch_norm(&bn, x.clone()));
+            let reference = values(bn.forward(relu(x)));
+            for (i, (a, b)) in fused.iter().zip(&reference).enumerate() {
+                let close = (a - b).abs() <= 1e-5 * b.abs().max(1.0);
+                assert!(
+                    a.is_nan() == b.is_nan() && (a.is_nan() || close),
+                    "{shape:?}: value {i} is {a}, Burn's {b}"
+                );
+            }
         }
     }
 
