@@ -14,6 +14,11 @@ use crate::host::{Host, ProcessId};
 use crate::records::*;
 
 /// The SQLite migrations, in order (SPEC §8).
+/// Checkpoints tried, and the pause between them, to copy a lost write-ahead log's frames
+/// into the database file (`Store::check_wal`).
+const WAL_RESCUE_TRIES: usize = 10;
+const WAL_RESCUE_PAUSE: Duration = Duration::from_millis(50);
+
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
@@ -829,7 +834,15 @@ impl Store {
         let Some(wal) = self.wal.as_ref().filter(|w| !w.intact()) else {
             return Ok(());
         };
-        let rescued = self.passive_checkpoint().unwrap_or(false);
+        // A passive checkpoint stops at frames another connection of the pool may still be
+        // reading (one just released finishes on its worker thread); under load the first try
+        // once came up short, so a few more, a moment apart, before calling the copy failed.
+        let rescued = (0..WAL_RESCUE_TRIES).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(WAL_RESCUE_PAUSE);
+            }
+            self.passive_checkpoint().unwrap_or(false)
+        });
         Err(TrackingError::WalLost {
             path: wal.path.clone(),
             rescued,
