@@ -562,9 +562,10 @@ impl<B: Backend + ReluBatchNormOps, C: CheckpointStrategy> ReluBatchNormOps for 
     }
 }
 
-/// LibTorch: the statistics and the normalisation are libtorch's native batch norm (one op
-/// instead of the ~10 passes and two layout copies Burn's generic `batch_norm_train` runs
-/// there), the backward a handful of whole-tensor ops instead of ~16.
+/// LibTorch: in training the statistics and the normalisation are libtorch's native batch
+/// norm (one op instead of the ~10 passes and two layout copies Burn's generic
+/// `batch_norm_train` runs there) and the backward eleven whole-tensor ops instead of ~16; at
+/// inference, libtorch's batch norm with the running statistics.
 #[cfg(feature = "tch")]
 impl ReluBatchNormOps for burn::backend::LibTorch {
     fn relu_batch_norm_eval(
