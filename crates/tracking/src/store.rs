@@ -13,12 +13,12 @@ use crate::error::{Result, TrackingError};
 use crate::host::{Host, ProcessId};
 use crate::records::*;
 
-/// The SQLite migrations, in order (SPEC §8).
 /// Checkpoints tried, and the pause between them, to copy a lost write-ahead log's frames
 /// into the database file (`Store::check_wal`).
 const WAL_RESCUE_TRIES: usize = 10;
 const WAL_RESCUE_PAUSE: Duration = Duration::from_millis(50);
 
+/// The SQLite migrations, in order (SPEC §8).
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
