@@ -174,7 +174,7 @@ fn pool_series<const TRACK: bool>(x: &Series, size: usize, out: &mut [f32], winn
 
 /// One window `[size, channels]` → its per-channel maximum, `POOL_LANES` channels at a time
 /// and the rest one by one.
-fn pool_window<const TRACK: bool>(
+pub(crate) fn pool_window<const TRACK: bool>(
     window: &[f32],
     channels: usize,
     out: &mut [f32],

@@ -109,27 +109,34 @@ pub fn relu_batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D
             bn.beta.val().into_dispatch(),
             bn.epsilon,
         );
-    let (mean, variance) = (
-        Tensor::<1>::from_dispatch(mean),
-        Tensor::<1>::from_dispatch(variance),
-    );
-    // The running statistics, exactly as `BatchNorm::forward` updates them.
+    update_running_statistics(bn, mean, variance, &device);
+    Tensor::from_dispatch(output)
+}
+
+/// `bn`'s running statistics moved towards a batch's `mean` and `variance` (as dispatch
+/// tensors), exactly as `BatchNorm::forward` moves them.
+pub(crate) fn update_running_statistics(
+    bn: &BatchNorm,
+    mean: FloatTensor<burn::backend::Dispatch>,
+    variance: FloatTensor<burn::backend::Dispatch>,
+    device: &Device,
+) {
     let momentum = bn.momentum;
-    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+    let running = |state: &burn::module::RunningState<Tensor<1>>, batch| {
+        let batch = Tensor::<1>::from_dispatch(batch);
         let value = state
             .value_sync()
-            .to_device(&device)
+            .to_device(device)
             .mul_scalar(1.0 - momentum)
             .add(batch.detach().mul_scalar(momentum));
         state.update(value.detach());
     };
     running(&bn.running_mean, mean);
     running(&bn.running_var, variance);
-    Tensor::from_dispatch(output)
 }
 
 /// A contiguous f32 tensor viewed as `[rows, channels, inner]`.
-struct Planes {
+pub(crate) struct Planes {
     data: FlexTensor,
     shape: burn::tensor::Shape,
     channels: usize,
@@ -150,7 +157,24 @@ impl Planes {
         }
     }
 
-    fn values(&self) -> &[f32] {
+    /// A contiguous `[..., channels]` tensor as channels-last rows (`inner` = 1).
+    pub(crate) fn channels_last(tensor: FlexTensor) -> Self {
+        let data = tensor.to_contiguous();
+        let shape = data.shape();
+        let channels = shape[shape.num_dims() - 1];
+        Self {
+            data,
+            shape,
+            channels,
+            inner: 1,
+        }
+    }
+
+    pub(crate) fn shape(&self) -> &burn::tensor::Shape {
+        &self.shape
+    }
+
+    pub(crate) fn values(&self) -> &[f32] {
         self.data.storage::<f32>()
     }
 
@@ -165,12 +189,12 @@ impl Planes {
     }
 
     /// Elements per channel.
-    fn count(&self) -> f64 {
+    pub(crate) fn count(&self) -> f64 {
         (self.shape.num_elements() / self.channels) as f64
     }
 }
 
-fn vector(tensor: FlexTensor) -> Vec<f32> {
+pub(crate) fn vector(tensor: FlexTensor) -> Vec<f32> {
     tensor.to_contiguous().storage::<f32>().to_vec()
 }
 
@@ -188,11 +212,22 @@ fn rows_per_task(row_len: usize) -> usize {
     (16_384 / row_len.max(1)).max(1)
 }
 
+/// Writes the elements of a full-size operand from the given one on into a task's buffer.
+pub(crate) type Expand<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+/// The second operand `y` of a per-element pass: the values themselves, a buffer of their
+/// shape, or values expanded per task from something smaller (a pooled gradient).
+pub(crate) enum Paired<'a> {
+    Itself,
+    Values(&'a [f32]),
+    Expanded(Expand<'a>),
+}
+
 /// Per channel, the sums of the two terms `f(x, y, k)` returns for each element (`y` from
-/// `other`, or `x` again; `k` the channel's entry of `center`), in f64, in parallel over rows.
-fn channel_sums<F>(
+/// `other`; `k` the channel's entry of `center`), in f64, in parallel over rows.
+pub(crate) fn channel_sums<F>(
     planes: &Planes,
-    other: Option<&[f32]>,
+    other: Paired<'_>,
     center: &[f32],
     f: F,
 ) -> (Vec<f64>, Vec<f64>)
@@ -210,18 +245,27 @@ where
         .map(|(task, rows)| {
             let mut sums = zeros();
             let offset = task * chunk;
+            let mut expanded = Vec::new();
+            let other = match &other {
+                Paired::Itself => rows,
+                Paired::Values(values) => &values[offset..offset + rows.len()],
+                Paired::Expanded(expand) => {
+                    expanded.resize(rows.len(), 0.0);
+                    expand(offset, &mut expanded);
+                    &expanded
+                }
+            };
             if inner == 1 {
                 // Channels-last rows, vectorised over channels: blocks of `ROWS_PER_F32_SUM`
                 // rows summed in f32, the blocks in f64 (a task's thousand rows summed in f32
                 // cost the waveform front-end ~3e-4 of its gradients' accuracy).
                 let (mut a, mut b) = (vec![0.0f32; channels], vec![0.0f32; channels]);
                 let block = ROWS_PER_F32_SUM * row_len;
-                for (i, rows) in rows.chunks(block).enumerate() {
+                for (rows, others) in rows.chunks(block).zip(other.chunks(block)) {
                     a.fill(0.0);
                     b.fill(0.0);
-                    for (r, row) in rows.chunks_exact(row_len).enumerate() {
-                        let at = offset + i * block + r * row_len;
-                        let ys = other.map_or(row, |o| &o[at..][..row_len]);
+                    let pairs = rows.chunks_exact(row_len).zip(others.chunks_exact(row_len));
+                    for (row, ys) in pairs {
                         // Zipped slices, not indices: no bounds checks, so the loop vectorises.
                         let lanes = a.iter_mut().zip(b.iter_mut()).zip(row).zip(ys).zip(center);
                         for ((((a, b), &x), &y), &k) in lanes {
@@ -239,15 +283,12 @@ where
                 }
                 return sums;
             }
-            for (r, row) in rows.chunks_exact(row_len).enumerate() {
-                let other_row = other.map(|o| &o[offset + r * row_len..][..row_len]);
-                for c in 0..channels {
-                    let xs = &row[c * inner..(c + 1) * inner];
-                    let f = |x, y| f(x, y, center[c]);
-                    let (a, b) = match other_row {
-                        Some(o) => lane_sums(xs, &o[c * inner..(c + 1) * inner], &f),
-                        None => lane_sums(xs, xs, &f),
-                    };
+            let pairs = rows.chunks_exact(row_len).zip(other.chunks_exact(row_len));
+            for (row, other_row) in pairs {
+                for (c, &k) in center.iter().enumerate() {
+                    let segment = c * inner..(c + 1) * inner;
+                    let f = |x, y| f(x, y, k);
+                    let (a, b) = lane_sums(&row[segment.clone()], &other_row[segment], &f);
                     sums.0[c] += f64::from(a);
                     sums.1[c] += f64::from(b);
                 }
@@ -291,9 +332,15 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
 /// `out[i] = g(x[i], out[i], k)` over all elements, in parallel over rows, where `k` holds
 /// the element's channel's entry of each of the three `coefficients`: `out` is both the
 /// second operand and the result, so a gradient can be turned into the input's gradient in
-/// its own buffer.
-fn map_channels_into<G>(planes: &Planes, out: &mut [f32], coefficients: [&[f32]; 3], g: G)
-where
+/// its own buffer. With `expand`, each task first writes its part of `out` with it (given
+/// the part's first element), so the second operand need never exist whole.
+pub(crate) fn map_channels_into<G>(
+    planes: &Planes,
+    out: &mut [f32],
+    coefficients: [&[f32]; 3],
+    g: G,
+    expand: Option<Expand<'_>>,
+) where
     G: Fn(f32, f32, [f32; 3]) -> f32 + Sync,
 {
     let (inner, row_len) = (planes.inner, planes.row_len());
@@ -302,7 +349,11 @@ where
     let chunk = rows_per_task(row_len) * row_len;
     out.par_chunks_mut(chunk)
         .zip(values.par_chunks(chunk))
-        .for_each(|(out_rows, rows)| {
+        .enumerate()
+        .for_each(|(task, (out_rows, rows))| {
+            if let Some(expand) = expand {
+                expand(task * chunk, out_rows);
+            }
             let pairs = out_rows
                 .chunks_exact_mut(row_len)
                 .zip(rows.chunks_exact(row_len));
@@ -396,6 +447,54 @@ impl ReluBatchNormOps for Flex {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let planes = Planes::new(x);
+        let norm = BatchNormalisation::of(&planes, gamma, beta, epsilon);
+        let mut out = vec![0.0f32; planes.values().len()];
+        map_channels_into(
+            &planes,
+            &mut out,
+            [&norm.mean_f32, &norm.scale, &norm.beta],
+            |x, _, [m, a, b]| BatchNormalisation::apply(x, m, a, b),
+            None,
+        );
+        let (mean, variance) = norm.statistics();
+        (flex_tensor(out, planes.shape.clone()), mean, variance)
+    }
+
+    fn relu_batch_norm_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let planes = Planes::new(x);
+        // The output's gradient becomes the input's, element by element, in its own buffer.
+        let mut grad_x = writable(output_grad);
+        let statistics = [gamma, mean, variance].map(vector);
+        let (grad_gamma, grad_beta) = backward_into(
+            &planes,
+            &statistics,
+            epsilon,
+            grad_x.storage_mut::<f32>(),
+            None,
+        );
+        (grad_x, grad_gamma, grad_beta)
+    }
+}
+
+/// A batch's statistics of relu(x) per channel, and the normalisation they give:
+/// `(relu(x) − mean)·scale + β`.
+pub(crate) struct BatchNormalisation {
+    mean: Vec<f64>,
+    variance: Vec<f64>,
+    pub(crate) mean_f32: Vec<f32>,
+    pub(crate) scale: Vec<f32>,
+    pub(crate) beta: Vec<f32>,
+}
+
+impl BatchNormalisation {
+    pub(crate) fn of(planes: &Planes, gamma: FlexTensor, beta: FlexTensor, epsilon: f64) -> Self {
         let count = planes.count();
         // Sums of relu(x) − k for a k near each channel's mean (its first value): summing
         // relu(x) and relu(x)² and subtracting mean² cancels when the mean dwarfs the spread.
@@ -403,7 +502,7 @@ impl ReluBatchNormOps for Flex {
             .first_values()
             .map(|x| x.max(0.0))
             .collect::<Vec<_>>();
-        let (sum, sum_sq) = channel_sums(&planes, None, &shift, |x, _, k| {
+        let (sum, sum_sq) = channel_sums(planes, Paired::Itself, &shift, |x, _, k| {
             let d = x.max(0.0) - k;
             (d, d * d)
         });
@@ -418,83 +517,91 @@ impl ReluBatchNormOps for Flex {
             .zip(&offset)
             .map(|(s, o)| (s / count - o * o).max(0.0))
             .collect();
-        let (gamma, beta) = (vector(gamma), vector(beta));
+        let gamma = vector(gamma);
         let scale: Vec<f32> = (0..planes.channels)
             .map(|c| (f64::from(gamma[c]) / (variance[c] + epsilon).sqrt()) as f32)
             .collect();
-        // (relu(x) − mean)·scale + β, the mean subtracted first: folded into one shift
-        // (β − mean·scale), a channel whose mean is large against its spread lost digits.
-        let mean_f32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        let mut out = vec![0.0f32; planes.values().len()];
-        map_channels_into(
-            &planes,
-            &mut out,
-            [&mean_f32, &scale, &beta],
-            |x, _, [m, a, b]| (x.max(0.0) - m) * a + b,
-        );
-        let channels = planes.channels;
-        let as_f32 = |v: Vec<f64>| v.into_iter().map(|m| m as f32).collect::<Vec<f32>>();
-        (
-            flex_tensor(out, planes.shape.clone()),
-            flex_tensor(as_f32(mean), [channels]),
-            flex_tensor(as_f32(variance), [channels]),
-        )
+        let mean_f32 = mean.iter().map(|&m| m as f32).collect();
+        Self {
+            mean,
+            variance,
+            mean_f32,
+            scale,
+            beta: vector(beta),
+        }
     }
 
-    fn relu_batch_norm_train_backward(
-        x: FloatTensor<Self>,
-        gamma: FloatTensor<Self>,
-        mean: FloatTensor<Self>,
-        variance: FloatTensor<Self>,
-        epsilon: f64,
-        output_grad: FloatTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let planes = Planes::new(x);
-        let mut grad_x = writable(output_grad);
-        let grad = grad_x.storage::<f32>();
-        let count = planes.count();
-        let (gamma, mean, variance) = (vector(gamma), vector(mean), vector(variance));
-        // Σ g and Σ g·(relu(x) − mean) per channel (the mean subtracted before the product,
-        // not Σ g·relu(x) − mean·Σ g, which cancels).
-        let (sum_g, sum_g_centered) = channel_sums(&planes, Some(grad), &mean, |x, g, m| {
-            (g, g * (x.max(0.0) - m))
-        });
-        let channels = planes.channels;
-        let mut grad_gamma = vec![0.0f32; channels];
-        let mut grad_beta = vec![0.0f32; channels];
-        // grad_x = [x > 0] · (k_g·g + k_r·relu(x) + k_0) per channel; see the module docs of
-        // Burn's batch_norm_train_backward for the unfused form.
-        let mut k_g = vec![0.0f32; channels];
-        let mut k_r = vec![0.0f32; channels];
-        let mut k_0 = vec![0.0f32; channels];
-        for c in 0..channels {
-            let inv_std = 1.0 / (f64::from(variance[c]) + epsilon).sqrt();
-            let m = f64::from(mean[c]);
-            // Σ g·x̂ with x̂ = (relu(x) − mean)·inv_std.
-            let sum_g_xhat = inv_std * sum_g_centered[c];
-            grad_beta[c] = sum_g[c] as f32;
-            grad_gamma[c] = sum_g_xhat as f32;
-            let a = f64::from(gamma[c]) * inv_std;
-            let (mean_g, mean_g_xhat) = (sum_g[c] / count, sum_g_xhat / count);
-            k_g[c] = a as f32;
-            k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
-            k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
-        }
-        // The output's gradient becomes the input's, element by element, in its own buffer.
-        map_channels_into(
-            &planes,
-            grad_x.storage_mut::<f32>(),
-            [&k_g, &k_r, &k_0],
-            |x, g, [a, b, c]| {
-                if x > 0.0 { a * g + b * x + c } else { 0.0 }
-            },
-        );
-        (
-            grad_x,
-            flex_tensor(grad_gamma, [channels]),
-            flex_tensor(grad_beta, [channels]),
-        )
+    /// One output value. The mean is subtracted first: folded into one shift
+    /// (β − mean·scale), a channel whose mean is large against its spread lost digits.
+    #[inline(always)]
+    pub(crate) fn apply(x: f32, mean: f32, scale: f32, beta: f32) -> f32 {
+        (x.max(0.0) - mean) * scale + beta
     }
+
+    /// The batch mean and biased variance as f32 tensors `[channels]`.
+    pub(crate) fn statistics(self) -> (FlexTensor, FlexTensor) {
+        let as_tensor = |v: Vec<f64>| {
+            let channels = v.len();
+            flex_tensor(v.into_iter().map(|m| m as f32).collect(), [channels])
+        };
+        (as_tensor(self.mean), as_tensor(self.variance))
+    }
+}
+
+/// The training-mode backward of `bn(relu(x))`, through the batch statistics: writes the
+/// input's gradient into `grad_x` and returns the gradients of γ and β. `grad_x` holds the
+/// output's gradient on entry, unless `expand` writes it there task by task (see
+/// [`Paired::Expanded`]). `statistics` are γ, the batch mean and the batch variance.
+pub(crate) fn backward_into(
+    planes: &Planes,
+    [gamma, mean, variance]: &[Vec<f32>; 3],
+    epsilon: f64,
+    grad_x: &mut [f32],
+    expand: Option<Expand<'_>>,
+) -> (FlexTensor, FlexTensor) {
+    let count = planes.count();
+    let paired = match expand {
+        Some(expand) => Paired::Expanded(expand),
+        None => Paired::Values(grad_x),
+    };
+    // Σ g and Σ g·(relu(x) − mean) per channel (the mean subtracted before the product,
+    // not Σ g·relu(x) − mean·Σ g, which cancels).
+    let (sum_g, sum_g_centered) =
+        channel_sums(planes, paired, mean, |x, g, m| (g, g * (x.max(0.0) - m)));
+    let channels = planes.channels;
+    let mut grad_gamma = vec![0.0f32; channels];
+    let mut grad_beta = vec![0.0f32; channels];
+    // grad_x = [x > 0] · (k_g·g + k_r·relu(x) + k_0) per channel; see the module docs of
+    // Burn's batch_norm_train_backward for the unfused form.
+    let mut k_g = vec![0.0f32; channels];
+    let mut k_r = vec![0.0f32; channels];
+    let mut k_0 = vec![0.0f32; channels];
+    for c in 0..channels {
+        let inv_std = 1.0 / (f64::from(variance[c]) + epsilon).sqrt();
+        let m = f64::from(mean[c]);
+        // Σ g·x̂ with x̂ = (relu(x) − mean)·inv_std.
+        let sum_g_xhat = inv_std * sum_g_centered[c];
+        grad_beta[c] = sum_g[c] as f32;
+        grad_gamma[c] = sum_g_xhat as f32;
+        let a = f64::from(gamma[c]) * inv_std;
+        let (mean_g, mean_g_xhat) = (sum_g[c] / count, sum_g_xhat / count);
+        k_g[c] = a as f32;
+        k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
+        k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
+    }
+    map_channels_into(
+        planes,
+        grad_x,
+        [&k_g, &k_r, &k_0],
+        |x, g, [a, b, c]| {
+            if x > 0.0 { a * g + b * x + c } else { 0.0 }
+        },
+        expand,
+    );
+    (
+        flex_tensor(grad_gamma, [channels]),
+        flex_tensor(grad_beta, [channels]),
+    )
 }
 
 impl<B: Backend + ReluBatchNormOps, C: CheckpointStrategy> ReluBatchNormOps for Autodiff<B, C> {

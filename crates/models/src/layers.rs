@@ -14,6 +14,7 @@ use crate::config::ModelConfig;
 use crate::conv_time::{self, conv_time};
 use crate::device::is_flex;
 use crate::fused::relu_batch_norm;
+use crate::fused_pool;
 use crate::matmul;
 use crate::temporal;
 
@@ -98,13 +99,9 @@ impl ConvBnTime {
 
     /// `[batch, time, in]` → `[batch, steps, out]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        // One input channel and a long kernel (the temporal branches) would be hundreds of
-        // one-wide matmuls; Burn's direct small-channel convolution suits those.
-        let [_, channels_in, kernel] = self.conv.weight.dims();
-        let one_matmul = self.conv.stride == kernel;
         if !is_flex(&x.device()) {
             self.forward_burn(x)
-        } else if channels_in > 1 || one_matmul {
+        } else if self.runs_as_matmul() {
             self.forward_matmul(x)
         } else if self.conv.stride == 1 {
             self.forward_one_channel(x)
@@ -148,13 +145,45 @@ impl ConvBnTime {
         }
     }
 
+    /// `max_pool_time(self.forward(x), size)`. On flex in training (autodiff, batch
+    /// statistics) ReLU → BN → pooling is one op ([`fused_pool`]), with the same bits.
+    pub fn forward_pooled(&self, x: Tensor<3>, size: usize) -> Tensor<3> {
+        let device = x.device();
+        let fused = is_flex(&device) && device.is_autodiff() && self.bn.training.is_enabled();
+        if fused && self.runs_as_matmul() {
+            fused_pool::relu_batch_norm_max_pool(&self.bn, self.conv_matmul(x), size)
+        } else {
+            max_pool_time(self.forward(x), size)
+        }
+    }
+
+    /// Whether flex runs the convolution as matmuls ([`Self::conv_matmul`]). One input channel
+    /// and a long kernel (the temporal branches) would be hundreds of one-wide matmuls;
+    /// Burn's direct small-channel convolution suits those.
+    fn runs_as_matmul(&self) -> bool {
+        let [_, channels_in, kernel] = self.conv.weight.dims();
+        channels_in > 1 || self.conv.stride == kernel
+    }
+
+    /// Flex: [`Self::conv_matmul`] → ReLU → BN on channels-last rows.
+    fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = self.conv_matmul(x);
+        // Channels-last rows: BN's channel axis is the last, as it expects on a 2-D input.
+        let [batch, steps, channels_out] = y.dims();
+        relu_batch_norm(&self.bn, y.reshape([batch * steps, channels_out])).reshape([
+            batch,
+            steps,
+            channels_out,
+        ])
+    }
+
     /// Flex: the strided stem as one matmul over non-overlapping windows; every other
     /// convolution as the fused channels-last op (padding included, see [`conv_time()`]).
-    fn forward_matmul(&self, x: Tensor<3>) -> Tensor<3> {
+    fn conv_matmul(&self, x: Tensor<3>) -> Tensor<3> {
         let [channels_out, channels_in, kernel] = self.conv.weight.dims();
         let weight = self.conv.weight.val();
         let bias = self.bias();
-        let y = if self.conv.stride == kernel && kernel > 1 {
+        if self.conv.stride == kernel && kernel > 1 {
             let [batch, time, _] = x.dims();
             let steps = (time + self.pad_before + self.pad_after) / kernel;
             // Rows of `kernel` consecutive samples × channels, ordered (tap, channel).
@@ -168,14 +197,7 @@ impl ConvBnTime {
             y.reshape([batch, steps, channels_out])
         } else {
             conv_time(x, weight, bias, (self.pad_before, self.pad_after))
-        };
-        // Channels-last rows: BN's channel axis is the last, as it expects on a 2-D input.
-        let [batch, steps, _] = y.dims();
-        relu_batch_norm(&self.bn, y.reshape([batch * steps, channels_out])).reshape([
-            batch,
-            steps,
-            channels_out,
-        ])
+        }
     }
 }
 
@@ -385,7 +407,7 @@ impl WaveformFrontEnd {
         let (stem, blocks) = self.convs.split_at(1);
         let mut x = stem[0].forward(x.reshape([batch, samples, 1]));
         for block in blocks {
-            x = max_pool_time(block.forward(x), 3);
+            x = block.forward_pooled(x, 3);
         }
         x
     }

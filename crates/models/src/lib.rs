@@ -21,6 +21,7 @@ pub mod conv_time;
 pub mod device;
 pub mod error;
 pub mod fused;
+pub mod fused_pool;
 pub mod layers;
 pub mod matmul;
 pub mod model;

@@ -1,0 +1,432 @@
+//! ReLU → batch norm → max-pool over time, in training, as one operation on flex.
+//!
+//! Every block of the waveform front-end ends in ReLU → BN (batch statistics) → a max-pool of
+//! 3 steps over channels-last `[batch, time, channels]`. As two operations the normalised
+//! activation was written whole and read again by the pooling, and in the backward the pooled
+//! gradient was scattered into a zeroed buffer of the input's size, which the batch norm's
+//! backward then read twice. Here each window is normalised straight into the pooling, and
+//! the backward expands the pooled gradient into the input gradient's own buffer a task at a
+//! time ([`crate::fused::Paired::Expanded`]). Every value comes from the same f32 operations
+//! in the same order as the two operations, the same winner included: the same bits (tested).
+//!
+//! A Burn backend extension for flex and autodiff over flex; elsewhere the layers compose
+//! [`crate::fused::relu_batch_norm`] and the pooling (see `layers::ConvBnTime::forward_pooled`).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use crate::conv_time::pool_window;
+use crate::fused::{
+    BatchNormalisation, Planes, backward_into, flex_tensor, update_running_statistics, vector,
+};
+
+/// The fused operation, per backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait ReluBatchNormPoolOps: Backend {
+    /// `max_pool_time(batch_norm_train(relu(x)), size)` over channels-last
+    /// `[batch, time, channels]` (windows of `size` steps, stride `size`, a trailing partial
+    /// window dropped): the pooled output, the batch mean and biased variance of `relu(x)`
+    /// per channel, and each output's winning step within its window (as f32).
+    fn relu_batch_norm_max_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        size: usize,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
+    /// Gradients for `x`, `gamma` and `beta` given the pooled output's gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn relu_batch_norm_max_pool_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// `max_pool_time(relu_batch_norm(bn, x), size)` on channels-last `x`, with batch statistics:
+/// for flex with autodiff and `bn` in training, which is where `layers` calls it.
+pub(crate) fn relu_batch_norm_max_pool(bn: &BatchNorm, x: Tensor<3>, size: usize) -> Tensor<3> {
+    let device = x.device();
+    debug_assert!(crate::device::is_flex(&device) && bn.training.is_enabled());
+    let (output, mean, variance, _winner) =
+        <burn::backend::Dispatch as ReluBatchNormPoolOps>::relu_batch_norm_max_pool_train(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+            size,
+        );
+    update_running_statistics(bn, mean, variance, &device);
+    Tensor::from_dispatch(output)
+}
+
+/// The pooled gradient of `[batch, steps, channels]` as the full-size gradient it stands for
+/// (`[batch, time, channels]`: each output's gradient at its winning step, zero elsewhere).
+struct PooledGradient<'a> {
+    grad: &'a [f32],
+    winner: &'a [f32],
+    size: usize,
+    time: usize,
+    channels: usize,
+}
+
+impl PooledGradient<'_> {
+    /// Write the full-size gradient's elements from `first` on into `out` (whole rows).
+    fn expand(&self, first: usize, out: &mut [f32]) {
+        let (size, time, channels) = (self.size, self.time, self.channels);
+        let steps = time / size;
+        let (mut row, end) = (first / channels, (first + out.len()) / channels);
+        let mut rows = out.chunks_exact_mut(channels);
+        // A window at a time (a task may start or end inside one): its gradient and winners
+        // sliced once for its rows.
+        while row < end {
+            let (entry, step) = (row / time, row % time);
+            let (window, position) = (step / size, step % size);
+            let entry_end = row - step + time;
+            if window >= steps {
+                // The trailing partial window.
+                for out in rows.by_ref().take(entry_end.min(end) - row) {
+                    out.fill(0.0);
+                }
+                row = entry_end;
+                continue;
+            }
+            let pooled = (entry * steps + window) * channels;
+            let grad = &self.grad[pooled..pooled + channels];
+            let winner = &self.winner[pooled..pooled + channels];
+            let window_end = (row - position + size).min(end);
+            for (at, out) in (position..).zip(rows.by_ref().take(window_end - row)) {
+                let at = at as f32;
+                for ((o, &g), &w) in out.iter_mut().zip(grad).zip(winner) {
+                    *o = if w == at { g } else { 0.0 };
+                }
+            }
+            row = window_end;
+        }
+    }
+}
+
+impl ReluBatchNormPoolOps for Flex {
+    fn relu_batch_norm_max_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        size: usize,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let planes = Planes::channels_last(x);
+        let norm = BatchNormalisation::of(&planes, gamma, beta, epsilon);
+        let [batch, time, channels] = series_shape(&planes);
+        let steps = time / size;
+        let mut output = vec![0.0f32; batch * steps * channels];
+        let mut winner = vec![0.0f32; output.len()];
+        if steps > 0 && channels > 0 {
+            let coefficients = norm.mean_f32.iter().zip(&norm.scale).zip(&norm.beta);
+            output
+                .par_chunks_mut(steps * channels)
+                .zip(winner.par_chunks_mut(steps * channels))
+                .zip(planes.values().par_chunks(time * channels))
+                .for_each(|((output, winner), entry)| {
+                    // One window normalised at a time, where the pooling reads it from L1.
+                    let mut normalised = vec![0.0f32; size * channels];
+                    let windows = entry.chunks_exact(size * channels).take(steps);
+                    for (w, window) in windows.enumerate() {
+                        let rows = normalised.chunks_exact_mut(channels);
+                        for (out, row) in rows.zip(window.chunks_exact(channels)) {
+                            let lanes = out.iter_mut().zip(row).zip(coefficients.clone());
+                            for ((o, &x), ((&m, &a), &b)) in lanes {
+                                *o = BatchNormalisation::apply(x, m, a, b);
+                            }
+                        }
+                        let at = w * channels..(w + 1) * channels;
+                        let (output, winner) = (&mut output[at.clone()], &mut winner[at]);
+                        pool_window::<true>(&normalised, channels, output, winner);
+                    }
+                });
+        }
+        let (mean, variance) = norm.statistics();
+        let pooled = [batch, steps, channels];
+        (
+            flex_tensor(output, pooled),
+            mean,
+            variance,
+            flex_tensor(winner, pooled),
+        )
+    }
+
+    fn relu_batch_norm_max_pool_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let planes = Planes::channels_last(x);
+        let [_, time, channels] = series_shape(&planes);
+        let (grad, winner) = (output_grad.to_contiguous(), winner.to_contiguous());
+        let pooled = PooledGradient {
+            grad: grad.storage::<f32>(),
+            winner: winner.storage::<f32>(),
+            size,
+            time,
+            channels,
+        };
+        let expand = |first: usize, out: &mut [f32]| pooled.expand(first, out);
+        let mut grad_x = vec![0.0f32; planes.values().len()];
+        let statistics = [gamma, mean, variance].map(vector);
+        let (grad_gamma, grad_beta) =
+            backward_into(&planes, &statistics, epsilon, &mut grad_x, Some(&expand));
+        (
+            flex_tensor(grad_x, planes.shape().clone()),
+            grad_gamma,
+            grad_beta,
+        )
+    }
+}
+
+/// `[batch, time, channels]` of a channels-last series.
+fn series_shape(planes: &Planes) -> [usize; 3] {
+    let shape = planes.shape();
+    [shape[0], shape[1], shape[2]]
+}
+
+impl<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy> ReluBatchNormPoolOps
+    for Autodiff<B, C>
+{
+    fn relu_batch_norm_max_pool_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        size: usize,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        #[derive(Debug)]
+        struct ReluBatchNormPoolBackward;
+
+        impl<B: Backend + ReluBatchNormPoolOps> Backward<B, 3> for ReluBatchNormPoolBackward {
+            /// The input, gamma, the batch statistics, epsilon, the winners and the window.
+            type State = (
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                f64,
+                FloatTensor<B>,
+                usize,
+            );
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, gamma, mean, variance, epsilon, winner, size) = ops.state;
+                let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_pool_train_backward(
+                    x, gamma, mean, variance, epsilon, winner, size, grad,
+                );
+                let gradients = [grad_x, grad_gamma, grad_beta];
+                for (node, gradient) in ops.parents.into_iter().zip(gradients) {
+                    if let Some(node) = node {
+                        grads.register::<B>(node.id, gradient);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        let (output, mean, variance, winner) =
+            B::relu_batch_norm_max_pool_train(x.clone(), gamma.clone(), beta, epsilon, size);
+        let output = match ReluBatchNormPoolBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (
+                    x,
+                    gamma,
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                    winner.clone(),
+                    size,
+                );
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        (
+            output,
+            Self::from_inner(mean),
+            Self::from_inner(variance),
+            Self::from_inner(winner),
+        )
+    }
+
+    /// Untracked: the gradients of the inner backend, as constants.
+    fn relu_batch_norm_max_pool_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        size: usize,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_pool_train_backward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            mean.into_primitive(),
+            variance.into_primitive(),
+            epsilon,
+            winner.into_primitive(),
+            size,
+            output_grad.into_primitive(),
+        );
+        (
+            Self::from_inner(grad_x),
+            Self::from_inner(grad_gamma),
+            Self::from_inner(grad_beta),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::Distribution;
+
+    fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
+        let values = t.into_data().try_to_vec::<f32>().expect("f32 values");
+        values.into_iter().map(f32::to_bits).collect()
+    }
+
+    /// The two-op reference: ReLU → BN on channels-last rows, then the pooling.
+    fn unfused(bn: &BatchNorm, x: Tensor<3>, size: usize) -> Tensor<3> {
+        let [batch, time, channels] = x.dims();
+        let rows = crate::fused::relu_batch_norm(bn, x.reshape([batch * time, channels]));
+        crate::conv_time::max_pool_time(rows.reshape([batch, time, channels]), size)
+    }
+
+    /// Output, running statistics and the gradients of x, γ and β, as bits.
+    type Figures = Vec<Vec<u32>>;
+
+    /// A batch norm of `gamma` and `beta`, fresh running statistics (a clone of a module
+    /// shares them).
+    fn batch_norm(gamma: &Tensor<1>, beta: &Tensor<1>) -> BatchNorm {
+        let mut bn = BatchNormConfig::new(gamma.dims()[0])
+            .with_epsilon(1e-3)
+            .with_momentum(0.01)
+            .init(&gamma.device());
+        bn.gamma = Param::from_tensor(gamma.clone());
+        bn.beta = Param::from_tensor(beta.clone());
+        bn
+    }
+
+    fn figures(
+        [gamma, beta]: &[Tensor<1>; 2],
+        x: &Tensor<3>,
+        weights: &Tensor<3>,
+        op: impl Fn(&BatchNorm, Tensor<3>) -> Tensor<3>,
+    ) -> Figures {
+        let bn = batch_norm(gamma, beta);
+        let x = x.clone().require_grad();
+        let output = op(&bn, x.clone());
+        let grads = (output.clone() * weights.clone()).sum().backward();
+        vec![
+            bits(output),
+            bits(bn.running_mean.value_sync()),
+            bits(bn.running_var.value_sync()),
+            bits(x.grad(&grads).expect("x has a gradient")),
+            bits(bn.gamma.grad(&grads).expect("gamma has a gradient")),
+            bits(bn.beta.grad(&grads).expect("beta has a gradient")),
+        ]
+    }
+
+    /// Gammas of both signs (a negative one turns the pooled maximum into the minimum of its
+    /// input), non-zero betas, and an input where ReLU ties many values at zero.
+    fn check(shape: [usize; 3], size: usize) {
+        let device = Device::flex().autodiff();
+        let _rng = crate::seed_exclusively(&device, 13);
+        let channels = shape[2];
+        let random = || Tensor::random([channels], Distribution::Normal(0.0, 1.0), &device);
+        let parameters = [random(), random()];
+        let x = Tensor::<3>::random(shape, Distribution::Normal(0.2, 1.0), &device);
+        let pooled = [shape[0], shape[1] / size, shape[2]];
+        let weights = Tensor::<3>::random(pooled, Distribution::Normal(0.0, 1.0), &device);
+        let fused = |bn: &BatchNorm, x| relu_batch_norm_max_pool(bn, x, size);
+        let expected = figures(&parameters, &x, &weights, |bn, x| unfused(bn, x, size));
+        let names = [
+            "output",
+            "running mean",
+            "running variance",
+            "x",
+            "gamma",
+            "beta",
+        ];
+        for threads in [1, 2, 3] {
+            let ours = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool")
+                .install(|| figures(&parameters, &x, &weights, fused));
+            for ((ours, expected), name) in ours.iter().zip(&expected).zip(names) {
+                assert_eq!(
+                    ours, expected,
+                    "{shape:?} / {size}, {threads} threads: {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fused_relu_batch_norm_max_pool_gives_the_two_ops_bits_whatever_the_thread_count() {
+        // A trailing partial window; channels beyond the pooling's 8 lanes; a window of 2.
+        check([3, 20, 11], 3);
+        check([2, 600, 16], 3);
+        check([4, 7, 8], 2);
+        // Fewer steps than a window: an empty output, and gradients through the statistics.
+        check([2, 2, 5], 3);
+    }
+}
