@@ -144,7 +144,7 @@ pub(crate) struct Planes {
 }
 
 impl Planes {
-    fn new(tensor: FlexTensor) -> Self {
+    pub(crate) fn new(tensor: FlexTensor) -> Self {
         let data = tensor.to_contiguous();
         let shape = data.shape();
         let channels = shape[1];
@@ -172,6 +172,14 @@ impl Planes {
 
     pub(crate) fn shape(&self) -> &burn::tensor::Shape {
         &self.shape
+    }
+
+    pub(crate) fn channels(&self) -> usize {
+        self.channels
+    }
+
+    pub(crate) fn inner(&self) -> usize {
+        self.inner
     }
 
     pub(crate) fn values(&self) -> &[f32] {

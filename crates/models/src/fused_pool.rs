@@ -1,16 +1,20 @@
-//! ReLU → batch norm → max-pool over time, in training, as one operation on flex.
+//! ReLU → batch norm → a maximum, in training, as one operation on flex.
 //!
 //! Every block of the waveform front-end ends in ReLU → BN (batch statistics) → a max-pool of
-//! 3 steps over channels-last `[batch, time, channels]`. As two operations the normalised
-//! activation was written whole and read again by the pooling, and in the backward the pooled
-//! gradient was scattered into a zeroed buffer of the input's size, which the batch norm's
-//! backward then read twice. Here each window is normalised straight into the pooling, and
-//! the backward expands the pooled gradient into the input gradient's own buffer a task at a
-//! time ([`crate::fused::Paired::Expanded`]). Every value comes from the same f32 operations
-//! in the same order as the two operations, the same winner included: the same bits (tested).
+//! 3 steps over channels-last `[batch, time, channels]`, and every timbral branch of the
+//! spectrogram front-end in ReLU → BN → the maximum over frequency of `[rows, filters,
+//! bins]`. As two operations the normalised activation was written whole and read again by
+//! the maximum, and in the backward the maxima's gradient was scattered into a zeroed buffer
+//! of the input's size (for the frequency maximum by Burn's serial `scatter_add`), which the
+//! batch norm's backward then read twice. Here each window is normalised straight into its
+//! maximum, and the backward expands the maxima's gradient into the input gradient's own
+//! buffer a task at a time (`fused::Paired::Expanded`). Every value comes from the
+//! same f32 operations in the same order as the two operations, the same winner included (the
+//! pooling's rule over time, Burn's `max_dim` rule over frequency): the same bits (tested).
 //!
 //! A Burn backend extension for flex and autodiff over flex; elsewhere the layers compose
-//! [`crate::fused::relu_batch_norm`] and the pooling (see `layers::ConvBnTime::forward_pooled`).
+//! [`crate::fused::relu_batch_norm`] and the maximum (see `layers::ConvBnTime::forward_pooled`
+//! and `layers::TimbralBranch`).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -59,6 +63,33 @@ pub trait ReluBatchNormPoolOps: Backend {
         size: usize,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `max_dim(batch_norm_train(relu(x)), 2)` over `[rows, channels, inner]`, `inner` ≥ 1,
+    /// with Burn's choice of maximum (the first NaN, else the first largest): the maxima
+    /// `[rows, channels]`, the batch mean and biased variance of `relu(x)` per channel, and
+    /// each maximum's index along `inner` (as f32).
+    fn relu_batch_norm_max_inner_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    );
+
+    /// Gradients for `x`, `gamma` and `beta` given the maxima's gradient.
+    fn relu_batch_norm_max_inner_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 /// `max_pool_time(relu_batch_norm(bn, x), size)` on channels-last `x`, with batch statistics:
@@ -76,6 +107,72 @@ pub(crate) fn relu_batch_norm_max_pool(bn: &BatchNorm, x: Tensor<3>, size: usize
         );
     update_running_statistics(bn, mean, variance, &device);
     Tensor::from_dispatch(output)
+}
+
+/// `relu_batch_norm(bn, x).max_dim(2)` on `[rows, channels, inner]` as `[rows, channels]`,
+/// with batch statistics: for flex with autodiff and `bn` in training, which is where
+/// `layers` calls it.
+pub(crate) fn relu_batch_norm_max_inner(bn: &BatchNorm, x: Tensor<3>) -> Tensor<2> {
+    let device = x.device();
+    debug_assert!(crate::device::is_flex(&device) && bn.training.is_enabled());
+    let (output, mean, variance, _winner) =
+        <burn::backend::Dispatch as ReluBatchNormPoolOps>::relu_batch_norm_max_inner_train(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+        );
+    update_running_statistics(bn, mean, variance, &device);
+    Tensor::from_dispatch(output)
+}
+
+/// Burn's maximum of a row (`max_dim_with_indices` on flex): the first NaN, else the first
+/// of the largest values, with its index.
+#[inline(always)]
+fn first_maximum(mut values: impl Iterator<Item = f32>) -> (f32, usize) {
+    let Some(first) = values.next() else {
+        return (f32::NEG_INFINITY, 0);
+    };
+    if first.is_nan() {
+        return (first, 0);
+    }
+    let mut best = (first, 0);
+    for (i, v) in values.enumerate() {
+        if v.is_nan() {
+            return (f32::NAN, i + 1);
+        }
+        if v > best.0 {
+            best = (v, i + 1);
+        }
+    }
+    best
+}
+
+/// Rows of `[rows, channels, inner]` per parallel task of the inner maximum.
+const MAX_INNER_ROWS_PER_TASK: usize = 64;
+
+/// The maxima's gradient of `[rows, channels]` as the full-size gradient it stands for
+/// (`[rows, channels, inner]`: `0 + g` at each maximum, as Burn's backward adds it into
+/// zeros, and zero elsewhere).
+struct MaximaGradient<'a> {
+    grad: &'a [f32],
+    winner: &'a [f32],
+    inner: usize,
+}
+
+impl MaximaGradient<'_> {
+    /// Write the full-size gradient's elements from `first` on into `out` (whole rows).
+    fn expand(&self, first: usize, out: &mut [f32]) {
+        let segments = out.chunks_exact_mut(self.inner);
+        let maxima = self.grad[first / self.inner..]
+            .iter()
+            .zip(&self.winner[first / self.inner..]);
+        for (segment, (&g, &w)) in segments.zip(maxima) {
+            for (i, o) in segment.iter_mut().enumerate() {
+                *o = if i as f32 == w { 0.0 + g } else { 0.0 };
+            }
+        }
+    }
 }
 
 /// The pooled gradient of `[batch, steps, channels]` as the full-size gradient it stands for
@@ -208,6 +305,80 @@ impl ReluBatchNormPoolOps for Flex {
             grad_beta,
         )
     }
+
+    fn relu_batch_norm_max_inner_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        let planes = Planes::new(x);
+        let norm = BatchNormalisation::of(&planes, gamma, beta, epsilon);
+        let (channels, inner) = (planes.channels(), planes.inner());
+        let rows = planes.shape()[0];
+        let mut output = vec![0.0f32; rows * channels];
+        let mut winner = vec![0.0f32; output.len()];
+        if channels > 0 && inner > 0 {
+            let task = MAX_INNER_ROWS_PER_TASK * channels;
+            output
+                .par_chunks_mut(task)
+                .zip(winner.par_chunks_mut(task))
+                .zip(planes.values().par_chunks(task * inner))
+                .for_each(|((output, winner), values)| {
+                    let maxima = output.iter_mut().zip(winner.iter_mut());
+                    for (i, ((o, w), segment)) in maxima.zip(values.chunks_exact(inner)).enumerate()
+                    {
+                        let c = i % channels;
+                        let (m, a, b) = (norm.mean_f32[c], norm.scale[c], norm.beta[c]);
+                        let normalised = segment
+                            .iter()
+                            .map(|&x| BatchNormalisation::apply(x, m, a, b));
+                        let (best, at) = first_maximum(normalised);
+                        (*o, *w) = (best, at as f32);
+                    }
+                });
+        }
+        let (mean, variance) = norm.statistics();
+        (
+            flex_tensor(output, [rows, channels]),
+            mean,
+            variance,
+            flex_tensor(winner, [rows, channels]),
+        )
+    }
+
+    fn relu_batch_norm_max_inner_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let planes = Planes::new(x);
+        let (grad, winner) = (output_grad.to_contiguous(), winner.to_contiguous());
+        let maxima = MaximaGradient {
+            grad: grad.storage::<f32>(),
+            winner: winner.storage::<f32>(),
+            inner: planes.inner().max(1),
+        };
+        let expand = |first: usize, out: &mut [f32]| maxima.expand(first, out);
+        let mut grad_x = vec![0.0f32; planes.values().len()];
+        let statistics = [gamma, mean, variance].map(vector);
+        let (grad_gamma, grad_beta) =
+            backward_into(&planes, &statistics, epsilon, &mut grad_x, Some(&expand));
+        (
+            flex_tensor(grad_x, planes.shape().clone()),
+            grad_gamma,
+            grad_beta,
+        )
+    }
 }
 
 /// `[batch, time, channels]` of a channels-last series.
@@ -328,6 +499,111 @@ impl<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy> ReluBatchNormPool
             Self::from_inner(grad_beta),
         )
     }
+
+    fn relu_batch_norm_max_inner_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+        FloatTensor<Self>,
+    ) {
+        #[derive(Debug)]
+        struct ReluBatchNormMaxBackward;
+
+        impl<B: Backend + ReluBatchNormPoolOps> Backward<B, 3> for ReluBatchNormMaxBackward {
+            /// The input, gamma, the batch statistics, epsilon and the maxima's indices.
+            type State = (
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                FloatTensor<B>,
+                f64,
+                FloatTensor<B>,
+            );
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, gamma, mean, variance, epsilon, winner) = ops.state;
+                let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_inner_train_backward(
+                    x, gamma, mean, variance, epsilon, winner, grad,
+                );
+                let gradients = [grad_x, grad_gamma, grad_beta];
+                for (node, gradient) in ops.parents.into_iter().zip(gradients) {
+                    if let Some(node) = node {
+                        grads.register::<B>(node.id, gradient);
+                    }
+                }
+            }
+        }
+
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        let (output, mean, variance, winner) =
+            B::relu_batch_norm_max_inner_train(x.clone(), gamma.clone(), beta, epsilon);
+        let output = match ReluBatchNormMaxBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = (
+                    x,
+                    gamma,
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                    winner.clone(),
+                );
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        (
+            output,
+            Self::from_inner(mean),
+            Self::from_inner(variance),
+            Self::from_inner(winner),
+        )
+    }
+
+    /// Untracked: the gradients of the inner backend, as constants.
+    fn relu_batch_norm_max_inner_train_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        winner: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_inner_train_backward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            mean.into_primitive(),
+            variance.into_primitive(),
+            epsilon,
+            winner.into_primitive(),
+            output_grad.into_primitive(),
+        );
+        (
+            Self::from_inner(grad_x),
+            Self::from_inner(grad_gamma),
+            Self::from_inner(grad_beta),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -384,19 +660,23 @@ mod tests {
         ]
     }
 
-    /// Gammas of both signs (a negative one turns the pooled maximum into the minimum of its
-    /// input), non-zero betas, and an input where ReLU ties many values at zero.
-    fn check(shape: [usize; 3], size: usize) {
+    /// Gammas of both signs (a negative one turns the maximum into the minimum of its input),
+    /// non-zero betas, and an input where ReLU ties many values at zero; the fused op
+    /// against the two ops on one to three threads.
+    fn check(
+        shape: [usize; 3],
+        channels: usize,
+        output_shape: [usize; 3],
+        fused: impl Fn(&BatchNorm, Tensor<3>) -> Tensor<3> + Sync,
+        unfused: impl Fn(&BatchNorm, Tensor<3>) -> Tensor<3>,
+    ) {
         let device = Device::flex().autodiff();
         let _rng = crate::seed_exclusively(&device, 13);
-        let channels = shape[2];
         let random = || Tensor::random([channels], Distribution::Normal(0.0, 1.0), &device);
         let parameters = [random(), random()];
         let x = Tensor::<3>::random(shape, Distribution::Normal(0.2, 1.0), &device);
-        let pooled = [shape[0], shape[1] / size, shape[2]];
-        let weights = Tensor::<3>::random(pooled, Distribution::Normal(0.0, 1.0), &device);
-        let fused = |bn: &BatchNorm, x| relu_batch_norm_max_pool(bn, x, size);
-        let expected = figures(&parameters, &x, &weights, |bn, x| unfused(bn, x, size));
+        let weights = Tensor::<3>::random(output_shape, Distribution::Normal(0.0, 1.0), &device);
+        let expected = figures(&parameters, &x, &weights, unfused);
         let names = [
             "output",
             "running mean",
@@ -410,23 +690,52 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .expect("thread pool")
-                .install(|| figures(&parameters, &x, &weights, fused));
+                .install(|| figures(&parameters, &x, &weights, &fused));
             for ((ours, expected), name) in ours.iter().zip(&expected).zip(names) {
-                assert_eq!(
-                    ours, expected,
-                    "{shape:?} / {size}, {threads} threads: {name}"
-                );
+                assert_eq!(ours, expected, "{shape:?}, {threads} threads: {name}");
             }
         }
+    }
+
+    /// Pooling over time: channels-last `shape`, windows of `size`.
+    fn check_pool(shape: [usize; 3], size: usize) {
+        check(
+            shape,
+            shape[2],
+            [shape[0], shape[1] / size, shape[2]],
+            |bn, x| relu_batch_norm_max_pool(bn, x, size),
+            |bn, x| unfused(bn, x, size),
+        );
+    }
+
+    /// The maximum over the last axis of `[rows, channels, inner]`, against Burn's `max_dim`.
+    fn check_max_inner(shape: [usize; 3]) {
+        let [rows, channels, _] = shape;
+        check(
+            shape,
+            channels,
+            [rows, channels, 1],
+            |bn, x| relu_batch_norm_max_inner(bn, x).reshape([rows, channels, 1]),
+            |bn, x| crate::fused::relu_batch_norm(bn, x).max_dim(2),
+        );
     }
 
     #[test]
     fn fused_relu_batch_norm_max_pool_gives_the_two_ops_bits_whatever_the_thread_count() {
         // A trailing partial window; channels beyond the pooling's 8 lanes; a window of 2.
-        check([3, 20, 11], 3);
-        check([2, 600, 16], 3);
-        check([4, 7, 8], 2);
+        check_pool([3, 20, 11], 3);
+        check_pool([2, 600, 16], 3);
+        check_pool([4, 7, 8], 2);
         // Fewer steps than a window: an empty output, and gradients through the statistics.
-        check([2, 2, 5], 3);
+        check_pool([2, 2, 5], 3);
+    }
+
+    #[test]
+    fn fused_relu_batch_norm_max_over_frequency_gives_burns_bits_whatever_the_thread_count() {
+        // The main job's timbral shapes (6 and 30 bins) over several tasks, a ragged last
+        // task, and a single bin.
+        check_max_inner([160, 4, 6]);
+        check_max_inner([130, 16, 30]);
+        check_max_inner([7, 3, 1]);
     }
 }

@@ -273,6 +273,12 @@ impl TimbralBranch {
         }
         // [batch·frames, filters, freq_out] has the channels on axis 1, as BN expects, and BN's
         // statistics over (batch·frames, freq_out) are those over (batch, frames, freq_out).
+        // In training (autodiff, batch statistics) ReLU → BN → max is one op, same bits.
+        let device = y.device();
+        if device.is_autodiff() && self.bn.training.is_enabled() {
+            let y = fused_pool::relu_batch_norm_max_inner(&self.bn, y);
+            return y.reshape([batch, frames, filters]);
+        }
         let y = relu_batch_norm(&self.bn, y).max_dim(2);
         y.reshape([batch, frames, filters])
     }
