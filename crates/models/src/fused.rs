@@ -225,7 +225,7 @@ pub(crate) type Expand<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
 /// The second operand `y` of a per-element pass: the values themselves, a buffer of their
 /// shape, or values expanded per task from something smaller (a pooled gradient).
-pub(crate) enum Paired<'a> {
+enum Paired<'a> {
     Itself,
     Values(&'a [f32]),
     Expanded(Expand<'a>),
@@ -233,12 +233,7 @@ pub(crate) enum Paired<'a> {
 
 /// Per channel, the sums of the two terms `f(x, y, k)` returns for each element (`y` from
 /// `other`; `k` the channel's entry of `center`), in f64, in parallel over rows.
-pub(crate) fn channel_sums<F>(
-    planes: &Planes,
-    other: Paired<'_>,
-    center: &[f32],
-    f: F,
-) -> (Vec<f64>, Vec<f64>)
+fn channel_sums<F>(planes: &Planes, other: Paired<'_>, center: &[f32], f: F) -> (Vec<f64>, Vec<f64>)
 where
     F: Fn(f32, f32, f32) -> (f32, f32) + Sync,
 {
@@ -342,7 +337,7 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
 /// second operand and the result, so a gradient can be turned into the input's gradient in
 /// its own buffer. With `expand`, each task first writes its part of `out` with it (given
 /// the part's first element), so the second operand need never exist whole.
-pub(crate) fn map_channels_into<G>(
+fn map_channels_into<G>(
     planes: &Planes,
     out: &mut [f32],
     coefficients: [&[f32]; 3],

@@ -92,11 +92,16 @@ pub trait ReluBatchNormPoolOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
+/// Whether the fused ops apply: flex with autodiff, and `bn` in training (batch statistics).
+pub(crate) fn applies(bn: &BatchNorm, device: &Device) -> bool {
+    crate::device::is_flex(device) && device.is_autodiff() && bn.training.is_enabled()
+}
+
 /// `max_pool_time(relu_batch_norm(bn, x), size)` on channels-last `x`, with batch statistics:
-/// for flex with autodiff and `bn` in training, which is where `layers` calls it.
+/// where [`applies`], which is where `layers` calls it.
 pub(crate) fn relu_batch_norm_max_pool(bn: &BatchNorm, x: Tensor<3>, size: usize) -> Tensor<3> {
     let device = x.device();
-    debug_assert!(crate::device::is_flex(&device) && bn.training.is_enabled());
+    debug_assert!(applies(bn, &device));
     let (output, mean, variance, _winner) =
         <burn::backend::Dispatch as ReluBatchNormPoolOps>::relu_batch_norm_max_pool_train(
             x.into_dispatch(),
@@ -110,11 +115,10 @@ pub(crate) fn relu_batch_norm_max_pool(bn: &BatchNorm, x: Tensor<3>, size: usize
 }
 
 /// `relu_batch_norm(bn, x).max_dim(2)` on `[rows, channels, inner]` as `[rows, channels]`,
-/// with batch statistics: for flex with autodiff and `bn` in training, which is where
-/// `layers` calls it.
+/// with batch statistics: where [`applies`], which is where `layers` calls it.
 pub(crate) fn relu_batch_norm_max_inner(bn: &BatchNorm, x: Tensor<3>) -> Tensor<2> {
     let device = x.device();
-    debug_assert!(crate::device::is_flex(&device) && bn.training.is_enabled());
+    debug_assert!(applies(bn, &device));
     let (output, mean, variance, _winner) =
         <burn::backend::Dispatch as ReluBatchNormPoolOps>::relu_batch_norm_max_inner_train(
             x.into_dispatch(),

@@ -148,9 +148,7 @@ impl ConvBnTime {
     /// `max_pool_time(self.forward(x), size)`. On flex in training (autodiff, batch
     /// statistics) ReLU → BN → pooling is one op ([`fused_pool`]), with the same bits.
     pub fn forward_pooled(&self, x: Tensor<3>, size: usize) -> Tensor<3> {
-        let device = x.device();
-        let fused = is_flex(&device) && device.is_autodiff() && self.bn.training.is_enabled();
-        if fused && self.runs_as_matmul() {
+        if fused_pool::applies(&self.bn, &x.device()) && self.runs_as_matmul() {
             fused_pool::relu_batch_norm_max_pool(&self.bn, self.conv_matmul(x), size)
         } else {
             max_pool_time(self.forward(x), size)
@@ -274,8 +272,7 @@ impl TimbralBranch {
         // [batch·frames, filters, freq_out] has the channels on axis 1, as BN expects, and BN's
         // statistics over (batch·frames, freq_out) are those over (batch, frames, freq_out).
         // In training (autodiff, batch statistics) ReLU → BN → max is one op, same bits.
-        let device = y.device();
-        if device.is_autodiff() && self.bn.training.is_enabled() {
+        if fused_pool::applies(&self.bn, &y.device()) {
             let y = fused_pool::relu_batch_norm_max_inner(&self.bn, y);
             return y.reshape([batch, frames, filters]);
         }
