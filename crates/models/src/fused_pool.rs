@@ -20,6 +20,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Flex, backend_extension};
 use burn::nn::BatchNorm;
@@ -28,7 +29,8 @@ use rayon::prelude::*;
 
 use crate::conv_time::pool_window;
 use crate::fused::{
-    BatchNormalisation, Planes, backward_into, flex_tensor, update_running_statistics, vector,
+    BatchNormalisation, Expand, Planes, backward_into, flex_tensor, update_running_statistics,
+    vector,
 };
 
 /// The fused operation, per backend.
@@ -299,15 +301,7 @@ impl ReluBatchNormPoolOps for Flex {
             channels,
         };
         let expand = |first: usize, out: &mut [f32]| pooled.expand(first, out);
-        let mut grad_x = vec![0.0f32; planes.values().len()];
-        let statistics = [gamma, mean, variance].map(vector);
-        let (grad_gamma, grad_beta) =
-            backward_into(&planes, &statistics, epsilon, &mut grad_x, Some(&expand));
-        (
-            flex_tensor(grad_x, planes.shape().clone()),
-            grad_gamma,
-            grad_beta,
-        )
+        backward_through_maxima(&planes, [gamma, mean, variance], epsilon, &expand)
     }
 
     fn relu_batch_norm_max_inner_train(
@@ -373,22 +367,133 @@ impl ReluBatchNormPoolOps for Flex {
             inner: planes.inner().max(1),
         };
         let expand = |first: usize, out: &mut [f32]| maxima.expand(first, out);
-        let mut grad_x = vec![0.0f32; planes.values().len()];
-        let statistics = [gamma, mean, variance].map(vector);
-        let (grad_gamma, grad_beta) =
-            backward_into(&planes, &statistics, epsilon, &mut grad_x, Some(&expand));
-        (
-            flex_tensor(grad_x, planes.shape().clone()),
-            grad_gamma,
-            grad_beta,
-        )
+        backward_through_maxima(&planes, [gamma, mean, variance], epsilon, &expand)
     }
+}
+
+/// The batch norm's backward into a new input gradient, from the maxima's gradient as
+/// `expand` writes it out full-size a task at a time; `statistics` are γ, the batch mean and
+/// the batch variance. The gradients of x, γ and β.
+fn backward_through_maxima(
+    planes: &Planes,
+    statistics: [FlexTensor; 3],
+    epsilon: f64,
+    expand: Expand<'_>,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let mut grad_x = vec![0.0f32; planes.values().len()];
+    let statistics = statistics.map(vector);
+    let (grad_gamma, grad_beta) =
+        backward_into(planes, &statistics, epsilon, &mut grad_x, Some(expand));
+    (
+        flex_tensor(grad_x, planes.shape().clone()),
+        grad_gamma,
+        grad_beta,
+    )
 }
 
 /// `[batch, time, channels]` of a channels-last series.
 fn series_shape(planes: &Planes) -> [usize; 3] {
     let shape = planes.shape();
     [shape[0], shape[1], shape[2]]
+}
+
+/// Which maximum follows the batch norm: windows of a size over time, or the inner axis.
+#[derive(Debug, Clone, Copy)]
+enum Maximum {
+    PoolTime(usize),
+    Inner,
+}
+
+/// The autodiff node of either fused op; its state is the input, gamma, the batch
+/// statistics, epsilon and the maxima's winners.
+#[derive(Debug)]
+struct ReluBatchNormMaxBackward(Maximum);
+
+impl<B: Backend + ReluBatchNormPoolOps> Backward<B, 3> for ReluBatchNormMaxBackward {
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+        FloatTensor<B>,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, gamma, mean, variance, epsilon, winner) = ops.state;
+        let (grad_x, grad_gamma, grad_beta) = match self.0 {
+            Maximum::PoolTime(size) => B::relu_batch_norm_max_pool_train_backward(
+                x, gamma, mean, variance, epsilon, winner, size, grad,
+            ),
+            Maximum::Inner => B::relu_batch_norm_max_inner_train_backward(
+                x, gamma, mean, variance, epsilon, winner, grad,
+            ),
+        };
+        let gradients = [grad_x, grad_gamma, grad_beta];
+        for (node, gradient) in ops.parents.into_iter().zip(gradients) {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, gradient);
+            }
+        }
+    }
+}
+
+/// A fused op's results: the maxima, the batch mean, the batch variance and the winners.
+type FusedOutputs<T> = (T, T, T, T);
+
+/// Either fused op's forward on autodiff: the inner backend's, tracked.
+fn tracked_forward<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy>(
+    maximum: Maximum,
+    x: FloatTensor<Autodiff<B, C>>,
+    gamma: FloatTensor<Autodiff<B, C>>,
+    beta: FloatTensor<Autodiff<B, C>>,
+    epsilon: f64,
+) -> FusedOutputs<FloatTensor<Autodiff<B, C>>> {
+    let nodes = [x.node(), gamma.node(), beta.node()];
+    let (x, gamma, beta) = (
+        x.into_primitive(),
+        gamma.into_primitive(),
+        beta.into_primitive(),
+    );
+    let (output, mean, variance, winner) = match maximum {
+        Maximum::PoolTime(size) => {
+            B::relu_batch_norm_max_pool_train(x.clone(), gamma.clone(), beta, epsilon, size)
+        }
+        Maximum::Inner => {
+            B::relu_batch_norm_max_inner_train(x.clone(), gamma.clone(), beta, epsilon)
+        }
+    };
+    let output = match ReluBatchNormMaxBackward(maximum)
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let state = (
+                x,
+                gamma,
+                mean.clone(),
+                variance.clone(),
+                epsilon,
+                winner.clone(),
+            );
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    let from_inner = Autodiff::<B, C>::from_inner;
+    (
+        output,
+        from_inner(mean),
+        from_inner(variance),
+        from_inner(winner),
+    )
 }
 
 impl<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy> ReluBatchNormPoolOps
@@ -406,74 +511,7 @@ impl<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy> ReluBatchNormPool
         FloatTensor<Self>,
         FloatTensor<Self>,
     ) {
-        #[derive(Debug)]
-        struct ReluBatchNormPoolBackward;
-
-        impl<B: Backend + ReluBatchNormPoolOps> Backward<B, 3> for ReluBatchNormPoolBackward {
-            /// The input, gamma, the batch statistics, epsilon, the winners and the window.
-            type State = (
-                FloatTensor<B>,
-                FloatTensor<B>,
-                FloatTensor<B>,
-                FloatTensor<B>,
-                f64,
-                FloatTensor<B>,
-                usize,
-            );
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, mean, variance, epsilon, winner, size) = ops.state;
-                let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_pool_train_backward(
-                    x, gamma, mean, variance, epsilon, winner, size, grad,
-                );
-                let gradients = [grad_x, grad_gamma, grad_beta];
-                for (node, gradient) in ops.parents.into_iter().zip(gradients) {
-                    if let Some(node) = node {
-                        grads.register::<B>(node.id, gradient);
-                    }
-                }
-            }
-        }
-
-        let nodes = [x.node(), gamma.node(), beta.node()];
-        let (x, gamma, beta) = (
-            x.into_primitive(),
-            gamma.into_primitive(),
-            beta.into_primitive(),
-        );
-        let (output, mean, variance, winner) =
-            B::relu_batch_norm_max_pool_train(x.clone(), gamma.clone(), beta, epsilon, size);
-        let output = match ReluBatchNormPoolBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let state = (
-                    x,
-                    gamma,
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                    winner.clone(),
-                    size,
-                );
-                prep.finish(state, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        };
-        (
-            output,
-            Self::from_inner(mean),
-            Self::from_inner(variance),
-            Self::from_inner(winner),
-        )
+        tracked_forward::<B, C>(Maximum::PoolTime(size), x, gamma, beta, epsilon)
     }
 
     /// Untracked: the gradients of the inner backend, as constants.
@@ -515,72 +553,7 @@ impl<B: Backend + ReluBatchNormPoolOps, C: CheckpointStrategy> ReluBatchNormPool
         FloatTensor<Self>,
         FloatTensor<Self>,
     ) {
-        #[derive(Debug)]
-        struct ReluBatchNormMaxBackward;
-
-        impl<B: Backend + ReluBatchNormPoolOps> Backward<B, 3> for ReluBatchNormMaxBackward {
-            /// The input, gamma, the batch statistics, epsilon and the maxima's indices.
-            type State = (
-                FloatTensor<B>,
-                FloatTensor<B>,
-                FloatTensor<B>,
-                FloatTensor<B>,
-                f64,
-                FloatTensor<B>,
-            );
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let grad = grads.consume::<B>(&ops.node);
-                let (x, gamma, mean, variance, epsilon, winner) = ops.state;
-                let (grad_x, grad_gamma, grad_beta) = B::relu_batch_norm_max_inner_train_backward(
-                    x, gamma, mean, variance, epsilon, winner, grad,
-                );
-                let gradients = [grad_x, grad_gamma, grad_beta];
-                for (node, gradient) in ops.parents.into_iter().zip(gradients) {
-                    if let Some(node) = node {
-                        grads.register::<B>(node.id, gradient);
-                    }
-                }
-            }
-        }
-
-        let nodes = [x.node(), gamma.node(), beta.node()];
-        let (x, gamma, beta) = (
-            x.into_primitive(),
-            gamma.into_primitive(),
-            beta.into_primitive(),
-        );
-        let (output, mean, variance, winner) =
-            B::relu_batch_norm_max_inner_train(x.clone(), gamma.clone(), beta, epsilon);
-        let output = match ReluBatchNormMaxBackward
-            .prepare::<C>(nodes)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let state = (
-                    x,
-                    gamma,
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                    winner.clone(),
-                );
-                prep.finish(state, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        };
-        (
-            output,
-            Self::from_inner(mean),
-            Self::from_inner(variance),
-            Self::from_inner(winner),
-        )
+        tracked_forward::<B, C>(Maximum::Inner, x, gamma, beta, epsilon)
     }
 
     /// Untracked: the gradients of the inner backend, as constants.
