@@ -174,6 +174,7 @@ fn pool_series<const TRACK: bool>(x: &Series, size: usize, out: &mut [f32], winn
 
 /// One window `[size, channels]` → its per-channel maximum, `POOL_LANES` channels at a time
 /// and the rest one by one.
+#[inline(always)]
 pub(crate) fn pool_window<const TRACK: bool>(
     window: &[f32],
     channels: usize,

@@ -220,6 +220,57 @@ fn rows_per_task(row_len: usize) -> usize {
     (16_384 / row_len.max(1)).max(1)
 }
 
+/// `f` compiled for AVX2 where the CPU has it, when it is an `#[inline(always)]` closure over
+/// `#[inline(always)]` code: eight f32 lanes instead of baseline x86-64's four in its loops.
+/// The same operations in the same order (Rust fuses no multiply-adds unasked, and every loop
+/// here keeps its per-lane order whatever the vector width), so the same bits on every CPU.
+#[inline(always)]
+pub(crate) fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(test)]
+    if portable::requested() {
+        return f();
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        #[target_feature(enable = "avx2")]
+        fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
+/// Tests' switch to the portable code of [`with_avx2`], to hold it to the AVX2 code's bits.
+#[cfg(test)]
+pub(crate) mod portable {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static HOLDERS: AtomicUsize = AtomicUsize::new(0);
+
+    /// While one is held, [`super::with_avx2`] runs the portable code on every thread (tests
+    /// running meanwhile do too, which the claim under test makes harmless).
+    pub(crate) struct Only(());
+
+    impl Only {
+        pub(crate) fn new() -> Self {
+            HOLDERS.fetch_add(1, Ordering::SeqCst);
+            Self(())
+        }
+    }
+
+    impl Drop for Only {
+        fn drop(&mut self) {
+            HOLDERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    pub(super) fn requested() -> bool {
+        HOLDERS.load(Ordering::SeqCst) > 0
+    }
+}
+
 /// Writes the elements of a full-size operand from the given one on into a task's buffer.
 pub(crate) type Expand<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
@@ -229,6 +280,27 @@ enum Paired<'a> {
     Itself,
     Values(&'a [f32]),
     Expanded(Expand<'a>),
+}
+
+impl Paired<'_> {
+    /// The values of the task whose elements start at `offset` (`len` of them), an expansion
+    /// written into `buffer`; `None` for [`Paired::Itself`].
+    fn for_task<'b>(
+        &'b self,
+        offset: usize,
+        len: usize,
+        buffer: &'b mut Vec<f32>,
+    ) -> Option<&'b [f32]> {
+        match self {
+            Paired::Itself => None,
+            Paired::Values(values) => Some(&values[offset..offset + len]),
+            Paired::Expanded(expand) => {
+                buffer.resize(len, 0.0);
+                expand(offset, buffer);
+                Some(buffer)
+            }
+        }
+    }
 }
 
 /// Per channel, the sums of the two terms `f(x, y, k)` returns for each element (`y` from
@@ -246,57 +318,20 @@ where
         .par_chunks(chunk)
         .enumerate()
         .map(|(task, rows)| {
-            let mut sums = zeros();
-            let offset = task * chunk;
             let mut expanded = Vec::new();
-            let other = match &other {
-                Paired::Itself => rows,
-                Paired::Values(values) => &values[offset..offset + rows.len()],
-                Paired::Expanded(expand) => {
-                    expanded.resize(rows.len(), 0.0);
-                    expand(offset, &mut expanded);
-                    &expanded
-                }
+            let others = other
+                .for_task(task * chunk, rows.len(), &mut expanded)
+                .unwrap_or(rows);
+            let task = TaskSums {
+                rows,
+                others,
+                shape: [channels, inner],
+                center,
             };
-            if inner == 1 {
-                // Channels-last rows, vectorised over channels: blocks of `ROWS_PER_F32_SUM`
-                // rows summed in f32, the blocks in f64 (a task's thousand rows summed in f32
-                // cost the waveform front-end ~3e-4 of its gradients' accuracy).
-                let (mut a, mut b) = (vec![0.0f32; channels], vec![0.0f32; channels]);
-                let block = ROWS_PER_F32_SUM * row_len;
-                for (rows, others) in rows.chunks(block).zip(other.chunks(block)) {
-                    a.fill(0.0);
-                    b.fill(0.0);
-                    let pairs = rows.chunks_exact(row_len).zip(others.chunks_exact(row_len));
-                    for (row, ys) in pairs {
-                        // Zipped slices, not indices: no bounds checks, so the loop vectorises.
-                        let lanes = a.iter_mut().zip(b.iter_mut()).zip(row).zip(ys).zip(center);
-                        for ((((a, b), &x), &y), &k) in lanes {
-                            let (p, q) = f(x, y, k);
-                            *a += p;
-                            *b += q;
-                        }
-                    }
-                    for (sum, &v) in sums.0.iter_mut().zip(&a) {
-                        *sum += f64::from(v);
-                    }
-                    for (sum, &v) in sums.1.iter_mut().zip(&b) {
-                        *sum += f64::from(v);
-                    }
-                }
-                return sums;
-            }
-            let pairs = rows.chunks_exact(row_len).zip(other.chunks_exact(row_len));
-            for (row, other_row) in pairs {
-                for (c, &k) in center.iter().enumerate() {
-                    let segment = c * inner..(c + 1) * inner;
-                    let f = |x, y| f(x, y, k);
-                    let (a, b) = lane_sums(&row[segment.clone()], &other_row[segment], &f);
-                    sums.0[c] += f64::from(a);
-                    sums.1[c] += f64::from(b);
-                }
-            }
-            sums
+            with_avx2(
+                #[inline(always)]
+                || task.sums(&f),
+            )
         })
         // Partial sums combined in chunk order, not in the order threads finish, so a rerun
         // gives bit-identical statistics whatever the thread count.
@@ -311,7 +346,65 @@ where
         })
 }
 
+/// One task's rows of [`channel_sums`] and their second operand.
+struct TaskSums<'a> {
+    rows: &'a [f32],
+    others: &'a [f32],
+    shape: [usize; 2],
+    center: &'a [f32],
+}
+
+impl TaskSums<'_> {
+    #[inline(always)]
+    fn sums<F: Fn(f32, f32, f32) -> (f32, f32)>(&self, f: &F) -> (Vec<f64>, Vec<f64>) {
+        let [channels, inner] = self.shape;
+        let row_len = channels * inner;
+        let (rows, other, center) = (self.rows, self.others, self.center);
+        let mut sums = (vec![0.0f64; channels], vec![0.0f64; channels]);
+        if inner == 1 {
+            // Channels-last rows, vectorised over channels: blocks of `ROWS_PER_F32_SUM`
+            // rows summed in f32, the blocks in f64 (a task's thousand rows summed in f32
+            // cost the waveform front-end ~3e-4 of its gradients' accuracy).
+            let (mut a, mut b) = (vec![0.0f32; channels], vec![0.0f32; channels]);
+            let block = ROWS_PER_F32_SUM * row_len;
+            for (rows, others) in rows.chunks(block).zip(other.chunks(block)) {
+                a.fill(0.0);
+                b.fill(0.0);
+                let pairs = rows.chunks_exact(row_len).zip(others.chunks_exact(row_len));
+                for (row, ys) in pairs {
+                    // Zipped slices, not indices: no bounds checks, so the loop vectorises.
+                    let lanes = a.iter_mut().zip(b.iter_mut()).zip(row).zip(ys).zip(center);
+                    for ((((a, b), &x), &y), &k) in lanes {
+                        let (p, q) = f(x, y, k);
+                        *a += p;
+                        *b += q;
+                    }
+                }
+                for (sum, &v) in sums.0.iter_mut().zip(&a) {
+                    *sum += f64::from(v);
+                }
+                for (sum, &v) in sums.1.iter_mut().zip(&b) {
+                    *sum += f64::from(v);
+                }
+            }
+            return sums;
+        }
+        let pairs = rows.chunks_exact(row_len).zip(other.chunks_exact(row_len));
+        for (row, other_row) in pairs {
+            for (c, &k) in center.iter().enumerate() {
+                let segment = c * inner..(c + 1) * inner;
+                let f = |x, y| f(x, y, k);
+                let (a, b) = lane_sums(&row[segment.clone()], &other_row[segment], &f);
+                sums.0[c] += f64::from(a);
+                sums.1[c] += f64::from(b);
+            }
+        }
+        sums
+    }
+}
+
 /// Sums of `f(x, y)` over paired slices, in eight independent lanes so it vectorises.
+#[inline(always)]
 fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f32, f32) {
     let mut a = [0.0f32; 8];
     let mut b = [0.0f32; 8];
@@ -332,52 +425,74 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
     (a.iter().sum(), b.iter().sum())
 }
 
-/// `out[i] = g(x[i], out[i], k)` over all elements, in parallel over rows, where `k` holds
-/// the element's channel's entry of each of the three `coefficients`: `out` is both the
-/// second operand and the result, so a gradient can be turned into the input's gradient in
-/// its own buffer. With `expand`, each task first writes its part of `out` with it (given
-/// the part's first element), so the second operand need never exist whole.
+/// `out[i] = g(out[i], y[i], k)` over all elements of `[rows, channels, inner]` (the shape
+/// given), in parallel over rows, where `y` comes from `other` (with [`Paired::Itself`], `out`
+/// itself) and `k` holds the element's channel's entry of each of the three `coefficients`.
+/// `out` is both an operand and the result, so a gradient, or the input it belongs to, can be
+/// turned into the input's gradient in its own buffer.
 fn map_channels_into<G>(
-    planes: &Planes,
     out: &mut [f32],
+    [channels, inner]: [usize; 2],
+    other: Paired<'_>,
     coefficients: [&[f32]; 3],
     g: G,
-    expand: Option<Expand<'_>>,
 ) where
     G: Fn(f32, f32, [f32; 3]) -> f32 + Sync,
 {
-    let (inner, row_len) = (planes.inner, planes.row_len());
-    let [k0, k1, k2] = coefficients;
-    let values = planes.values();
-    let chunk = rows_per_task(row_len) * row_len;
+    let chunk = rows_per_task(channels * inner) * channels * inner;
     out.par_chunks_mut(chunk)
-        .zip(values.par_chunks(chunk))
         .enumerate()
-        .for_each(|(task, (out_rows, rows))| {
-            if let Some(expand) = expand {
-                expand(task * chunk, out_rows);
-            }
-            let pairs = out_rows
-                .chunks_exact_mut(row_len)
-                .zip(rows.chunks_exact(row_len));
-            for (out_row, row) in pairs {
-                if inner == 1 {
-                    // Channels-last rows: zipped slices (no indexing), so the loop vectorises.
-                    let lanes = out_row.iter_mut().zip(row).zip(k0).zip(k1).zip(k2);
-                    for ((((o, &x), &a), &b), &c) in lanes {
-                        *o = g(x, *o, [a, b, c]);
-                    }
-                    continue;
-                }
-                let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
-                for (c, (o, xs)) in segments.enumerate() {
-                    let k = [k0[c], k1[c], k2[c]];
-                    for (o, &x) in o.iter_mut().zip(xs) {
-                        *o = g(x, *o, k);
-                    }
-                }
-            }
+        .for_each(|(task, out_rows)| {
+            let mut expanded = Vec::new();
+            let others = other.for_task(task * chunk, out_rows.len(), &mut expanded);
+            with_avx2(
+                #[inline(always)]
+                || map_rows(out_rows, others, [channels, inner], coefficients, &g),
+            )
         });
+}
+
+/// One task's rows of [`map_channels_into`], `others` their second operand (`None`: `out`).
+#[inline(always)]
+fn map_rows<G: Fn(f32, f32, [f32; 3]) -> f32>(
+    out: &mut [f32],
+    others: Option<&[f32]>,
+    [channels, inner]: [usize; 2],
+    [k0, k1, k2]: [&[f32]; 3],
+    g: &G,
+) {
+    let row_len = channels * inner;
+    for (r, out_row) in out.chunks_exact_mut(row_len).enumerate() {
+        let ys = others.map(|ys| &ys[r * row_len..(r + 1) * row_len]);
+        if inner == 1 {
+            // Channels-last rows: zipped slices (no indexing), so the loop vectorises.
+            let lanes = out_row.iter_mut().zip(k0).zip(k1).zip(k2);
+            match ys {
+                Some(ys) => {
+                    for ((((o, &a), &b), &c), &y) in lanes.zip(ys) {
+                        *o = g(*o, y, [a, b, c]);
+                    }
+                }
+                None => {
+                    for (((o, &a), &b), &c) in lanes {
+                        *o = g(*o, *o, [a, b, c]);
+                    }
+                }
+            }
+            continue;
+        }
+        for (c, o) in out_row.chunks_exact_mut(inner).enumerate() {
+            let k = [k0[c], k1[c], k2[c]];
+            match ys {
+                Some(ys) => {
+                    for (o, &y) in o.iter_mut().zip(&ys[c * inner..(c + 1) * inner]) {
+                        *o = g(*o, y, k);
+                    }
+                }
+                None => o.iter_mut().for_each(|o| *o = g(*o, *o, k)),
+            }
+        }
+    }
 }
 
 /// `tensor` contiguous over its whole buffer, so that `storage_mut` can overwrite it: in place
@@ -453,11 +568,11 @@ impl ReluBatchNormOps for Flex {
         let norm = BatchNormalisation::of(&planes, gamma, beta, epsilon);
         let mut out = vec![0.0f32; planes.values().len()];
         map_channels_into(
-            &planes,
             &mut out,
+            [planes.channels, planes.inner],
+            Paired::Values(planes.values()),
             [&norm.mean_f32, &norm.scale, &norm.beta],
-            |x, _, [m, a, b]| BatchNormalisation::apply(x, m, a, b),
-            None,
+            |_, x, [m, a, b]| BatchNormalisation::apply(x, m, a, b),
         );
         let (mean, variance) = norm.statistics();
         (flex_tensor(out, planes.shape.clone()), mean, variance)
@@ -471,18 +586,13 @@ impl ReluBatchNormOps for Flex {
         epsilon: f64,
         output_grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let planes = Planes::new(x);
-        // The output's gradient becomes the input's, element by element, in its own buffer.
-        let mut grad_x = writable(output_grad);
         let statistics = [gamma, mean, variance].map(vector);
-        let (grad_gamma, grad_beta) = backward_into(
-            &planes,
+        backward(
+            Planes::new(x),
             &statistics,
             epsilon,
-            grad_x.storage_mut::<f32>(),
-            None,
-        );
-        (grad_x, grad_gamma, grad_beta)
+            OutputGradient::Whole(output_grad),
+        )
     }
 }
 
@@ -551,26 +661,38 @@ impl BatchNormalisation {
     }
 }
 
-/// The training-mode backward of `bn(relu(x))`, through the batch statistics: writes the
-/// input's gradient into `grad_x` and returns the gradients of γ and β. `grad_x` holds the
-/// output's gradient on entry, unless `expand` writes it there task by task (see
-/// [`Paired::Expanded`]). `statistics` are γ, the batch mean and the batch variance.
-pub(crate) fn backward_into(
-    planes: &Planes,
+/// The gradient of `bn(relu(x))`'s output, as [`backward`] reads it.
+pub(crate) enum OutputGradient<'a> {
+    /// A tensor of the input's shape: it becomes the input's gradient in its own buffer.
+    Whole(FlexTensor),
+    /// Written out full-size a task at a time by `expand` (see [`Paired::Expanded`]), from
+    /// something smaller (the maxima's gradient): the input's gradient takes the input's
+    /// buffer, read and overwritten element by element.
+    Expanded(Expand<'a>),
+}
+
+/// The training-mode backward of `bn(relu(x))`, through the batch statistics: the gradients
+/// of x, γ and β. `statistics` are γ, the batch mean and the batch variance.
+pub(crate) fn backward(
+    planes: Planes,
     [gamma, mean, variance]: &[Vec<f32>; 3],
     epsilon: f64,
-    grad_x: &mut [f32],
-    expand: Option<Expand<'_>>,
-) -> (FlexTensor, FlexTensor) {
+    output_grad: OutputGradient<'_>,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
     let count = planes.count();
-    let paired = match expand {
-        Some(expand) => Paired::Expanded(expand),
-        None => Paired::Values(grad_x),
+    let shape = [planes.channels, planes.inner];
+    let output_grad = match output_grad {
+        OutputGradient::Whole(grad) => OutputGradient::Whole(writable(grad)),
+        expanded => expanded,
+    };
+    let paired = match &output_grad {
+        OutputGradient::Whole(grad) => Paired::Values(grad.storage::<f32>()),
+        OutputGradient::Expanded(expand) => Paired::Expanded(*expand),
     };
     // Σ g and Σ g·(relu(x) − mean) per channel (the mean subtracted before the product,
     // not Σ g·relu(x) − mean·Σ g, which cancels).
     let (sum_g, sum_g_centered) =
-        channel_sums(planes, paired, mean, |x, g, m| (g, g * (x.max(0.0) - m)));
+        channel_sums(&planes, paired, mean, |x, g, m| (g, g * (x.max(0.0) - m)));
     let channels = planes.channels;
     let mut grad_gamma = vec![0.0f32; channels];
     let mut grad_beta = vec![0.0f32; channels];
@@ -592,16 +714,27 @@ pub(crate) fn backward_into(
         k_r[c] = (-a * mean_g_xhat * inv_std) as f32;
         k_0[c] = (-a * mean_g + a * mean_g_xhat * inv_std * m) as f32;
     }
-    map_channels_into(
-        planes,
-        grad_x,
-        [&k_g, &k_r, &k_0],
-        |x, g, [a, b, c]| {
-            if x > 0.0 { a * g + b * x + c } else { 0.0 }
-        },
-        expand,
-    );
+    let coefficients = [&k_g[..], &k_r, &k_0];
+    let input_grad = |x: f32, g: f32, [a, b, c]: [f32; 3]| {
+        if x > 0.0 { a * g + b * x + c } else { 0.0 }
+    };
+    let grad_x = match output_grad {
+        OutputGradient::Whole(mut grad) => {
+            let x = Paired::Values(planes.values());
+            let into = grad.storage_mut::<f32>();
+            map_channels_into(into, shape, x, coefficients, |g, x, k| input_grad(x, g, k));
+            grad
+        }
+        OutputGradient::Expanded(expand) => {
+            let mut x = writable(planes.data);
+            let into = x.storage_mut::<f32>();
+            let grad = Paired::Expanded(expand);
+            map_channels_into(into, shape, grad, coefficients, input_grad);
+            x
+        }
+    };
     (
+        grad_x,
         flex_tensor(grad_gamma, [channels]),
         flex_tensor(grad_beta, [channels]),
     )

@@ -29,8 +29,8 @@ use rayon::prelude::*;
 
 use crate::conv_time::pool_window;
 use crate::fused::{
-    BatchNormalisation, Expand, Planes, backward_into, flex_tensor, update_running_statistics,
-    vector,
+    BatchNormalisation, Expand, OutputGradient, Planes, backward, flex_tensor,
+    update_running_statistics, vector, with_avx2,
 };
 
 /// The fused operation, per backend.
@@ -169,6 +169,14 @@ struct MaximaGradient<'a> {
 impl MaximaGradient<'_> {
     /// Write the full-size gradient's elements from `first` on into `out` (whole rows).
     fn expand(&self, first: usize, out: &mut [f32]) {
+        with_avx2(
+            #[inline(always)]
+            || self.expand_portable(first, out),
+        )
+    }
+
+    #[inline(always)]
+    fn expand_portable(&self, first: usize, out: &mut [f32]) {
         let segments = out.chunks_exact_mut(self.inner);
         let maxima = self.grad[first / self.inner..]
             .iter()
@@ -194,6 +202,14 @@ struct PooledGradient<'a> {
 impl PooledGradient<'_> {
     /// Write the full-size gradient's elements from `first` on into `out` (whole rows).
     fn expand(&self, first: usize, out: &mut [f32]) {
+        with_avx2(
+            #[inline(always)]
+            || self.expand_portable(first, out),
+        )
+    }
+
+    #[inline(always)]
+    fn expand_portable(&self, first: usize, out: &mut [f32]) {
         let (size, time, channels) = (self.size, self.time, self.channels);
         let steps = time / size;
         let (mut row, end) = (first / channels, (first + out.len()) / channels);
@@ -253,21 +269,26 @@ impl ReluBatchNormPoolOps for Flex {
                 .zip(winner.par_chunks_mut(steps * channels))
                 .zip(planes.values().par_chunks(time * channels))
                 .for_each(|((output, winner), entry)| {
-                    // One window normalised at a time, where the pooling reads it from L1.
-                    let mut normalised = vec![0.0f32; size * channels];
-                    let windows = entry.chunks_exact(size * channels).take(steps);
-                    for (w, window) in windows.enumerate() {
-                        let rows = normalised.chunks_exact_mut(channels);
-                        for (out, row) in rows.zip(window.chunks_exact(channels)) {
-                            let lanes = out.iter_mut().zip(row).zip(coefficients.clone());
-                            for ((o, &x), ((&m, &a), &b)) in lanes {
-                                *o = BatchNormalisation::apply(x, m, a, b);
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            // One window normalised at a time, where the pooling reads it from L1.
+                            let mut normalised = vec![0.0f32; size * channels];
+                            let windows = entry.chunks_exact(size * channels).take(steps);
+                            for (w, window) in windows.enumerate() {
+                                let rows = normalised.chunks_exact_mut(channels);
+                                for (out, row) in rows.zip(window.chunks_exact(channels)) {
+                                    let lanes = out.iter_mut().zip(row).zip(coefficients.clone());
+                                    for ((o, &x), ((&m, &a), &b)) in lanes {
+                                        *o = BatchNormalisation::apply(x, m, a, b);
+                                    }
+                                }
+                                let at = w * channels..(w + 1) * channels;
+                                let (output, winner) = (&mut output[at.clone()], &mut winner[at]);
+                                pool_window::<true>(&normalised, channels, output, winner);
                             }
-                        }
-                        let at = w * channels..(w + 1) * channels;
-                        let (output, winner) = (&mut output[at.clone()], &mut winner[at]);
-                        pool_window::<true>(&normalised, channels, output, winner);
-                    }
+                        },
+                    )
                 });
         }
         let (mean, variance) = norm.statistics();
@@ -301,7 +322,7 @@ impl ReluBatchNormPoolOps for Flex {
             channels,
         };
         let expand = |first: usize, out: &mut [f32]| pooled.expand(first, out);
-        backward_through_maxima(&planes, [gamma, mean, variance], epsilon, &expand)
+        backward_through_maxima(planes, [gamma, mean, variance], epsilon, &expand)
     }
 
     fn relu_batch_norm_max_inner_train(
@@ -328,17 +349,23 @@ impl ReluBatchNormPoolOps for Flex {
                 .zip(winner.par_chunks_mut(task))
                 .zip(planes.values().par_chunks(task * inner))
                 .for_each(|((output, winner), values)| {
-                    let maxima = output.iter_mut().zip(winner.iter_mut());
-                    for (i, ((o, w), segment)) in maxima.zip(values.chunks_exact(inner)).enumerate()
-                    {
-                        let c = i % channels;
-                        let (m, a, b) = (norm.mean_f32[c], norm.scale[c], norm.beta[c]);
-                        let normalised = segment
-                            .iter()
-                            .map(|&x| BatchNormalisation::apply(x, m, a, b));
-                        let (best, at) = first_maximum(normalised);
-                        (*o, *w) = (best, at as f32);
-                    }
+                    with_avx2(
+                        #[inline(always)]
+                        || {
+                            let maxima = output.iter_mut().zip(winner.iter_mut());
+                            for (i, ((o, w), segment)) in
+                                maxima.zip(values.chunks_exact(inner)).enumerate()
+                            {
+                                let c = i % channels;
+                                let (m, a, b) = (norm.mean_f32[c], norm.scale[c], norm.beta[c]);
+                                let normalised = segment
+                                    .iter()
+                                    .map(|&x| BatchNormalisation::apply(x, m, a, b));
+                                let (best, at) = first_maximum(normalised);
+                                (*o, *w) = (best, at as f32);
+                            }
+                        },
+                    )
                 });
         }
         let (mean, variance) = norm.statistics();
@@ -367,27 +394,25 @@ impl ReluBatchNormPoolOps for Flex {
             inner: planes.inner().max(1),
         };
         let expand = |first: usize, out: &mut [f32]| maxima.expand(first, out);
-        backward_through_maxima(&planes, [gamma, mean, variance], epsilon, &expand)
+        backward_through_maxima(planes, [gamma, mean, variance], epsilon, &expand)
     }
 }
 
-/// The batch norm's backward into a new input gradient, from the maxima's gradient as
-/// `expand` writes it out full-size a task at a time; `statistics` are γ, the batch mean and
-/// the batch variance. The gradients of x, γ and β.
+/// The batch norm's backward from the maxima's gradient as `expand` writes it out full-size a
+/// task at a time, into the input's own buffer; `statistics` are γ, the batch mean and the
+/// batch variance. The gradients of x, γ and β.
 fn backward_through_maxima(
-    planes: &Planes,
+    planes: Planes,
     statistics: [FlexTensor; 3],
     epsilon: f64,
     expand: Expand<'_>,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
-    let mut grad_x = vec![0.0f32; planes.values().len()];
     let statistics = statistics.map(vector);
-    let (grad_gamma, grad_beta) =
-        backward_into(planes, &statistics, epsilon, &mut grad_x, Some(expand));
-    (
-        flex_tensor(grad_x, planes.shape().clone()),
-        grad_gamma,
-        grad_beta,
+    backward(
+        planes,
+        &statistics,
+        epsilon,
+        OutputGradient::Expanded(expand),
     )
 }
 
@@ -653,7 +678,7 @@ mod tests {
         let parameters = [random(), random()];
         let x = Tensor::<3>::random(shape, Distribution::Normal(0.2, 1.0), &device);
         let weights = Tensor::<3>::random(output_shape, Distribution::Normal(0.0, 1.0), &device);
-        let expected = figures(&parameters, &x, &weights, unfused);
+        let expected = figures(&parameters, &x, &weights, &unfused);
         let names = [
             "output",
             "running mean",
@@ -662,16 +687,30 @@ mod tests {
             "gamma",
             "beta",
         ];
+        let compare = |ours: Figures, what: &str| {
+            for ((ours, expected), name) in ours.iter().zip(&expected).zip(names) {
+                assert_eq!(ours, expected, "{shape:?}, {what}: {name}");
+            }
+        };
         for threads in [1, 2, 3] {
             let ours = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .expect("thread pool")
                 .install(|| figures(&parameters, &x, &weights, &fused));
-            for ((ours, expected), name) in ours.iter().zip(&expected).zip(names) {
-                assert_eq!(ours, expected, "{shape:?}, {threads} threads: {name}");
-            }
+            compare(ours, &format!("{threads} threads"));
         }
+        // The per-element loops compiled for baseline x86-64 give the AVX2 build's bits
+        // (on a CPU with AVX2; elsewhere both sides are the portable code).
+        let _portable = crate::fused::portable::Only::new();
+        compare(
+            figures(&parameters, &x, &weights, &fused),
+            "portable fused op",
+        );
+        compare(
+            figures(&parameters, &x, &weights, unfused),
+            "portable two ops",
+        );
     }
 
     /// Pooling over time: channels-last `shape`, windows of `size`.
