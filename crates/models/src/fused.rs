@@ -6,7 +6,8 @@
 //! spectrogram model's timbral maps (tens of MB per branch) that cost more than the
 //! convolutions. Here ReLU, the statistics and the normalisation are one parallel pass
 //! each way (statistics, then output; gradient sums, then input gradient), with the exact
-//! training-mode gradient through the batch statistics.
+//! training-mode gradient through the batch statistics. The per-element loops run compiled
+//! for AVX2 where the CPU has it (`with_avx2`), with the portable build's bits.
 //!
 //! It is a Burn backend extension implemented for flex, for libtorch (behind `tch`: its native
 //! batch norm, where Burn's generic one is ~10 passes and two layout copies) and for autodiff
@@ -534,26 +535,34 @@ impl ReluBatchNormOps for Flex {
         out.par_chunks_mut(chunk)
             .zip(values.par_chunks(chunk))
             .for_each(|(out_rows, rows)| {
-                let pairs = out_rows
-                    .chunks_exact_mut(row_len)
-                    .zip(rows.chunks_exact(row_len));
-                for (out_row, row) in pairs {
-                    if inner == 1 {
-                        // Channels-last rows: zipped slices, so the loop vectorises.
-                        let lanes = out_row.iter_mut().zip(row).zip(&mean).zip(&std);
-                        for ((((o, &x), &m), &s), (&g, &b)) in lanes.zip(gamma.iter().zip(&beta)) {
-                            *o = (relu(x) - m) / s * g + b;
+                with_avx2(
+                    #[inline(always)]
+                    || {
+                        let pairs = out_rows
+                            .chunks_exact_mut(row_len)
+                            .zip(rows.chunks_exact(row_len));
+                        for (out_row, row) in pairs {
+                            if inner == 1 {
+                                // Channels-last rows: zipped slices, so the loop vectorises.
+                                let lanes = out_row.iter_mut().zip(row).zip(&mean).zip(&std);
+                                for ((((o, &x), &m), &s), (&g, &b)) in
+                                    lanes.zip(gamma.iter().zip(&beta))
+                                {
+                                    *o = (relu(x) - m) / s * g + b;
+                                }
+                                continue;
+                            }
+                            let segments =
+                                out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
+                            for (c, (o, xs)) in segments.enumerate() {
+                                let (m, s, g, b) = (mean[c], std[c], gamma[c], beta[c]);
+                                for (o, &x) in o.iter_mut().zip(xs) {
+                                    *o = (relu(x) - m) / s * g + b;
+                                }
+                            }
                         }
-                        continue;
-                    }
-                    let segments = out_row.chunks_exact_mut(inner).zip(row.chunks_exact(inner));
-                    for (c, (o, xs)) in segments.enumerate() {
-                        let (m, s, g, b) = (mean[c], std[c], gamma[c], beta[c]);
-                        for (o, &x) in o.iter_mut().zip(xs) {
-                            *o = (relu(x) - m) / s * g + b;
-                        }
-                    }
-                }
+                    },
+                )
             });
         flex_tensor(out, planes.shape)
     }
@@ -1005,8 +1014,11 @@ mod tests {
             let bits =
                 |t: Tensor<3>| -> Vec<u32> { values(t).iter().map(|v| v.to_bits()).collect() };
             let fused = bits(relu_batch_norm(&bn, x.clone()));
-            let reference = bits(bn.forward(relu(x)));
+            let reference = bits(bn.forward(relu(x.clone())));
             assert_eq!(fused, reference, "{shape:?}");
+            // The loops compiled for baseline x86-64 give the AVX2 build's bits.
+            let _portable = portable::Only::new();
+            assert_eq!(bits(relu_batch_norm(&bn, x)), fused, "{shape:?}, portable");
         }
     }
 
