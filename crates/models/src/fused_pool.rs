@@ -171,12 +171,12 @@ impl MaximaGradient<'_> {
     fn expand(&self, first: usize, out: &mut [f32]) {
         with_avx2(
             #[inline(always)]
-            || self.expand_portable(first, out),
+            || self.write_expanded(first, out),
         )
     }
 
     #[inline(always)]
-    fn expand_portable(&self, first: usize, out: &mut [f32]) {
+    fn write_expanded(&self, first: usize, out: &mut [f32]) {
         let segments = out.chunks_exact_mut(self.inner);
         let maxima = self.grad[first / self.inner..]
             .iter()
@@ -204,12 +204,12 @@ impl PooledGradient<'_> {
     fn expand(&self, first: usize, out: &mut [f32]) {
         with_avx2(
             #[inline(always)]
-            || self.expand_portable(first, out),
+            || self.write_expanded(first, out),
         )
     }
 
     #[inline(always)]
-    fn expand_portable(&self, first: usize, out: &mut [f32]) {
+    fn write_expanded(&self, first: usize, out: &mut [f32]) {
         let (size, time, channels) = (self.size, self.time, self.channels);
         let steps = time / size;
         let (mut row, end) = (first / channels, (first + out.len()) / channels);
