@@ -275,38 +275,37 @@ pub(crate) mod portable {
 /// Writes the elements of a full-size operand from the given one on into a task's buffer.
 pub(crate) type Expand<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
-/// The second operand `y` of a per-element pass: the values themselves, a buffer of their
-/// shape, or values expanded per task from something smaller (a pooled gradient).
+/// The second operand `y` of a per-element pass: a buffer of the values' shape, or values
+/// expanded per task from something smaller (a pooled gradient).
 enum Paired<'a> {
-    Itself,
     Values(&'a [f32]),
     Expanded(Expand<'a>),
 }
 
 impl Paired<'_> {
     /// The values of the task whose elements start at `offset` (`len` of them), an expansion
-    /// written into `buffer`; `None` for [`Paired::Itself`].
-    fn for_task<'b>(
-        &'b self,
-        offset: usize,
-        len: usize,
-        buffer: &'b mut Vec<f32>,
-    ) -> Option<&'b [f32]> {
+    /// written into `buffer`.
+    fn for_task<'b>(&'b self, offset: usize, len: usize, buffer: &'b mut Vec<f32>) -> &'b [f32] {
         match self {
-            Paired::Itself => None,
-            Paired::Values(values) => Some(&values[offset..offset + len]),
+            Paired::Values(values) => &values[offset..offset + len],
             Paired::Expanded(expand) => {
                 buffer.resize(len, 0.0);
                 expand(offset, buffer);
-                Some(buffer)
+                buffer
             }
         }
     }
 }
 
 /// Per channel, the sums of the two terms `f(x, y, k)` returns for each element (`y` from
-/// `other`; `k` the channel's entry of `center`), in f64, in parallel over rows.
-fn channel_sums<F>(planes: &Planes, other: Paired<'_>, center: &[f32], f: F) -> (Vec<f64>, Vec<f64>)
+/// `other`, or `x` itself without one; `k` the channel's entry of `center`), in f64, in
+/// parallel over rows.
+fn channel_sums<F>(
+    planes: &Planes,
+    other: Option<Paired<'_>>,
+    center: &[f32],
+    f: F,
+) -> (Vec<f64>, Vec<f64>)
 where
     F: Fn(f32, f32, f32) -> (f32, f32) + Sync,
 {
@@ -320,9 +319,9 @@ where
         .enumerate()
         .map(|(task, rows)| {
             let mut expanded = Vec::new();
-            let others = other
-                .for_task(task * chunk, rows.len(), &mut expanded)
-                .unwrap_or(rows);
+            let others = other.as_ref().map_or(rows, |other| {
+                other.for_task(task * chunk, rows.len(), &mut expanded)
+            });
             let task = TaskSums {
                 rows,
                 others,
@@ -427,8 +426,7 @@ fn lane_sums<F: Fn(f32, f32) -> (f32, f32)>(xs: &[f32], ys: &[f32], f: &F) -> (f
 }
 
 /// `out[i] = g(out[i], y[i], k)` over all elements of `[rows, channels, inner]` (the shape
-/// given), in parallel over rows, where `y` comes from `other` (with [`Paired::Itself`], `out`
-/// itself) and `k` holds the element's channel's entry of each of the three `coefficients`.
+/// given), in parallel over rows, where `y` comes from `other` and `k` holds the element's channel's entry of each of the three `coefficients`.
 /// `out` is both an operand and the result, so a gradient, or the input it belongs to, can be
 /// turned into the input's gradient in its own buffer.
 fn map_channels_into<G>(
@@ -453,44 +451,33 @@ fn map_channels_into<G>(
         });
 }
 
-/// One task's rows of [`map_channels_into`], `others` their second operand (`None`: `out`).
+/// One task's rows of [`map_channels_into`], `others` their second operand.
 #[inline(always)]
 fn map_rows<G: Fn(f32, f32, [f32; 3]) -> f32>(
     out: &mut [f32],
-    others: Option<&[f32]>,
+    others: &[f32],
     [channels, inner]: [usize; 2],
     [k0, k1, k2]: [&[f32]; 3],
     g: &G,
 ) {
     let row_len = channels * inner;
-    for (r, out_row) in out.chunks_exact_mut(row_len).enumerate() {
-        let ys = others.map(|ys| &ys[r * row_len..(r + 1) * row_len]);
+    for (out_row, ys) in out
+        .chunks_exact_mut(row_len)
+        .zip(others.chunks_exact(row_len))
+    {
         if inner == 1 {
             // Channels-last rows: zipped slices (no indexing), so the loop vectorises.
-            let lanes = out_row.iter_mut().zip(k0).zip(k1).zip(k2);
-            match ys {
-                Some(ys) => {
-                    for ((((o, &a), &b), &c), &y) in lanes.zip(ys) {
-                        *o = g(*o, y, [a, b, c]);
-                    }
-                }
-                None => {
-                    for (((o, &a), &b), &c) in lanes {
-                        *o = g(*o, *o, [a, b, c]);
-                    }
-                }
+            let lanes = out_row.iter_mut().zip(k0).zip(k1).zip(k2).zip(ys);
+            for ((((o, &a), &b), &c), &y) in lanes {
+                *o = g(*o, y, [a, b, c]);
             }
             continue;
         }
-        for (c, o) in out_row.chunks_exact_mut(inner).enumerate() {
+        let segments = out_row.chunks_exact_mut(inner).zip(ys.chunks_exact(inner));
+        for (c, (o, ys)) in segments.enumerate() {
             let k = [k0[c], k1[c], k2[c]];
-            match ys {
-                Some(ys) => {
-                    for (o, &y) in o.iter_mut().zip(&ys[c * inner..(c + 1) * inner]) {
-                        *o = g(*o, y, k);
-                    }
-                }
-                None => o.iter_mut().for_each(|o| *o = g(*o, *o, k)),
+            for (o, &y) in o.iter_mut().zip(ys) {
+                *o = g(*o, y, k);
             }
         }
     }
@@ -624,7 +611,7 @@ impl BatchNormalisation {
             .first_values()
             .map(|x| x.max(0.0))
             .collect::<Vec<_>>();
-        let (sum, sum_sq) = channel_sums(planes, Paired::Itself, &shift, |x, _, k| {
+        let (sum, sum_sq) = channel_sums(planes, None, &shift, |x, _, k| {
             let d = x.max(0.0) - k;
             (d, d * d)
         });
@@ -700,8 +687,9 @@ pub(crate) fn backward(
     };
     // Σ g and Σ g·(relu(x) − mean) per channel (the mean subtracted before the product,
     // not Σ g·relu(x) − mean·Σ g, which cancels).
-    let (sum_g, sum_g_centered) =
-        channel_sums(&planes, paired, mean, |x, g, m| (g, g * (x.max(0.0) - m)));
+    let (sum_g, sum_g_centered) = channel_sums(&planes, Some(paired), mean, |x, g, m| {
+        (g, g * (x.max(0.0) - m))
+    });
     let channels = planes.channels;
     let mut grad_gamma = vec![0.0f32; channels];
     let mut grad_beta = vec![0.0f32; channels];
